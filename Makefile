@@ -1,0 +1,38 @@
+# Two commands do all setup on a fresh machine:
+#   make pki    - install kpki_openssl and build a full PKI in ./pki from the bundled recipe
+#   make test   - install what the tests need (Python packages; etcd, easy-rsa via apt) and run them
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+OUT ?= pki
+
+.PHONY: pki install install-test system-deps test lint format bench clean
+
+pki: install
+	$(PYTHON) -m kpki_openssl run all --out $(OUT)
+
+install:
+	$(PIP) install -q -e .
+
+install-test:
+	$(PIP) install -q -e '.[dev]'
+
+# Real consumers the tests run: etcd + etcdctl, kubectl, easy-rsa (benchmark), tmux (walkthrough).
+system-deps:
+	sh scripts/install-system-deps.sh
+
+test: install-test system-deps
+	$(PYTHON) -m pytest -q
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+format:
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+bench: install-test system-deps
+	$(PYTHON) bench/bench.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from kpki_openssl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""The certificate table, expanded: one CertSpec per certificate, CAs before what they sign.
+
+Like kubeadm's certlist.go, certificates are plain data: name, file base, signing CA, subject,
+usages and SANs. Entries with `for_each` are written once in the recipe and expanded here per node
+or per peer. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kpki_openssl import validate
+from kpki_openssl.errors import InputError
+from kpki_openssl.recipe import CertEntry, Departure, Recipe, VariableValue
+
+_DEPARTURE_FIELDS = ("what", "document", "ours", "why")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    type: str = "rsa"
+    size: int = 2048
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """One certificate to make: everything the plan needs, nothing left to look up."""
+
+    name: str  # step name, e.g. "kubelet-node01"
+    base: str  # file stem: base.key, base.csr, base.crt, base.cnf
+    ca: str | None  # name of the signing CA's CertSpec; None for a self-signed CA
+    is_ca: bool
+    profile: str
+    subject: tuple[tuple[str, str], ...]  # ordered (attribute, value) pairs
+    key_usage: tuple[str, ...]
+    extended_key_usage: tuple[str, ...]
+    dns: tuple[str, ...]
+    ips: tuple[str, ...]
+    days: int
+    key: KeySpec
+    title: str
+    explain: str
+    document: tuple[str, ...]
+    departures: tuple[Departure, ...]
+
+    @property
+    def key_file(self) -> str:
+        return f"{self.base}.key"
+
+    @property
+    def csr_file(self) -> str:
+        return f"{self.base}.csr"
+
+    @property
+    def cert_file(self) -> str:
+        return f"{self.base}.crt"
+
+    @property
+    def cnf_file(self) -> str:
+        return f"{self.base}.cnf"
+
+    @property
+    def subject_text(self) -> str:
+        """The -subj argument, e.g. /CN=system:node:node01/O=system:nodes."""
+        return "".join(f"/{attr}={value}" for attr, value in self.subject)
+
+    @property
+    def common_name(self) -> str:
+        return next((v for a, v in self.subject if a == "CN"), "")
+
+    @property
+    def organizations(self) -> tuple[str, ...]:
+        return tuple(v for a, v in self.subject if a == "O")
+
+
+def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpec, ...]:
+    """Every certificate of the recipe with its templates filled from `values`, CAs first."""
+    key = KeySpec(
+        type=str(values.get("key_type", "rsa")),
+        size=int(values.get("key_size", 2048)),  # type: ignore[arg-type]
+    )
+    specs: list[CertSpec] = []
+    for entry in recipe.certificates:
+        for binding in _bindings(entry, values):
+            specs.append(_spec(recipe, entry, {**values, **binding}, key))
+    check_table(specs)
+    return tuple(specs)
+
+
+def check_table(specs: list[CertSpec] | tuple[CertSpec, ...]) -> None:
+    """Names and files unique; every CA known, a CA, and listed before what it signs."""
+    seen: dict[str, CertSpec] = {}
+    files: dict[str, str] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise InputError(f"certificates: duplicate name {spec.name!r}")
+        if spec.base in files:
+            raise InputError(
+                f"certificates[{spec.name}].file: {spec.base!r} "
+                f"is already used by {files[spec.base]!r}"
+            )
+        if spec.ca is not None:
+            signer = seen.get(spec.ca)
+            if signer is None:
+                later = any(s.name == spec.ca for s in specs)
+                problem = "is listed after it" if later else "is unknown"
+                raise InputError(f"certificates[{spec.name}].ca: signing CA {spec.ca!r} {problem}")
+            if not signer.is_ca:
+                raise InputError(f"certificates[{spec.name}].ca: {spec.ca!r} is not a CA")
+        seen[spec.name] = spec
+        files[spec.base] = spec.name
+
+
+def _bindings(entry: CertEntry, values: Mapping[str, VariableValue]) -> list[dict[str, str]]:
+    if entry.for_each is None:
+        return [{}]
+    loop_var, list_var = entry.for_each
+    items = values.get(list_var)
+    if not isinstance(items, tuple):
+        raise InputError(
+            f"certificates[{entry.name}].for_each: {list_var!r} is not a list variable"
+        )
+    return [{loop_var: item} for item in items]
+
+
+def _spec(
+    recipe: Recipe, entry: CertEntry, ctx: Mapping[str, VariableValue], key: KeySpec
+) -> CertSpec:
+    where = f"certificates[{entry.name}]"
+    name = validate.step_name(f"{where}.name", fill(entry.name, ctx, f"{where}.name"))
+    where = f"certificates[{name}]"
+    profile = recipe.profiles[entry.profile]
+    subject = tuple(
+        (attr, validate.subject_value(f"{where}.subject", attr, fill(v, ctx, f"{where}.subject")))
+        for attr, templates in entry.subject
+        for v in templates
+    )
+    if not any(attr == "CN" for attr, _ in subject):
+        raise InputError(f"{where}.subject: a certificate needs a CN")
+    dns = tuple(
+        validate.dns_name(f"{where}.sans.dns", v)
+        for v in fill_list(entry.dns, ctx, f"{where}.sans.dns")
+    )
+    ips = tuple(
+        validate.ip_address(f"{where}.sans.ip", v)
+        for v in fill_list(entry.ips, ctx, f"{where}.sans.ip")
+    )
+    own = {**ctx, "name": name}  # shared departures may name the certificate
+    return CertSpec(
+        name=name,
+        base=validate.file_base(f"{where}.file", fill(entry.file, ctx, f"{where}.file")),
+        ca=None if entry.ca is None else fill(entry.ca, ctx, f"{where}.ca"),
+        is_ca=profile.is_ca,
+        profile=profile.name,
+        subject=subject,
+        key_usage=profile.key_usage,
+        extended_key_usage=profile.extended_key_usage,
+        dns=_unique(dns),
+        ips=_unique(ips),
+        days=validate.positive_int(f"{where}.days", fill(entry.days, ctx, f"{where}.days")),
+        key=key,
+        title=fill(entry.title, ctx, f"{where}.title"),
+        explain=fill(entry.explain, ctx, f"{where}.explain"),
+        document=tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
+        departures=tuple(
+            Departure(*(fill(getattr(d, f), own, f"{where}.departures") for f in _DEPARTURE_FIELDS))
+            for d in recipe.departures + entry.departures
+        ),
+    )
+
+
+def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
+    """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is ''."""
+
+    def one(match: re.Match) -> str:
+        value = _lookup(match, ctx, field)
+        return ",".join(value) if isinstance(value, tuple) else str(value)
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+def fill_list(
+    templates: tuple[str, ...], ctx: Mapping[str, VariableValue], field: str
+) -> list[str]:
+    """Fill each item; an item that is exactly {list} becomes the list's items; '' items drop."""
+    out: list[str] = []
+    for template in templates:
+        whole = _PLACEHOLDER.fullmatch(template)
+        value = _lookup(whole, ctx, field) if whole else None
+        if isinstance(value, tuple):
+            out.extend(value)
+        else:
+            out.append(fill(template, ctx, field))
+    return [x for x in out if x != ""]
+
+
+def _lookup(match: re.Match, ctx: Mapping[str, VariableValue], field: str) -> VariableValue:
+    name, key = match.group(1), match.group(2)
+    if name not in ctx:
+        raise InputError(f"{field}: unknown variable {{{name}}} in {match.string!r}")
+    value = ctx[name]
+    if key is None:
+        return value
+    if not isinstance(value, Mapping):
+        raise InputError(f"{field}: {{{name}[{key}]}} needs {name!r} to be a map")
+    index = ctx.get(key, key)
+    return value.get(str(index), "")
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

@@ -1,0 +1,52 @@
+"""Command line: `python -m kpki_openssl` / `kpki-openssl`.
+
+Each command lives in its own module with a `register(subparsers)` function; this module only
+builds the parser and turns errors into one line and an exit status. Heavy imports (rich, plumbum,
+yaml) happen inside the commands, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kpki_openssl import __version__
+from kpki_openssl.cli import export, list_steps, run
+from kpki_openssl.errors import CommandFailed, KpkiError
+
+COMMANDS = (run, list_steps, export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kpki-openssl",
+        description="Build a Kubernetes PKI with the exact openssl commands a person would type.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module in COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandFailed as exc:
+        import shlex
+
+        sys.stderr.write(f"kpki-openssl: error: command failed (exit {exc.retcode}):\n")
+        sys.stderr.write(f"  {shlex.join(exc.argv)}\n")
+        for line in exc.stderr.strip().splitlines():
+            sys.stderr.write(f"  | {line}\n")
+        return exc.exit_code
+    except KpkiError as exc:
+        sys.stderr.write(f"kpki-openssl: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("kpki-openssl: interrupted\n")
+        return 130

@@ -1,0 +1,53 @@
+"""Options shared by every command that reads a recipe or an output folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kpki_openssl.plan import Plan
+
+DEFAULT_RECIPE = "kubernetes"
+DEFAULT_OUT = "pki"
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """--recipe NAME|FILE and --set KEY=VALUE (repeatable), the same on every command."""
+    parser.add_argument(
+        "--recipe",
+        default=DEFAULT_RECIPE,
+        metavar="NAME|FILE",
+        help=f"a bundled recipe by name or a recipe file (default: {DEFAULT_RECIPE})",
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe variable; lists are comma-separated (repeatable)",
+    )
+
+
+def add_out_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"output folder (default: ./{DEFAULT_OUT})",
+    )
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    return Path(args.out)
+
+
+def load_plan(args: argparse.Namespace) -> Plan:
+    """Recipe + --set values -> the full plan."""
+    from kpki_openssl.plan import build_plan
+    from kpki_openssl.recipe import load_recipe, resolve_variables
+
+    recipe = load_recipe(args.recipe)
+    return build_plan(recipe, resolve_variables(recipe, args.sets))

@@ -1,0 +1,30 @@
+"""`list`: the plan's steps in order, with what each makes."""
+
+from __future__ import annotations
+
+import argparse
+
+from kpki_openssl.cli.common import add_recipe_options, load_plan
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("list", help="the steps in order, with what each makes")
+    add_recipe_options(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from kpki_openssl import console
+
+    plan = load_plan(args)
+    rows = [
+        (
+            step.name,
+            step.title,
+            step.needs[0] if step.needs else "-",
+            " ".join(step.writes),
+        )
+        for step in plan.steps
+    ]
+    console.show_table(("STEP", "WHAT", "SIGNED BY", "WRITES"), rows)
+    return 0

@@ -1,0 +1,48 @@
+"""`run all|STEP... [--dry-run]`: execute the plan, or print it and write nothing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="build the PKI (or named steps) in the output folder",
+        description="Run the plan's openssl commands in the output folder and log each one to "
+        "DIR/commands.sh. Existing keys are never replaced; steps whose files all exist are "
+        "skipped.",
+    )
+    parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every command and generated file; write nothing",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    add_recipe_options(parser)
+    add_out_option(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from kpki_openssl import console, shell
+    from kpki_openssl.runner import LOG_NAME, Runner
+
+    full = load_plan(args)
+    plan = full.select(args.steps)
+    if args.dry_run:
+        text = shell.plan_text(plan)
+        console.show_script("# dry run: nothing is written\n" + text)
+        return 0
+    out = out_dir(args)
+    makers = {path: step.name for step in full.steps for path in step.writes}
+    result = Runner(out, report=console.Reporter(args.quiet)).run(plan, makers)
+    sys.stdout.write(
+        f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete); "
+        f"commands logged in {out / LOG_NAME}\n"
+    )
+    return 0

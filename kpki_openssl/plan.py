@@ -1,0 +1,135 @@
+"""Recipe -> plan: an ordered list of steps, each an exact argv or a file's full text.
+
+The plan is pure (no I/O, no clock, no randomness), so dry-run, run and export render the very
+same object, and unit tests need no openssl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+from kpki_openssl import openssl_argv
+from kpki_openssl.certlist import CertSpec, expand
+from kpki_openssl.errors import InputError
+from kpki_openssl.recipe import Recipe, VariableValue
+
+PRIVATE_MODE = 0o600
+PUBLIC_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class Command:
+    """One program run: the exact argv, the files it reads, and the files it writes."""
+
+    argv: tuple[str, ...]
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    private: bool = False  # what it writes is secret (a key): mode 0600
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """A file the tool writes itself (a generated .cnf, a kubeconfig), with its full text."""
+
+    path: str
+    content: str
+    mode: int = PUBLIC_MODE
+
+
+Action = Union[Command, WriteFile]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one named step does: usually one certificate's key, CSR and signature."""
+
+    name: str
+    title: str
+    explain: str
+    actions: tuple[Action, ...]
+    needs: tuple[str, ...] = ()  # steps whose files this one reads (its CA)
+    cert: CertSpec | None = None
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for action in self.actions:
+            out.extend(action.writes if isinstance(action, Command) else (action.path,))
+        return tuple(out)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Files this step reads that an earlier step (or an earlier run) must have made."""
+        made = set()
+        out: list[str] = []
+        for action in self.actions:
+            if isinstance(action, Command):
+                out.extend(p for p in action.reads if p not in made and p not in out)
+                made.update(action.writes)
+            else:
+                made.add(action.path)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Plan:
+    recipe: str
+    values: Mapping[str, VariableValue]
+    steps: tuple[Step, ...]
+    certs: tuple[CertSpec, ...] = field(default=())
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise InputError(f"step: unknown step {name!r} (see 'list')")
+
+    def select(self, names: Iterable[str]) -> Plan:
+        """The named steps in plan order ('all' means every step)."""
+        wanted = list(names)
+        if "all" in wanted or not wanted:
+            return self
+        chosen = {self.step(n).name for n in wanted}
+        return Plan(
+            self.recipe,
+            self.values,
+            tuple(s for s in self.steps if s.name in chosen),
+            self.certs,
+        )
+
+
+def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
+    """The ordered steps for every certificate of the recipe."""
+    certs = expand(recipe, values)
+    by_name = {c.name: c for c in certs}
+    steps = tuple(cert_step(c, by_name.get(c.ca) if c.ca else None) for c in certs)
+    return Plan(recipe=recipe.name, values=dict(values), steps=steps, certs=certs)
+
+
+def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
+    """The document's three commands for one certificate, after writing its .cnf."""
+    signer_files = (signer.cert_file, signer.key_file) if signer else ()
+    actions: tuple[Action, ...] = (
+        WriteFile(spec.cnf_file, openssl_argv.cnf_text(spec)),
+        Command(openssl_argv.genkey_argv(spec), writes=(spec.key_file,), private=True),
+        Command(
+            openssl_argv.req_argv(spec),
+            reads=(spec.key_file, spec.cnf_file),
+            writes=(spec.csr_file,),
+        ),
+        Command(
+            openssl_argv.x509_argv(spec, signer),
+            reads=(spec.csr_file, spec.cnf_file, *(signer_files or (spec.key_file,))),
+            writes=(spec.cert_file,),
+        ),
+    )
+    return Step(
+        name=spec.name,
+        title=spec.title,
+        explain=spec.explain,
+        actions=actions,
+        needs=(signer.name,) if signer else (),
+        cert=spec,
+    )

@@ -1,0 +1,399 @@
+"""Load a recipe (YAML data) into frozen dataclasses and resolve its variables.
+
+A recipe is data: variables with defaults, usage profiles, and a table of certificates in which
+per-node entries are written once (`for_each`). Expansion into concrete certificates is
+`certlist.expand`; this module only reads, checks shapes, and applies `--set` overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from kpki_openssl import validate
+from kpki_openssl.errors import InputError
+
+VariableValue = Union[int, str, tuple, Mapping]
+
+_REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A recipe variable: its default fixes its type (list, int, text or map)."""
+
+    name: str
+    default: VariableValue
+    help: str = ""
+    check: str | None = None  # per-item check from validate.CHECKS
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.default, tuple):
+            return "list"
+        if isinstance(self.default, Mapping):
+            return "map"
+        if isinstance(self.default, int):
+            return "int"
+        return "text"
+
+
+@dataclass(frozen=True)
+class Departure:
+    """Where the recipe differs from the source document, and why."""
+
+    what: str
+    document: str
+    ours: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Extensions by role: a CA, a client, a server, or both (etcd)."""
+
+    name: str
+    is_ca: bool
+    key_usage: tuple[str, ...]
+    extended_key_usage: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CertEntry:
+    """One row of the certificate table as written; templates are filled by certlist.expand."""
+
+    name: str
+    file: str
+    ca: str | None
+    profile: str
+    subject: tuple[tuple[str, tuple[str, ...]], ...]
+    dns: tuple[str, ...]
+    ips: tuple[str, ...]
+    days: str
+    for_each: tuple[str, str] | None  # (loop variable, list variable)
+    title: str
+    explain: str
+    document: tuple[str, ...]
+    departures: tuple[Departure, ...]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    source: str
+    variables: Mapping[str, Variable]
+    profiles: Mapping[str, Profile]
+    certificates: tuple[CertEntry, ...]
+    departures: tuple[Departure, ...]  # apply to every certificate
+    path: str
+
+
+def bundled_recipes() -> dict[str, Path]:
+    """Bundled recipes by name: inside the installed package, or in the repository's recipes/."""
+    found: dict[str, Path] = {}
+    packaged = resources.files("kpki_openssl") / "recipes"
+    for folder in (Path(str(packaged)), _REPO_RECIPES):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def load_recipe(ref: str) -> Recipe:
+    """A bundled recipe by name, or a recipe file by path."""
+    bundled = bundled_recipes()
+    if ref in bundled:
+        path = bundled[ref]
+    else:
+        path = Path(ref)
+        if not path.is_file():
+            names = ", ".join(bundled) or "none"
+            raise InputError(f"--recipe: {ref!r} is neither a bundled recipe ({names}) nor a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--recipe: cannot read {str(path)!r}: {exc}") from None
+    return parse_recipe(text, str(path))
+
+
+def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
+    """Parse recipe YAML text; every shape error names the field and the value."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"recipe {path}:{where}: YAML syntax error: {problem}") from None
+    top = _mapping("recipe", data)
+    _known_keys(
+        "recipe",
+        top,
+        {"name", "description", "source", "variables", "profiles", "departures", "certificates"},
+    )
+    name = validate.step_name("name", top.get("name", Path(path).stem))
+    variables = {
+        key: _variable(key, value)
+        for key, value in _mapping("variables", top.get("variables", {})).items()
+    }
+    profiles = {
+        key: _profile(key, value)
+        for key, value in _mapping("profiles", top.get("profiles", {})).items()
+    }
+    certs = tuple(
+        _cert_entry(f"certificates[{i}]", item, profiles)
+        for i, item in enumerate(_sequence("certificates", top.get("certificates")))
+    )
+    if not certs:
+        raise InputError("certificates: a recipe needs at least one certificate")
+    return Recipe(
+        name=name,
+        description=_text("description", top.get("description", "")),
+        source=_text("source", top.get("source", "")),
+        variables=variables,
+        profiles=profiles,
+        certificates=certs,
+        departures=_departures("departures", top.get("departures", [])),
+        path=path,
+    )
+
+
+def resolve_variables(recipe: Recipe, sets: Iterable[str] = ()) -> dict[str, VariableValue]:
+    """The recipe's defaults with `--set KEY=VALUE` applied, every value checked."""
+    values: dict[str, VariableValue] = {}
+    for var in recipe.variables.values():
+        values[var.name] = _checked(var, var.default, f"variables.{var.name}")
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--set: {item!r} is not KEY=VALUE")
+        var = recipe.variables.get(key)
+        if var is None:
+            known = ", ".join(sorted(recipe.variables))
+            raise InputError(f"--set: unknown variable {key!r} (known: {known})")
+        values[key] = _checked(var, _parse_set_value(var, raw), f"--set {key}")
+    return values
+
+
+def _parse_set_value(var: Variable, raw: str) -> VariableValue:
+    items = [part.strip() for part in raw.split(",")] if raw.strip() else []
+    if var.kind == "list":
+        return tuple(items)
+    if var.kind == "map":
+        pairs = {}
+        for part in items:
+            k, sep, v = part.partition("=")
+            if not sep or not k.strip():
+                raise InputError(f"--set {var.name}: {part!r} is not KEY=VALUE")
+            pairs[k.strip()] = v.strip()
+        return pairs
+    if var.kind == "int":
+        return validate.positive_int(f"--set {var.name}", raw.strip())
+    return raw
+
+
+def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
+    check = validate.CHECKS.get(var.check) if var.check else None
+    if var.kind == "list":
+        items = tuple(value)  # type: ignore[arg-type]
+        out = tuple(
+            check(f"{field}[{i}]", x) if check else _text(field, x) for i, x in enumerate(items)
+        )
+        dupes = sorted({x for x in out if out.count(x) > 1})
+        if dupes:
+            raise InputError(f"{field}: duplicate value {dupes[0]!r}")
+        return out
+    if var.kind == "map":
+        return {
+            validate.step_name(f"{field} key", k): (check(f"{field}[{k}]", v) if check else v)
+            for k, v in dict(value).items()  # type: ignore[call-overload]
+        }
+    if var.kind == "int":
+        return validate.positive_int(field, value)
+    text = _text(field, value)
+    return check(field, text) if check else text
+
+
+def _variable(name: str, raw: Any) -> Variable:
+    field = f"variables.{name}"
+    validate.step_name(field, name.replace("_", "-"))
+    spec = _mapping(field, raw)
+    _known_keys(field, spec, {"default", "help", "check"})
+    if "default" not in spec:
+        raise InputError(f"{field}: missing 'default'")
+    default = spec["default"]
+    if isinstance(default, list):
+        default = tuple(_text(f"{field}.default", x) for x in default)
+    elif isinstance(default, dict):
+        default = {str(k): _text(f"{field}.default", v) for k, v in default.items()}
+    elif isinstance(default, bool) or not isinstance(default, (int, str)):
+        raise InputError(f"{field}.default: {default!r} must be a list, map, whole number or text")
+    check = spec.get("check")
+    if check is not None and check not in validate.CHECKS:
+        raise InputError(
+            f"{field}.check: unknown check {check!r} (known: {', '.join(validate.CHECKS)})"
+        )
+    return Variable(name, default, _text(f"{field}.help", spec.get("help", "")), check)
+
+
+def _profile(name: str, raw: Any) -> Profile:
+    field = f"profiles.{name}"
+    spec = _mapping(field, raw)
+    _known_keys(field, spec, {"ca", "key_usage", "extended_key_usage"})
+    is_ca = spec.get("ca", False)
+    if not isinstance(is_ca, bool):
+        raise InputError(f"{field}.ca: {is_ca!r} must be true or false")
+    return Profile(
+        name=name,
+        is_ca=is_ca,
+        key_usage=_words(f"{field}.key_usage", spec.get("key_usage", []), KEY_USAGES),
+        extended_key_usage=_words(
+            f"{field}.extended_key_usage", spec.get("extended_key_usage", []), EXTENDED_KEY_USAGES
+        ),
+    )
+
+
+KEY_USAGES = (
+    "digitalSignature",
+    "nonRepudiation",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+)
+EXTENDED_KEY_USAGES = ("serverAuth", "clientAuth", "codeSigning", "emailProtection", "OCSPSigning")
+
+_CERT_KEYS = {
+    "name",
+    "file",
+    "ca",
+    "profile",
+    "subject",
+    "sans",
+    "days",
+    "for_each",
+    "title",
+    "explain",
+    "document",
+    "departures",
+}
+
+
+def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEntry:
+    spec = _mapping(field, raw)
+    _known_keys(field, spec, _CERT_KEYS)
+    name = _text(f"{field}.name", spec.get("name"))
+    field = f"certificates[{name}]"
+    profile = _text(f"{field}.profile", spec.get("profile"))
+    if profile not in profiles:
+        raise InputError(
+            f"{field}.profile: unknown profile {profile!r} (known: {', '.join(profiles)})"
+        )
+    ca = spec.get("ca")
+    if profiles[profile].is_ca and ca is not None:
+        raise InputError(f"{field}.ca: a CA profile is self-signed here; remove ca: {ca!r}")
+    if not profiles[profile].is_ca and ca is None:
+        raise InputError(f"{field}.ca: a leaf certificate needs the name of its signing CA")
+    subject = []
+    for attr, value in _mapping(f"{field}.subject", spec.get("subject")).items():
+        values = value if isinstance(value, list) else [value]
+        subject.append((str(attr), tuple(_text(f"{field}.subject.{attr}", v) for v in values)))
+    if not subject:
+        raise InputError(f"{field}.subject: a certificate needs at least a CN")
+    sans = _mapping(f"{field}.sans", spec.get("sans", {}))
+    _known_keys(f"{field}.sans", sans, {"dns", "ip"})
+    for_each = None
+    if "for_each" in spec:
+        loop = _mapping(f"{field}.for_each", spec["for_each"])
+        if len(loop) != 1:
+            raise InputError(f"{field}.for_each: {loop!r} must map one loop name to one list")
+        ((loop_var, list_var),) = loop.items()
+        for_each = (str(loop_var), _text(f"{field}.for_each.{loop_var}", list_var))
+    default_days = "{ca_days}" if profiles[profile].is_ca else "{days}"
+    return CertEntry(
+        name=name,
+        file=_text(f"{field}.file", spec.get("file", name)),
+        ca=None if ca is None else _text(f"{field}.ca", ca),
+        profile=profile,
+        subject=tuple(subject),
+        dns=tuple(
+            _text(f"{field}.sans.dns", x)
+            for x in _sequence(f"{field}.sans.dns", sans.get("dns", []))
+        ),
+        ips=tuple(
+            _text(f"{field}.sans.ip", x) for x in _sequence(f"{field}.sans.ip", sans.get("ip", []))
+        ),
+        days=str(spec.get("days", default_days)),
+        for_each=for_each,
+        title=_text(f"{field}.title", spec.get("title", name)),
+        explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
+        document=tuple(
+            _text(f"{field}.document", x)
+            for x in _sequence(f"{field}.document", spec.get("document", []))
+        ),
+        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+    )
+
+
+def _departures(field: str, raw: Any) -> tuple[Departure, ...]:
+    out = []
+    for i, item in enumerate(_sequence(field, raw)):
+        spec = _mapping(f"{field}[{i}]", item)
+        _known_keys(f"{field}[{i}]", spec, {"what", "document", "ours", "why"})
+        out.append(
+            Departure(
+                **{
+                    k: _text(f"{field}[{i}].{k}", spec.get(k, "")).strip()
+                    for k in ("what", "document", "ours", "why")
+                }
+            )
+        )
+    return tuple(out)
+
+
+def _mapping(field: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InputError(f"{field}: expected a mapping, got {_show(value)}")
+    return value
+
+
+def _sequence(field: str, value: Any) -> Sequence:
+    if not isinstance(value, list):
+        raise InputError(f"{field}: expected a list, got {_show(value)}")
+    return value
+
+
+def _text(field: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"{field}: expected text, got {_show(value)}")
+    return str(value)
+
+
+def _words(field: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    words = tuple(_text(field, x) for x in _sequence(field, value))
+    for word in words:
+        if word not in allowed:
+            raise InputError(f"{field}: unknown value {word!r} (allowed: {', '.join(allowed)})")
+    return words
+
+
+def _known_keys(field: str, spec: Mapping, allowed: set[str]) -> None:
+    unknown = sorted(str(k) for k in spec if k not in allowed)
+    if unknown:
+        raise InputError(
+            f"{field}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"

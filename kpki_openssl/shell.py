@@ -1,0 +1,99 @@
+"""Plan -> shell text. The same renderer serves dry-run, `export` and the command log.
+
+Every argument goes through shlex, and files the tool writes itself become quoted heredocs
+(`<<'EOF'`), so nothing in a recipe can be expanded by the shell that replays it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from collections.abc import Mapping
+
+from kpki_openssl.plan import Action, Command, Plan, Step, WriteFile
+from kpki_openssl.recipe import VariableValue
+
+SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
+
+
+def command_line(command: Command) -> str:
+    """The exact command as a person would type it, e.g. `openssl genrsa -out ca.key 2048`."""
+    return shlex.join(command.argv)
+
+
+def heredoc(write: WriteFile) -> str:
+    """`cat > FILE <<'EOF' ... EOF`, with a delimiter that does not occur in the text."""
+    lines = write.content.splitlines()
+    delimiter, n = "EOF", 0
+    while delimiter in lines:
+        n += 1
+        delimiter = f"EOF_{n}"
+    body = write.content if write.content.endswith("\n") else write.content + "\n"
+    return f"cat > {shlex.quote(write.path)} <<'{delimiter}'\n{body}{delimiter}\n"
+
+
+def action_text(action: Action) -> str:
+    if isinstance(action, Command):
+        return command_line(action) + "\n"
+    return heredoc(action)
+
+
+def comment(text: str, width: int = 78) -> str:
+    """Text as shell comment lines, wrapped, each starting with '# '."""
+    out = []
+    for paragraph in text.strip().split("\n\n"):
+        wrapped = textwrap.wrap(
+            " ".join(paragraph.split()), width - 2, break_long_words=False, break_on_hyphens=False
+        ) or [""]
+        out.extend(f"# {line}" if line else "#" for line in wrapped)
+    return "\n".join(out) + "\n" if out else ""
+
+
+def step_text(step: Step, explain: bool = True) -> str:
+    parts = [f"\n# ===== step {step.name}: {step.title} =====\n"]
+    if explain and step.explain:
+        parts.append(comment(step.explain))
+    parts.extend(action_text(a) for a in step.actions)
+    return "".join(parts)
+
+
+def variables_comment(values: Mapping[str, VariableValue]) -> str:
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, tuple):
+            shown = ",".join(value)
+        elif isinstance(value, Mapping):
+            shown = ",".join(f"{k}={v}" for k, v in value.items())
+        else:
+            shown = str(value)
+        lines.append(f"#   {key} = {shown}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def plan_text(plan: Plan, explain: bool = True) -> str:
+    """Every step's files and commands, in plan order, with a header naming recipe and values."""
+    head = f"# kpki_openssl plan: recipe {plan.recipe}, {len(plan.steps)} steps\n"
+    head += "# variables:\n" + variables_comment(plan.values)
+    return head + "".join(step_text(s, explain) for s in plan.steps)
+
+
+def script(plan: Plan) -> str:
+    """A standalone bash script that builds the same PKI in the current directory."""
+    return (
+        SCRIPT_PROLOGUE
+        + "# Run it in an empty folder: it writes keys, CSRs and certificates there.\n"
+        + plan_text(plan)
+    )
+
+
+def log_entry(action: Action, step: str, when: str, status: int | None, seconds: float) -> str:
+    """One command-log record: a comment with time and exit status, then what ran.
+
+    A failed command is written commented out, so replaying the log never re-runs a failure.
+    """
+    if isinstance(action, WriteFile):
+        return f"# {when} step {step}: wrote {action.path}\n" + heredoc(action)
+    line = command_line(action)
+    if status == 0:
+        return f"# {when} step {step}: exit 0 ({seconds:.3f} s)\n{line}\n"
+    return f"# {when} step {step}: FAILED, exit {status} ({seconds:.3f} s)\n# {line}\n"

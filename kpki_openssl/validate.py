@@ -1,0 +1,100 @@
+"""Checks on single values (names, addresses, subject fields), shared by recipe loading and --set.
+
+Every check raises InputError naming the field and the value, so the CLI can print one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from kpki_openssl.errors import InputError
+
+# RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1-63 each.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+# A subject value may hold what Kubernetes identities need (system:node:node01, kube-admin,
+# "Kubernetes The Hard Way") but never the characters that -subj parses (/ = + \) or that
+# would not survive a shell or a config file (quotes, $, backticks, control characters).
+_SUBJECT_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 :._@()-]*$")
+SUBJECT_ATTRIBUTES = ("CN", "O", "OU", "C", "ST", "L")
+# Upper bounds from RFC 5280's ub-* values.
+_SUBJECT_MAX = {"CN": 64, "O": 64, "OU": 64, "C": 2, "ST": 128, "L": 128}
+_STEP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_FILE_BASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+def dns_name(field: str, value: object) -> str:
+    """An RFC 1123 host name (no wildcards, no trailing dot), at most 253 characters."""
+    if not isinstance(value, str) or len(value) > 253 or not _DNS_NAME.match(value):
+        raise InputError(f"{field}: {value!r} is not a valid DNS name (RFC 1123)")
+    return value
+
+
+def ip_address(field: str, value: object) -> str:
+    """An IPv4 or IPv6 address, returned in its canonical text form."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip() if isinstance(value, str) else value))
+    except ValueError:
+        raise InputError(f"{field}: {value!r} is not an IP address") from None
+
+
+def subject_value(field: str, attribute: str, value: object) -> str:
+    """One RDN value of a -subj string: non-empty, bounded, and unable to add another RDN."""
+    if attribute not in SUBJECT_ATTRIBUTES:
+        raise InputError(
+            f"{field}: unknown subject attribute {attribute!r} "
+            f"(allowed: {', '.join(SUBJECT_ATTRIBUTES)})"
+        )
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{field}.{attribute}: empty value {value!r}")
+    limit = _SUBJECT_MAX[attribute]
+    if len(value) > limit:
+        raise InputError(f"{field}.{attribute}: {value!r} is longer than {limit} characters")
+    if not _SUBJECT_VALUE.match(value) or value.endswith(" "):
+        raise InputError(
+            f"{field}.{attribute}: {value!r} has characters a subject may not hold "
+            "(allowed: letters, digits, space and : . _ @ ( ) -)"
+        )
+    return value
+
+
+def step_name(field: str, value: object) -> str:
+    """A step name: lower-case, usable on the command line and as a file stem."""
+    if not isinstance(value, str) or not _STEP_NAME.match(value):
+        raise InputError(
+            f"{field}: {value!r} is not a valid step name "
+            "(lower-case letters, digits, '.', '_' and '-', at most 64)"
+        )
+    return value
+
+
+def file_base(field: str, value: object) -> str:
+    """A relative file stem (subfolders allowed): never absolute, never climbing out ('..')."""
+    if (
+        not isinstance(value, str)
+        or not _FILE_BASE.match(value)
+        or any(part in ("..", ".") for part in value.split("/"))
+    ):
+        raise InputError(f"{field}: {value!r} is not a valid relative file name")
+    return value
+
+
+def positive_int(field: str, value: object, maximum: int = 100_000) -> int:
+    """A whole number from 1 to maximum (YAML ints or their decimal text)."""
+    if isinstance(value, bool):
+        raise InputError(f"{field}: {value!r} is not a whole number")
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{field}: {value!r} is not a whole number") from None
+    if isinstance(value, float) or not 1 <= number <= maximum:
+        raise InputError(f"{field}: {value!r} is not a whole number from 1 to {maximum}")
+    return number
+
+
+CHECKS = {
+    "dns": dns_name,
+    "ip": ip_address,
+    "name": step_name,
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install the real programs the tests run against, from Debian packages, when missing.
+# Needs root (or sudo). Safe to run again: it installs only what is not there yet.
+set -eu
+need=""
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+command -v etcd >/dev/null 2>&1 || need="$need etcd-server"
+command -v etcdctl >/dev/null 2>&1 || need="$need etcd-client"
+command -v kubectl >/dev/null 2>&1 || need="$need kubernetes-client"
+[ -x /usr/share/easy-rsa/easyrsa ] || need="$need easy-rsa"
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
+[ -z "$need" ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+echo "installing Debian packages:$need"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null

@@ -1,0 +1,49 @@
+"""Shared fixtures: a real PKI built once per session, and oracles that are not our code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kpki_openssl.cli import main as cli_main
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_program(name: str) -> str:
+    """The program's path; skip on a user's machine without it, fail in CI (CI=true)."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed; .ci/run must install it")
+        pytest.skip(f"{name} is not installed (scripts/install-system-deps.sh installs it)")
+    return path
+
+
+def run_cli(
+    *argv: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """The real command line in a subprocess, as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "kpki_openssl", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_pki(tmp_path_factory) -> Path:
+    """`run all` with the bundled recipe, once per test session (read-only for tests)."""
+    need_program("openssl")
+    out = tmp_path_factory.mktemp("pki") / "pki"
+    assert cli_main(["run", "all", "--quiet", "--out", str(out)]) == 0
+    return out

@@ -1,0 +1,103 @@
+"""The bundled recipe's PKI, built three ways (run, exported script, replayed log), checked with
+`cryptography` and `openssl verify -x509_strict`: real openssl, independent oracles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.expected import LEAVES
+from tests.oracle import (
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    assert_is_ca,
+    assert_is_leaf,
+    eku,
+    key_matches,
+    load_cert,
+    openssl_verify,
+    sans,
+    subject_pairs,
+)
+
+ROLE_EKU = {"client": {CLIENT_AUTH}, "server": {SERVER_AUTH}, "both": {SERVER_AUTH, CLIENT_AUTH}}
+
+
+@pytest.fixture(scope="session")
+def exported_pki(tmp_path_factory) -> Path:
+    """The exported script, run by bash in an empty folder."""
+    folder = tmp_path_factory.mktemp("exported")
+    script = folder / "build.sh"
+    done = run_cli("export", "-o", str(script))
+    assert done.returncode == 0, done.stderr
+    out = folder / "pki"
+    out.mkdir()
+    subprocess.run(["bash", str(script)], cwd=out, check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def replayed_pki(built_pki: Path, tmp_path_factory) -> Path:
+    """The command log of a real run, replayed by bash in an empty folder."""
+    out = tmp_path_factory.mktemp("replayed")
+    shutil.copy(built_pki / "commands.sh", out / "commands.sh")
+    subprocess.run(["bash", "commands.sh"], cwd=out, check=True, capture_output=True)
+    (out / "commands.sh").unlink()
+    return out
+
+
+@pytest.fixture(params=["run", "export", "replay"])
+def pki(request) -> Path:
+    return request.getfixturevalue(
+        {"run": "built_pki", "export": "exported_pki", "replay": "replayed_pki"}[request.param]
+    )
+
+
+def test_ca_is_a_ca_valid_ten_years(pki: Path) -> None:
+    ca = load_cert(pki / "ca.crt")
+    assert_is_ca(ca)
+    assert subject_pairs(ca) == [("CN", "KUBERNETES-CA")]
+    assert ca.issuer == ca.subject
+    assert ca.not_valid_after_utc - ca.not_valid_before_utc == dt.timedelta(days=3650)
+    assert key_matches(ca, pki / "ca.key")
+
+
+@pytest.mark.parametrize("base", sorted(LEAVES))
+def test_leaf(pki: Path, base: str) -> None:
+    subject, role, dns, ips = LEAVES[base]
+    ca = load_cert(pki / "ca.crt")
+    cert = load_cert(pki / f"{base}.crt")
+    assert_is_leaf(cert, ca)
+    verified = openssl_verify(pki / "ca.crt", pki / f"{base}.crt")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert subject_pairs(cert) == subject
+    assert eku(cert) == ROLE_EKU[role]
+    assert sans(cert) == (dns, ips)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=365)
+    assert key_matches(cert, pki / f"{base}.key")
+
+
+def test_every_key_is_private(pki: Path) -> None:
+    keys = sorted(pki.glob("*.key"))
+    assert len(keys) == len(LEAVES) + 1
+    for key in keys:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key.name
+
+
+def test_nothing_unexpected(pki: Path) -> None:
+    """Exactly the document's files: key, csr, crt (and our .cnf) per certificate."""
+    bases = {"ca", *LEAVES}
+    for path in pki.iterdir():
+        if path.name == "commands.sh":
+            continue
+        assert path.stem in bases and path.suffix in {".key", ".csr", ".crt", ".cnf"}, path.name
+
+
+def test_run_folder_is_private(built_pki: Path) -> None:
+    assert stat.S_IMODE(built_pki.stat().st_mode) == 0o700
