@@ -39,12 +39,16 @@ class CertSpec:
     extended_key_usage: tuple[str, ...]
     dns: tuple[str, ...]
     ips: tuple[str, ...]
-    days: int
+    days: int | None  # None: no -days flag (openssl's 30-day default, as the document does)
     key: KeySpec
     title: str
     explain: str
     document: tuple[str, ...]
     departures: tuple[Departure, ...]
+    cnf: str = "generated"  # "generated", "none", or "file" (cnf_text written verbatim)
+    cnf_name: str = ""  # the .cnf file name when cnf == "file"
+    cnf_text: str = ""
+    sign_extensions: bool = True  # x509 -req gets -extfile/-extensions
 
     @property
     def key_file(self) -> str:
@@ -60,7 +64,10 @@ class CertSpec:
 
     @property
     def cnf_file(self) -> str:
-        return f"{self.base}.cnf"
+        """The .cnf this certificate's commands read ('' when it has none)."""
+        if self.cnf == "none":
+            return ""
+        return self.cnf_name or f"{self.base}.cnf"
 
     @property
     def subject_text(self) -> str:
@@ -160,7 +167,9 @@ def _spec(
         extended_key_usage=profile.extended_key_usage,
         dns=_unique(dns),
         ips=_unique(ips),
-        days=validate.positive_int(f"{where}.days", fill(entry.days, ctx, f"{where}.days")),
+        days=None
+        if entry.days == "none"
+        else validate.positive_int(f"{where}.days", fill(entry.days, ctx, f"{where}.days")),
         key=key,
         title=fill(entry.title, ctx, f"{where}.title"),
         explain=fill(entry.explain, ctx, f"{where}.explain"),
@@ -169,6 +178,10 @@ def _spec(
             Departure(*(fill(getattr(d, f), own, f"{where}.departures") for f in _DEPARTURE_FIELDS))
             for d in recipe.departures + entry.departures
         ),
+        cnf=entry.cnf,
+        cnf_name=entry.cnf_file,
+        cnf_text=entry.cnf_text,
+        sign_extensions=entry.sign_extensions,
     )
 
 

@@ -110,18 +110,20 @@ def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
 
 def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
     """The document's three commands for one certificate, after writing its .cnf."""
-    signer_files = (signer.cert_file, signer.key_file) if signer else ()
+    signer_files = (signer.cert_file, signer.key_file) if signer else (spec.key_file,)
+    cnf = (spec.cnf_file,) if spec.cnf_file else ()
+    x509_cnf = cnf if spec.sign_extensions else ()
     actions: tuple[Action, ...] = (
-        WriteFile(spec.cnf_file, openssl_argv.cnf_text(spec)),
+        *((WriteFile(spec.cnf_file, openssl_argv.cnf_text(spec)),) if cnf else ()),
         Command(openssl_argv.genkey_argv(spec), writes=(spec.key_file,), private=True),
         Command(
             openssl_argv.req_argv(spec),
-            reads=(spec.key_file, spec.cnf_file),
+            reads=(spec.key_file, *cnf),
             writes=(spec.csr_file,),
         ),
         Command(
             openssl_argv.x509_argv(spec, signer),
-            reads=(spec.csr_file, spec.cnf_file, *(signer_files or (spec.key_file,))),
+            reads=(spec.csr_file, *x509_cnf, *signer_files),
             writes=(spec.cert_file,),
         ),
     )

@@ -74,7 +74,11 @@ class CertEntry:
     subject: tuple[tuple[str, tuple[str, ...]], ...]
     dns: tuple[str, ...]
     ips: tuple[str, ...]
-    days: str
+    days: str  # a template, or "none": no -days flag (openssl's 30-day default)
+    cnf: str  # "generated", "none" (no .cnf at all), or "file" (cnf_file + cnf_text verbatim)
+    cnf_file: str
+    cnf_text: str
+    sign_extensions: bool  # pass the .cnf to x509 -req (-extfile/-extensions)
     for_each: tuple[str, str] | None  # (loop variable, list variable)
     title: str
     explain: str
@@ -279,6 +283,8 @@ _CERT_KEYS = {
     "subject",
     "sans",
     "days",
+    "cnf",
+    "sign_extensions",
     "for_each",
     "title",
     "explain",
@@ -318,6 +324,12 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         ((loop_var, list_var),) = loop.items()
         for_each = (str(loop_var), _text(f"{field}.for_each.{loop_var}", list_var))
     default_days = "{ca_days}" if profiles[profile].is_ca else "{days}"
+    cnf, cnf_file, cnf_text = _cnf_choice(f"{field}.cnf", spec.get("cnf", "generated"))
+    sign_extensions = spec.get("sign_extensions", cnf != "none")
+    if not isinstance(sign_extensions, bool):
+        raise InputError(f"{field}.sign_extensions: {sign_extensions!r} must be true or false")
+    if sign_extensions and cnf == "none":
+        raise InputError(f"{field}.sign_extensions: needs a .cnf, but cnf is 'none'")
     return CertEntry(
         name=name,
         file=_text(f"{field}.file", spec.get("file", name)),
@@ -332,6 +344,10 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
             _text(f"{field}.sans.ip", x) for x in _sequence(f"{field}.sans.ip", sans.get("ip", []))
         ),
         days=str(spec.get("days", default_days)),
+        cnf=cnf,
+        cnf_file=cnf_file,
+        cnf_text=cnf_text,
+        sign_extensions=sign_extensions,
         for_each=for_each,
         title=_text(f"{field}.title", spec.get("title", name)),
         explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
@@ -341,6 +357,20 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         ),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
     )
+
+
+def _cnf_choice(field: str, raw: Any) -> tuple[str, str, str]:
+    """`generated` (default), `none`, or {file: NAME, text: ...} written verbatim."""
+    if raw in ("generated", "none"):
+        return raw, "", ""
+    if isinstance(raw, dict):
+        _known_keys(field, raw, {"file", "text"})
+        return (
+            "file",
+            validate.file_base(f"{field}.file", _text(f"{field}.file", raw.get("file"))),
+            _text(f"{field}.text", raw.get("text")),
+        )
+    raise InputError(f"{field}: {raw!r} must be 'generated', 'none' or {{file: NAME, text: ...}}")
 
 
 def _departures(field: str, raw: Any) -> tuple[Departure, ...]:

@@ -134,3 +134,36 @@ def test_bad_recipes_name_the_field(rows, needle) -> None:
 def test_heredoc_delimiter_never_occurs_in_the_text() -> None:
     text = shell.heredoc(WriteFile("x.cnf", "a\nEOF\nEOF_1\n"))
     assert text.startswith("cat > x.cnf <<'EOF_2'\n") and text.endswith("EOF_2\n")
+
+
+AS_DOCUMENT = """
+  - {name: ca, profile: ca, subject: {CN: KUBERNETES-CA}, cnf: none, days: none}
+  - name: apiserver
+    ca: ca
+    profile: client
+    subject: {CN: kube-apiserver}
+    days: none
+    sign_extensions: false
+    cnf:
+      file: openssl.cnf
+      text: "[req]\\nreq_extensions = v3_req\\n"
+"""
+
+
+def test_a_row_can_be_written_as_the_document_does() -> None:
+    """cnf: none / days: none / a verbatim openssl.cnf / no -extfile: the document's commands."""
+    recipe = parse_recipe(MINIMAL + AS_DOCUMENT)
+    plan = build_plan(recipe, resolve_variables(recipe))
+    ca, api = plan.steps
+    assert [shell.command_line(a) for a in ca.actions] == [
+        "openssl genrsa -out ca.key 2048",
+        "openssl req -new -key ca.key -subj /CN=KUBERNETES-CA -out ca.csr",
+        "openssl x509 -req -in ca.csr -signkey ca.key -out ca.crt",
+    ]
+    assert api.actions[0] == WriteFile("openssl.cnf", "[req]\nreq_extensions = v3_req\n")
+    assert [shell.command_line(a) for a in api.actions[1:]] == [
+        "openssl genrsa -out apiserver.key 2048",
+        "openssl req -new -key apiserver.key -subj /CN=kube-apiserver -out apiserver.csr"
+        " -config openssl.cnf",
+        "openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -out apiserver.crt",
+    ]
