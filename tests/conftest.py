@@ -29,7 +29,12 @@ def need_program(name: str) -> str:
 def run_cli(
     *argv: str, cwd: Path | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """The real command line in a subprocess, as a user would type it."""
+    """The real command line in a subprocess, as a user would type it.
+
+    PYTHONPATH points at this checkout, so the code under test runs whatever is installed.
+    """
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "kpki_openssl", *argv],
         cwd=cwd,
