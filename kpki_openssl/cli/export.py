@@ -1,4 +1,5 @@
-"""`export [-o FILE]`: the plan as a standalone bash script."""
+"""`export [-o FILE] [--format bash|markdown] [--node NODE]`: the plan as a standalone bash
+script, as a Markdown lesson handout, or as the script one node runs to make its own key and CSR."""
 
 from __future__ import annotations
 
@@ -11,12 +12,26 @@ from kpki_openssl.cli.common import add_recipe_options, load_plan
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="write the plan as a standalone bash script",
+        help="write the plan as a bash script, a Markdown handout, or a node's CSR script",
         description="A bash script (set -euo pipefail, umask 077) that builds the same PKI in the "
-        "current directory with the same openssl commands.",
+        "current directory with the same openssl commands; with --format markdown, a lesson "
+        "handout of the same plan; with --node NODE, the script that node runs to make its own "
+        "keys and CSRs (and their CertificateSigningRequest manifests), so no private key "
+        "leaves it.",
     )
     parser.add_argument("steps", nargs="*", metavar="STEP", help="steps to export (default: all)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--format",
+        choices=("bash", "markdown"),
+        default="bash",
+        help="bash: a script that builds the PKI (default); markdown: a lesson handout",
+    )
+    parser.add_argument(
+        "--node",
+        metavar="NODE",
+        help="the script node NODE runs to make its own keys and CSRs (Certificates API)",
+    )
     add_recipe_options(parser)
     parser.set_defaults(func=main)
 
@@ -25,11 +40,27 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kpki_openssl import shell
+    from kpki_openssl.errors import InputError
     from kpki_openssl.runner import write_file
 
-    text = shell.script(load_plan(args).select(args.steps))
+    plan = load_plan(args).select(args.steps)
+    mode = 0o755
+    if args.node is not None:
+        if args.format != "bash":
+            raise InputError("--format: --node writes a bash script; drop --format markdown")
+        from kpki_openssl import certificates_api
+
+        text = certificates_api.node_script(plan, args.node)
+    elif args.format == "markdown":
+        from kpki_openssl import markdown
+        from kpki_openssl.recipe import load_recipe
+
+        text = markdown.handout(plan, load_recipe(args.recipe).description)
+        mode = 0o644
+    else:
+        text = shell.script(plan)
     if args.output:
-        write_file(Path(args.output), text, 0o755)
+        write_file(Path(args.output), text, mode)
     else:
         sys.stdout.write(text)
     return 0

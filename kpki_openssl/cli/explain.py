@@ -1,0 +1,30 @@
+"""`explain STEP...`: why a step exists, its commands flag by flag, and the document beside ours."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kpki_openssl.cli.common import add_recipe_options, load_plan
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="why a step exists, what each flag does, and where we depart from the document",
+        description="For each named step: its purpose, every command with each flag explained, "
+        "the files it writes, and - where the recipe departs from the source document - the "
+        "document's command beside ours with the reason.",
+    )
+    parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
+    add_recipe_options(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from kpki_openssl import lesson
+
+    plan = load_plan(args).select(args.steps)
+    texts = [lesson.explain_text(lesson.step_lesson(step)) for step in plan.steps]
+    sys.stdout.write(("\n" + "=" * 78 + "\n\n").join(texts))
+    return 0

@@ -1,0 +1,150 @@
+"""A step as a lesson: why it exists, its commands flag by flag, and where it departs from the
+document, with the document's command beside ours.
+
+`explain STEP` prints this as plain text; `export --format markdown` renders the same data as a
+handout (markdown.py). Pure: built from the plan alone.
+"""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from dataclasses import dataclass
+
+from kpki_openssl import flags, shell
+from kpki_openssl.plan import Command, Plan, Step, WriteFile
+from kpki_openssl.recipe import Departure
+
+
+@dataclass(frozen=True)
+class CommandLesson:
+    line: str  # the command exactly as run / exported
+    notes: tuple[flags.Note, ...]
+
+
+@dataclass(frozen=True)
+class Beside:
+    """One of the document's commands and the command we run in its place ('' when none)."""
+
+    document: str
+    ours: str
+
+    @property
+    def same(self) -> bool:
+        return _normal(self.document) == _normal(self.ours)
+
+
+@dataclass(frozen=True)
+class StepLesson:
+    name: str
+    title: str
+    why: str
+    signed_by: str  # '' for a self-signed CA or a step without a signer
+    writes: tuple[str, ...]
+    files: tuple[WriteFile, ...]  # files the tool writes itself (.cnf), with their text
+    commands: tuple[CommandLesson, ...]
+    departures: tuple[Departure, ...]
+    beside: tuple[Beside, ...]
+
+
+def step_lesson(step: Step) -> StepLesson:
+    commands = tuple(a for a in step.actions if isinstance(a, Command))
+    document = step.cert.document if step.cert else ()
+    return StepLesson(
+        name=step.name,
+        title=step.title,
+        why=step.explain,
+        signed_by=step.needs[0] if step.needs else "",
+        writes=step.writes,
+        files=tuple(a for a in step.actions if isinstance(a, WriteFile)),
+        commands=tuple(
+            CommandLesson(shell.command_line(c), flags.explain_argv(c.argv)) for c in commands
+        ),
+        departures=step.cert.departures if step.cert else (),
+        beside=pair_with_document(document, [shell.command_line(c) for c in commands]),
+    )
+
+
+def plan_lessons(plan: Plan) -> tuple[StepLesson, ...]:
+    return tuple(step_lesson(s) for s in plan.steps)
+
+
+def pair_with_document(document: tuple[str, ...], ours: list[str]) -> tuple[Beside, ...]:
+    """Each document command beside ours for the same openssl subcommand (genrsa, req, x509)."""
+    if not document:
+        return ()
+    left = list(ours)
+    pairs = []
+    for doc in document:
+        sub = _subcommand(doc)
+        match = next((o for o in left if _subcommand(o) == sub), "")
+        if match:
+            left.remove(match)
+        pairs.append(Beside(doc, match))
+    pairs.extend(Beside("", o) for o in left)
+    return tuple(pairs)
+
+
+def _subcommand(line: str) -> str:
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    return words[1] if len(words) > 1 and words[0] == "openssl" else line
+
+
+def _normal(line: str) -> str:
+    try:
+        return shlex.join(shlex.split(line))
+    except ValueError:
+        return line
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> str:
+    out = []
+    for paragraph in text.strip().split("\n\n"):
+        out.extend(
+            textwrap.wrap(
+                " ".join(paragraph.split()),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(out) + "\n" if out else ""
+
+
+def explain_text(lesson: StepLesson) -> str:
+    """The lesson as plain text for a terminal or a pipe."""
+    parts = [f"step {lesson.name}: {lesson.title}\n"]
+    signer = f"signed by {lesson.signed_by}" if lesson.signed_by else "self-signed"
+    if lesson.writes:
+        parts.append(f"  {signer}; writes {' '.join(lesson.writes)}\n")
+    if lesson.why:
+        parts.append("\nWhy\n" + _wrap(lesson.why, "  "))
+    parts.append("\nCommands\n")
+    for command in lesson.commands:
+        parts.append(f"  $ {command.line}\n")
+        width = max(len(n.text) for n in command.notes)
+        for note in command.notes:
+            meaning = note.meaning or "(no explanation recorded)"
+            parts.append(f"      {note.text.ljust(width)}  {meaning}\n")
+    for file in lesson.files:
+        parts.append(f"\nThe file {file.path} (written before the commands)\n")
+        parts.append(textwrap.indent(file.content, "  | ", lambda _line: True))
+    if lesson.departures:
+        parts.append("\nWhere this departs from the document, and why\n")
+        for dep in lesson.departures:
+            parts.append(f"  - {dep.what}\n")
+            for label, text in (("document", dep.document), ("ours", dep.ours), ("why", dep.why)):
+                body = _wrap(text, " " * 16)
+                parts.append(f"      {label + ':':<9} " + body[16:])
+    if lesson.beside:
+        parts.append("\nThe document's commands beside ours\n")
+        for pair in lesson.beside:
+            parts.append(f"  document: {pair.document or '(no such command)'}\n")
+            ours = "(the same)" if pair.same else (pair.ours or "(we do not run it)")
+            parts.append(f"  ours:     {ours}\n\n")
+    return "".join(parts)

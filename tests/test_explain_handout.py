@@ -1,0 +1,141 @@
+"""explain STEP and the Markdown handout: every step, every command, every flag explained."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from kpki_openssl import flags
+from kpki_openssl.plan import Command, build_plan
+from kpki_openssl.recipe import bundled_recipes, load_recipe, resolve_variables
+from tests.conftest import need_program, run_cli
+from tests.oracle import openssl_verify
+
+
+def dry_run_commands(*extra: str) -> list[str]:
+    done = run_cli("run", "all", "--dry-run", *extra)
+    assert done.returncode == 0, done.stderr
+    return [ln for ln in done.stdout.splitlines() if ln.startswith("openssl ")]
+
+
+def step_names(*extra: str) -> list[str]:
+    done = run_cli("list", *extra)
+    assert done.returncode == 0, done.stderr
+    return [ln.split()[0] for ln in done.stdout.splitlines()[1:]]
+
+
+@pytest.mark.parametrize("recipe", sorted(bundled_recipes()))
+def test_every_flag_of_every_bundled_recipe_is_explained(recipe: str) -> None:
+    loaded = load_recipe(recipe)
+    plan = build_plan(loaded, resolve_variables(loaded))
+    for step in plan.steps:
+        for action in step.actions:
+            if isinstance(action, Command):
+                notes = flags.explain_argv(action.argv)
+                missing = [n.text for n in notes if not n.meaning]
+                assert not missing, (recipe, step.name, missing)
+                # every token of the command is covered by exactly one note
+                assert " ".join(n.text for n in notes) == " ".join(action.argv)
+
+
+def test_explain_all_covers_every_step_and_command() -> None:
+    done = run_cli("explain", "all")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    names = step_names()
+    assert len(names) == 16
+    for name in names:
+        assert f"step {name}: " in text
+    for command in dry_run_commands():
+        assert f"  $ {command}\n" in text
+    assert "(no explanation recorded)" not in text
+
+
+def test_explain_shows_the_document_beside_ours_with_reasons() -> None:
+    done = run_cli("explain", "apiserver", "kube-scheduler")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    # the document's signing command, which drops the SANs, next to ours
+    doc = (
+        "document: openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -out apiserver.crt"
+    )
+    assert doc in text
+    ours = text.split(doc, 1)[1].splitlines()[1]
+    assert ours.strip().startswith("ours:") and "-extfile apiserver.cnf -extensions v3_req" in ours
+    assert "Unable to get 'req_distinguished_name' section" in text
+    assert "30 days" in text
+    assert "-days 365" in text and "valid for 365 days (without -days openssl gives 30)" in text
+    # the CN that default RBAC would not authorize
+    assert "document: kube-scheduler" in text and "ours:     system:kube-scheduler" in text
+    assert "/CN=kube-scheduler/O=system:kube-scheduler" in text
+    # the generated .cnf is shown whole
+    assert "  | DNS.4 = kubernetes.default.svc.cluster.local" in text
+
+
+def test_explain_unknown_step_is_one_line() -> None:
+    done = run_cli("explain", "nope")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "'nope'" in done.stderr
+
+
+def _markdown_tokens(text: str):
+    return MarkdownIt("commonmark").enable("table").parse(text)
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("handout") / "lesson.md"
+    done = run_cli("export", "--format", "markdown", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    return out.read_text()
+
+
+def test_handout_contains_every_command_in_code_blocks(handout: str) -> None:
+    tokens = _markdown_tokens(handout)
+    shell_blocks = "".join(t.content for t in tokens if t.type == "fence" and t.info == "sh")
+    commands = dry_run_commands()
+    assert commands
+    for command in commands:
+        assert f"{command}\n" in shell_blocks
+    # the generated files are there too, whole
+    assert "cat > apiserver.cnf <<'EOF'\n" in shell_blocks
+    assert "IP.2 = 172.17.0.87\n" in shell_blocks
+
+
+def test_handout_renders_cleanly(handout: str) -> None:
+    tokens = _markdown_tokens(handout)
+    headings = [
+        tokens[i + 1].content
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open" and t.tag == "h2"
+    ]
+    assert headings[:2] == ["Variables", "Steps"]
+    assert [h.split(":")[0] for h in headings[2:]] == [
+        f"{i}. `{name}`" for i, name in enumerate(step_names(), 1)
+    ]
+    # one table of variables, one of departures per step that has any (every step here)
+    assert sum(t.type == "table_open" for t in tokens) == 1 + 16
+    # nothing leaks as raw HTML, every fence is closed (an unclosed one swallows the rest)
+    assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
+    inline = [c for t in tokens if t.type == "inline" for c in (t.children or [])]
+    assert not [c for c in inline if c.type == "html_inline"]
+    assert handout.count("```sh\n") == 16
+
+
+def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
+    """The handout's sh blocks, pasted in order into bash, build a PKI openssl accepts."""
+    need_program("openssl")
+    done = run_cli("export", "--format", "markdown", "--set", "nodes=n1", "--set", "key_size=1024")
+    assert done.returncode == 0, done.stderr
+    blocks = [t.content for t in _markdown_tokens(done.stdout) if t.type == "fence"]
+    script = "set -euo pipefail\n" + "".join(
+        t.content for t in _markdown_tokens(done.stdout) if t.type == "fence" and t.info == "sh"
+    )
+    assert len(blocks) > 12
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True)
+    for base in ("admin", "apiserver", "kubelet-n1", "etcdserver"):
+        verified = openssl_verify(tmp_path / "ca.crt", tmp_path / f"{base}.crt")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
