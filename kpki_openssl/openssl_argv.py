@@ -89,3 +89,15 @@ def cnf_text(spec: CertSpec) -> str:
         lines += [f"DNS.{i} = {name}" for i, name in enumerate(spec.dns, 1)]
         lines += [f"IP.{i} = {ip}" for i, ip in enumerate(spec.ips, 1)]
     return "\n".join(lines) + "\n"
+
+
+INSPECT_EXTENSIONS = "basicConstraints,keyUsage,extendedKeyUsage,subjectAltName"
+
+
+def inspect_argv(cert_file: str) -> tuple[str, ...]:
+    """What a person types to see what a certificate came out as (walkthrough shows it)."""
+    return (
+        OPENSSL, "x509", "-in", cert_file, "-noout",
+        "-subject", "-issuer", "-dates",
+        "-ext", INSPECT_EXTENSIONS,
+    )  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from kpki_openssl.plan import Action, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import VariableValue
@@ -18,7 +18,12 @@ SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
 
 def command_line(command: Command) -> str:
     """The exact command as a person would type it, e.g. `openssl genrsa -out ca.key 2048`."""
-    return shlex.join(command.argv)
+    return argv_text(command.argv)
+
+
+def argv_text(argv: Sequence[str]) -> str:
+    """Any argv as shell text, every argument quoted as needed."""
+    return shlex.join(argv)
 
 
 def heredoc(write: WriteFile) -> str:

@@ -1,0 +1,45 @@
+"""`walkthrough [STEP...]`: the plan step by step - why, the commands, then run and show."""
+
+from __future__ import annotations
+
+import argparse
+
+from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "walkthrough",
+        help="step by step: why each step, its commands, then run it and show what appeared",
+        description="For each step: what it is for and the exact commands; press Enter to run "
+        "them and see the files and the certificate they made (s skips, q quits). Steps already "
+        "complete in the folder are passed over, so a walkthrough quit halfway can be resumed, "
+        "or finished with 'run all'. It never waits when stdin is not a terminal.",
+    )
+    parser.add_argument(
+        "steps", nargs="*", metavar="STEP", help="steps to walk through (default: all)"
+    )
+    parser.add_argument("-y", "--yes", action="store_true", help="run every step without pausing")
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="after a failed command, show the error and go on to the next step "
+        "(to see everything that goes wrong, e.g. with --recipe as-written)",
+    )
+    add_recipe_options(parser)
+    add_out_option(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import sys
+
+    from kpki_openssl.walkthrough import Walkthrough, terminal_ask
+
+    full = load_plan(args)
+    plan = full.select(args.steps)
+    makers = {path: step.name for step in full.steps for path in step.writes}
+    ask = None if args.yes else terminal_ask(sys.stdin, sys.stdout)
+    walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers)
+    result = walk.walk(plan)
+    return 1 if result.failed else 0
