@@ -7,6 +7,7 @@ or per peer. Pure: no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class CertSpec:
     cnf_name: str = ""  # the .cnf file name when cnf == "file"
     cnf_text: str = ""
     sign_extensions: bool = True  # x509 -req gets -extfile/-extensions
+    for_each: tuple[str, str] | None = None  # (list variable, item) this row was expanded for
 
     @property
     def key_file(self) -> str:
@@ -92,7 +94,11 @@ def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpe
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
         for binding in _bindings(entry, values):
-            specs.append(_spec(recipe, entry, {**values, **binding}, key))
+            spec = _spec(recipe, entry, {**values, **binding}, key)
+            if entry.for_each is not None:
+                item = binding[entry.for_each[0]]
+                spec = dataclasses.replace(spec, for_each=(entry.for_each[1], item))
+            specs.append(spec)
     check_table(specs)
     return tuple(specs)
 

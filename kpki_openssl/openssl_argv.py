@@ -101,3 +101,8 @@ def inspect_argv(cert_file: str) -> tuple[str, ...]:
         "-subject", "-issuer", "-dates",
         "-ext", INSPECT_EXTENSIONS,
     )  # fmt: skip
+
+
+def base64_argv(path: str) -> tuple[str, ...]:
+    """The file base64-encoded on one line, as a Kubernetes manifest's `request` field wants."""
+    return (OPENSSL, "base64", "-A", "-in", path)

@@ -102,3 +102,61 @@ def log_entry(action: Action, step: str, when: str, status: int | None, seconds:
     if status == 0:
         return f"# {when} step {step}: exit 0 ({seconds:.3f} s)\n{line}\n"
     return f"# {when} step {step}: FAILED, exit {status} ({seconds:.3f} s)\n# {line}\n"
+
+
+def node_script(plan: Plan, node: str) -> str:
+    """The script node `node` runs to make its own keys and CSRs, each wrapped in a
+    CertificateSigningRequest manifest (NAME-csr.yaml); the signing is left to the cluster."""
+    from kpki_openssl import certificates_api, openssl_argv
+
+    steps = certificates_api.node_steps(plan, node)
+    parts = [
+        SCRIPT_PROLOGUE,
+        comment(
+            f"Run this on {node}, in an empty folder. It makes {node}'s own private keys and "
+            "CSRs here and wraps each CSR in a certificates.k8s.io/v1 CertificateSigningRequest "
+            "manifest. The private keys never leave this machine; an existing key is kept."
+        ),
+        f"# kpki_openssl node script: recipe {plan.recipe}, node {node}\n",
+        "# variables:\n" + variables_comment(plan.values),
+    ]
+    made = []
+    for step in steps:
+        assert step.cert is not None
+        request = certificates_api.request_for(step.cert)
+        parts.append(f"\n# ===== step {step.name}: {step.title} =====\n")
+        if step.explain:
+            parts.append(comment(step.explain))
+        for action in certificates_api.node_actions(step):
+            if isinstance(action, Command) and action.private and action.writes:
+                guard = " && ".join(f"[ -e {shlex.quote(p)} ]" for p in action.writes)
+                parts.append(f"{guard} || {command_line(action)}\n")
+            else:
+                parts.append(action_text(action))
+        yaml_file = certificates_api.manifest_file(step.cert)
+        encode = argv_text(openssl_argv.base64_argv(step.cert.csr_file))
+        head = heredoc(WriteFile("/dev/stdout", certificates_api.manifest_head(request)))
+        head = head.replace("cat > /dev/stdout ", "cat ", 1)
+        parts.append(
+            f"request=$({encode})\n"
+            + "{\n"
+            + head
+            + "printf '  request: %s\\n' \"$request\"\n"
+            + f"}} > {shlex.quote(yaml_file)}\n"
+        )
+        made.append((step.name, yaml_file, step.cert.cert_file))
+    parts.append("\n")
+    parts.append(
+        comment(
+            "Next, where kubectl may approve CSRs: apply each manifest, approve it, and fetch "
+            "the signed certificate back to this node."
+        )
+    )
+    for name, yaml_file, cert_file in made:
+        parts.append(f"#   kubectl apply -f {shlex.quote(yaml_file)}\n")
+        parts.append(f"#   kubectl certificate approve {shlex.quote(name)}\n")
+        parts.append(
+            f"#   kubectl get csr {shlex.quote(name)} -o jsonpath='{{.status.certificate}}'"
+            f" | base64 -d > {shlex.quote(cert_file)}\n"
+        )
+    return "".join(parts)

@@ -48,9 +48,7 @@ def main(args: argparse.Namespace) -> int:
     if args.node is not None:
         if args.format != "bash":
             raise InputError("--format: --node writes a bash script; drop --format markdown")
-        from kpki_openssl import certificates_api
-
-        text = certificates_api.node_script(plan, args.node)
+        text = shell.node_script(plan, args.node)
     elif args.format == "markdown":
         from kpki_openssl import markdown
         from kpki_openssl.recipe import load_recipe

@@ -1,0 +1,57 @@
+"""`csr NAME`: a certificates.k8s.io/v1 CertificateSigningRequest manifest for a generated CSR."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "csr",
+        help="print a Kubernetes CertificateSigningRequest manifest for a generated CSR",
+        description="Wrap DIR/NAME.csr in a certificates.k8s.io/v1 CertificateSigningRequest "
+        "with the signerName and usages its role calls for (kubelet client: "
+        "kube-apiserver-client-kubelet; kubelet serving: kubelet-serving; other clients: "
+        "kube-apiserver-client). Apply it with kubectl and approve it to have the cluster sign.",
+    )
+    parser.add_argument("name", metavar="NAME", help="a step name (see 'list')")
+    parser.add_argument(
+        "--signer",
+        metavar="SIGNER",
+        help="a custom signerName (for certificates no built-in signer issues)",
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    add_recipe_options(parser)
+    add_out_option(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from kpki_openssl import certificates_api
+    from kpki_openssl.errors import InputError
+
+    step = load_plan(args).step(args.name)
+    if step.cert is None:
+        raise InputError(f"csr: step {args.name!r} makes no certificate request")
+    request = certificates_api.request_for(step.cert, args.signer)
+    path = out_dir(args) / step.cert.csr_file
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(
+            f"csr: {path} does not exist; run {args.name} first (run {args.name} --out "
+            f"{args.out}), or have the node make it (export --node)"
+        ) from None
+    text = certificates_api.manifest(request, pem)
+    if args.output:
+        from pathlib import Path
+
+        from kpki_openssl.runner import write_file
+
+        write_file(Path(args.output), text, 0o644)
+    else:
+        sys.stdout.write(text)
+    return 0
