@@ -85,6 +85,60 @@ class CertSpec:
         return tuple(v for a, v in self.subject if a == "O")
 
 
+@dataclass(frozen=True)
+class KeyPairSpec:
+    """A bare key pair (private key + public key file), no certificate."""
+
+    name: str
+    base: str
+    key: KeySpec
+    title: str
+    explain: str
+    document: tuple[str, ...]
+
+    @property
+    def key_file(self) -> str:
+        return f"{self.base}.key"
+
+    @property
+    def pub_file(self) -> str:
+        return f"{self.base}.pub"
+
+
+def expand_keypairs(
+    recipe: Recipe, values: Mapping[str, VariableValue], certs: tuple[CertSpec, ...] = ()
+) -> tuple[KeyPairSpec, ...]:
+    """The recipe's bare key pairs, templates filled; names and files unique among all rows."""
+    key = KeySpec(
+        type=str(values.get("key_type", "rsa")),
+        size=int(values.get("key_size", 2048)),  # type: ignore[arg-type]
+    )
+    names = {c.name for c in certs}
+    files = {c.base for c in certs}
+    out = []
+    for entry in recipe.keypairs:
+        where = f"keypairs[{entry.name}]"
+        name = validate.step_name(f"{where}.name", fill(entry.name, values, f"{where}.name"))
+        base = validate.file_base(f"{where}.file", fill(entry.file, values, f"{where}.file"))
+        if name in names:
+            raise InputError(f"{where}.name: duplicate name {name!r}")
+        if base in files:
+            raise InputError(f"{where}.file: {base!r} is already used")
+        names.add(name)
+        files.add(base)
+        out.append(
+            KeyPairSpec(
+                name=name,
+                base=base,
+                key=key,
+                title=fill(entry.title, values, f"{where}.title"),
+                explain=fill(entry.explain, values, f"{where}.explain"),
+                document=tuple(fill(d, values, f"{where}.document") for d in entry.document),
+            )
+        )
+    return tuple(out)
+
+
 def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpec, ...]:
     """Every certificate of the recipe with its templates filled from `values`, CAs first."""
     key = KeySpec(
@@ -161,7 +215,7 @@ def _spec(
         validate.ip_address(f"{where}.sans.ip", v)
         for v in fill_list(entry.ips, ctx, f"{where}.sans.ip")
     )
-    own = {**ctx, "name": name}  # shared departures may name the certificate
+    own = {**ctx, "name": name}  # shared departures and documents may name the certificate
     return CertSpec(
         name=name,
         base=validate.file_base(f"{where}.file", fill(entry.file, ctx, f"{where}.file")),
@@ -179,7 +233,7 @@ def _spec(
         key=key,
         title=fill(entry.title, ctx, f"{where}.title"),
         explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
+        document=tuple(fill(line, own, f"{where}.document") for line in entry.document),
         departures=tuple(
             Departure(*(fill(getattr(d, f), own, f"{where}.departures") for f in _DEPARTURE_FIELDS))
             for d in recipe.departures + entry.departures

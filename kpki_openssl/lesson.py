@@ -49,7 +49,10 @@ class StepLesson:
 
 def step_lesson(step: Step) -> StepLesson:
     commands = tuple(a for a in step.actions if isinstance(a, Command))
-    document = step.cert.document if step.cert else ()
+    if step.cert is not None:
+        document = step.cert.document
+    else:
+        document = step.keypair.document if step.keypair is not None else ()
     return StepLesson(
         name=step.name,
         title=step.title,

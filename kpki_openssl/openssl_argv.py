@@ -8,7 +8,7 @@ plus only what real clients need: -days, and a generated .cnf whose extension se
 
 from __future__ import annotations
 
-from kpki_openssl.certlist import CertSpec
+from kpki_openssl.certlist import CertSpec, KeyPairSpec
 
 OPENSSL = "openssl"
 CA_SECTION = "v3_ca"
@@ -19,7 +19,7 @@ def extension_section(spec: CertSpec) -> str:
     return CA_SECTION if spec.is_ca else LEAF_SECTION
 
 
-def genkey_argv(spec: CertSpec) -> tuple[str, ...]:
+def genkey_argv(spec: CertSpec | KeyPairSpec) -> tuple[str, ...]:
     """Step 1 of 3: the private key (`openssl genrsa -out admin.key 2048`)."""
     return (OPENSSL, "genrsa", "-out", spec.key_file, str(spec.key.size))
 
@@ -106,3 +106,9 @@ def inspect_argv(cert_file: str) -> tuple[str, ...]:
 def base64_argv(path: str) -> tuple[str, ...]:
     """The file base64-encoded on one line, as a Kubernetes manifest's `request` field wants."""
     return (OPENSSL, "base64", "-A", "-in", path)
+
+
+def pubkey_argv(spec: KeyPairSpec) -> tuple[str, ...]:
+    """The public half of a bare key pair (`openssl rsa -in sa.key -pubout -out sa.pub`)."""
+    tool = "rsa" if spec.key.type == "rsa" else "pkey"
+    return (OPENSSL, tool, "-in", spec.key_file, "-pubout", "-out", spec.pub_file)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from kpki_openssl import openssl_argv
-from kpki_openssl.certlist import CertSpec, expand
+from kpki_openssl.certlist import CertSpec, KeyPairSpec, expand, expand_keypairs
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import Recipe, VariableValue
 
@@ -51,6 +51,7 @@ class Step:
     actions: tuple[Action, ...]
     needs: tuple[str, ...] = ()  # steps whose files this one reads (its CA)
     cert: CertSpec | None = None
+    keypair: KeyPairSpec | None = None
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -105,6 +106,7 @@ def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
     certs = expand(recipe, values)
     by_name = {c.name: c for c in certs}
     steps = tuple(cert_step(c, by_name.get(c.ca) if c.ca else None) for c in certs)
+    steps += tuple(keypair_step(k) for k in expand_keypairs(recipe, values, certs))
     return Plan(recipe=recipe.name, values=dict(values), steps=steps, certs=certs)
 
 
@@ -134,4 +136,20 @@ def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
         actions=actions,
         needs=(signer.name,) if signer else (),
         cert=spec,
+    )
+
+
+def keypair_step(spec: KeyPairSpec) -> Step:
+    """A bare key pair: the private key, then its public half (kubeadm's sa.key / sa.pub)."""
+    return Step(
+        name=spec.name,
+        title=spec.title,
+        explain=spec.explain,
+        actions=(
+            Command(openssl_argv.genkey_argv(spec), writes=(spec.key_file,), private=True),
+            Command(
+                openssl_argv.pubkey_argv(spec), reads=(spec.key_file,), writes=(spec.pub_file,)
+            ),
+        ),
+        keypair=spec,
     )

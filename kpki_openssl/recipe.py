@@ -87,6 +87,17 @@ class CertEntry:
 
 
 @dataclass(frozen=True)
+class KeyPairEntry:
+    """A bare key pair, no certificate: e.g. kubeadm's service-account signing key sa.key/sa.pub."""
+
+    name: str
+    file: str
+    title: str
+    explain: str
+    document: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     description: str
@@ -96,6 +107,7 @@ class Recipe:
     certificates: tuple[CertEntry, ...]
     departures: tuple[Departure, ...]  # apply to every certificate
     path: str
+    keypairs: tuple[KeyPairEntry, ...] = ()  # after the certificates
 
 
 def bundled_recipes() -> dict[str, Path]:
@@ -139,7 +151,16 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
     _known_keys(
         "recipe",
         top,
-        {"name", "description", "source", "variables", "profiles", "departures", "certificates"},
+        {
+            "name",
+            "description",
+            "source",
+            "variables",
+            "profiles",
+            "departures",
+            "certificates",
+            "keypairs",
+        },
     )
     name = validate.step_name("name", top.get("name", Path(path).stem))
     variables = {
@@ -165,6 +186,10 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
         certificates=certs,
         departures=_departures("departures", top.get("departures", [])),
         path=path,
+        keypairs=tuple(
+            _keypair_entry(f"keypairs[{i}]", item)
+            for i, item in enumerate(_sequence("keypairs", top.get("keypairs", [])))
+        ),
     )
 
 
@@ -356,6 +381,23 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
             for x in _sequence(f"{field}.document", spec.get("document", []))
         ),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
+    )
+
+
+def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
+    spec = _mapping(field, raw)
+    _known_keys(field, spec, {"name", "file", "title", "explain", "document"})
+    name = _text(f"{field}.name", spec.get("name"))
+    field = f"keypairs[{name}]"
+    return KeyPairEntry(
+        name=name,
+        file=_text(f"{field}.file", spec.get("file", name)),
+        title=_text(f"{field}.title", spec.get("title", name)),
+        explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
+        document=tuple(
+            _text(f"{field}.document", x)
+            for x in _sequence(f"{field}.document", spec.get("document", []))
+        ),
     )
 
 

@@ -1,0 +1,168 @@
+"""The kubeadm recipe: kubeadm's file layout and names, three CAs, each leaf checked against its
+own CA (and refused by the others), and a real etcd serving with the etcd/ certificates."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_program, run_cli
+from tests.oracle import (
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    assert_is_ca,
+    assert_is_leaf,
+    eku,
+    key_matches,
+    load_cert,
+    openssl_verify,
+    sans,
+    subject_pairs,
+)
+
+# Written out by hand from kubeadm's certlist.go (current release).
+CAS = {"ca": [("CN", "kubernetes")], "front-proxy-ca": [("CN", "front-proxy-ca")],
+       "etcd/ca": [("CN", "etcd-ca")]}  # fmt: skip
+NODE = "controlplane"
+APISERVER_DNS = [NODE, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local"]  # fmt: skip
+ETCD_SANS = ([NODE, "localhost"], ["10.0.0.10", "127.0.0.1", "::1"])
+# file -> (signing CA file, subject, EKU, (DNS SANs, IP SANs))
+LEAVES = {
+    "apiserver": ("ca", [("CN", "kube-apiserver")], {SERVER_AUTH},
+                  (APISERVER_DNS, ["10.96.0.1", "10.0.0.10"])),
+    "apiserver-kubelet-client": ("ca", [("CN", "kube-apiserver-kubelet-client"),
+                                        ("O", "kubeadm:cluster-admins")], {CLIENT_AUTH}, ([], [])),
+    "front-proxy-client": ("front-proxy-ca", [("CN", "front-proxy-client")], {CLIENT_AUTH}, ([], [])),
+    "etcd/server": ("etcd/ca", [("CN", NODE)], {SERVER_AUTH, CLIENT_AUTH}, ETCD_SANS),
+    "etcd/peer": ("etcd/ca", [("CN", NODE)], {SERVER_AUTH, CLIENT_AUTH}, ETCD_SANS),
+    "etcd/healthcheck-client": ("etcd/ca", [("CN", "kube-etcd-healthcheck-client")], {CLIENT_AUTH}, ([], [])),
+    "apiserver-etcd-client": ("etcd/ca", [("CN", "kube-apiserver-etcd-client")], {CLIENT_AUTH}, ([], [])),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kubeadm_pki(tmp_path_factory) -> Path:
+    need_program("openssl")
+    out = tmp_path_factory.mktemp("kubeadm") / "pki"
+    done = run_cli("run", "all", "--quiet", "--recipe", "kubeadm", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_kubeadm_layout(kubeadm_pki: Path) -> None:
+    """Every file kubeadm expects in /etc/kubernetes/pki, at kubeadm's path."""
+    expected = {f"{base}.{ext}" for base in [*CAS, *LEAVES] for ext in ("crt", "key")}
+    expected |= {"sa.key", "sa.pub"}
+    present = {str(p.relative_to(kubeadm_pki)) for p in kubeadm_pki.rglob("*") if p.is_file()}
+    assert expected <= present
+    extra = present - expected
+    assert {Path(p).suffix for p in extra} <= {".csr", ".cnf", ".sh"}
+    for key in [p for p in present if p.endswith(".key")]:
+        assert stat.S_IMODE((kubeadm_pki / key).stat().st_mode) == 0o600, key
+
+
+def test_three_cas_each_signs_only_its_own(kubeadm_pki: Path) -> None:
+    for ca, subject in CAS.items():
+        cert = load_cert(kubeadm_pki / f"{ca}.crt")
+        assert_is_ca(cert)
+        assert subject_pairs(cert) == subject
+    for base, (ca, subject, usages, alt) in LEAVES.items():
+        cert = load_cert(kubeadm_pki / f"{base}.crt")
+        assert_is_leaf(cert, load_cert(kubeadm_pki / f"{ca}.crt"))
+        assert subject_pairs(cert) == subject, base
+        assert eku(cert) == usages, base
+        assert sans(cert) == alt, base
+        assert key_matches(cert, kubeadm_pki / f"{base}.key")
+        for other in CAS:
+            verified = openssl_verify(kubeadm_pki / f"{other}.crt", kubeadm_pki / f"{base}.crt")
+            assert (verified.returncode == 0) == (other == ca), (base, other)
+
+
+def test_sa_key_pair_matches(kubeadm_pki: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key(
+        (kubeadm_pki / "sa.key").read_bytes(), password=None
+    )
+    public = serialization.load_pem_public_key((kubeadm_pki / "sa.pub").read_bytes())
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert private.public_key().public_bytes(*fmt) == public.public_bytes(*fmt)
+    assert private.key_size == 2048
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.real
+def test_real_etcd_with_the_kubeadm_etcd_certificates(kubeadm_pki: Path, tmp_path: Path) -> None:
+    """etcd serves with etcd/server + etcd/peer; etcdctl connects with apiserver-etcd-client and
+    etcd/healthcheck-client; a client certificate of the cluster CA is refused."""
+    etcd = need_program("etcd")
+    etcdctl = need_program("etcdctl")
+    client_port, peer_port = _free_ports(2)
+    client_url = f"https://127.0.0.1:{client_port}"
+    peer_url = f"https://127.0.0.1:{peer_port}"
+    pki = kubeadm_pki
+    log = tmp_path / "etcd.log"
+    argv = [
+        etcd, "--name", NODE, "--data-dir", str(tmp_path / "data"),
+        "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", f"{NODE}={peer_url}",
+        "--cert-file", str(pki / "etcd/server.crt"), "--key-file", str(pki / "etcd/server.key"),
+        "--client-cert-auth", "--trusted-ca-file", str(pki / "etcd/ca.crt"),
+        "--peer-cert-file", str(pki / "etcd/peer.crt"),
+        "--peer-key-file", str(pki / "etcd/peer.key"),
+        "--peer-client-cert-auth", "--peer-trusted-ca-file", str(pki / "etcd/ca.crt"),
+    ]  # fmt: skip
+    env = dict(os.environ, ETCDCTL_API="3")
+
+    def ctl(cert: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [etcdctl, "--endpoints", client_url, "--cacert", str(pki / "etcd/ca.crt"),
+             "--cert", str(pki / f"{cert}.crt"), "--key", str(pki / f"{cert}.key"),
+             "--dial-timeout", "3s", "--command-timeout", "5s", *args],
+            capture_output=True, text=True, env=env, timeout=30,
+        )  # fmt: skip
+
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                health = ctl("etcd/healthcheck-client", "endpoint", "health")
+                if health.returncode == 0:
+                    break
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, health.stderr + log.read_text()[-3000:]
+                time.sleep(0.3)
+            assert "is healthy" in health.stdout + health.stderr
+            put = ctl("apiserver-etcd-client", "put", "/registry/kpki", "kubeadm-layout")
+            assert put.returncode == 0, put.stderr
+            got = ctl("apiserver-etcd-client", "get", "/registry/kpki", "--print-value-only")
+            assert got.returncode == 0 and got.stdout.strip() == "kubeadm-layout", got.stderr
+            # a certificate from the cluster CA is not trusted by etcd
+            refused = ctl("apiserver-kubelet-client", "get", "/registry/kpki")
+            assert refused.returncode != 0
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

@@ -1,0 +1,148 @@
+"""The the-hard-way recipe: Kubernetes The Hard Way's certificate set, checked against what its
+ca.conf specifies, and kubectl (Go's TLS) talking to an HTTPS server that uses its certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import ssl
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_program, run_cli
+from tests.oracle import (
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    assert_is_ca,
+    assert_is_leaf,
+    eku,
+    key_matches,
+    load_cert,
+    openssl_verify,
+    sans,
+)
+
+BOTH = {CLIENT_AUTH, SERVER_AUTH}
+PLACE = [("C", "US"), ("ST", "Washington"), ("L", "Seattle")]
+# Written out by hand from the tutorial's ca.conf (its kube-scheduler O typo corrected).
+LEAVES = {
+    "admin": ([("CN", "admin"), ("O", "system:masters")], {CLIENT_AUTH}, ([], [])),
+    "node-0": ([("CN", "system:node:node-0"), ("O", "system:nodes"), *PLACE], BOTH,
+               (["node-0"], ["127.0.0.1"])),
+    "node-1": ([("CN", "system:node:node-1"), ("O", "system:nodes"), *PLACE], BOTH,
+               (["node-1"], ["127.0.0.1"])),
+    "kube-proxy": ([("CN", "system:kube-proxy"), ("O", "system:node-proxier"), *PLACE], BOTH,
+                   (["kube-proxy"], ["127.0.0.1"])),
+    "kube-scheduler": ([("CN", "system:kube-scheduler"), ("O", "system:kube-scheduler"), *PLACE],
+                       BOTH, (["kube-scheduler"], ["127.0.0.1"])),
+    "kube-controller-manager": ([("CN", "system:kube-controller-manager"),
+                                 ("O", "system:kube-controller-manager"), *PLACE], BOTH,
+                                (["kube-controller-manager"], ["127.0.0.1"])),
+    "kube-api-server": ([("CN", "kubernetes"), *PLACE], BOTH,
+                        (["kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                          "kubernetes.default.svc.cluster", "kubernetes.svc.cluster.local",
+                          "server.kubernetes.local", "api-server.kubernetes.local"],
+                         ["127.0.0.1", "10.32.0.1"])),
+    "service-accounts": ([("CN", "service-accounts")], {CLIENT_AUTH}, ([], [])),
+}  # fmt: skip
+
+
+def pairs(cert) -> list[tuple[str, str]]:
+    short = {"commonName": "CN", "organizationName": "O", "countryName": "C",
+             "stateOrProvinceName": "ST", "localityName": "L"}  # fmt: skip
+    return [(short[a.oid._name], a.value) for a in cert.subject]
+
+
+@pytest.fixture(scope="module")
+def hard_way(tmp_path_factory) -> Path:
+    need_program("openssl")
+    out = tmp_path_factory.mktemp("kthw") / "pki"
+    # 2048-bit keys keep the suite fast; the recipe's default is the tutorial's 4096
+    done = run_cli(
+        "run", "all", "--quiet", "--recipe", "the-hard-way", "--out", str(out),
+        "--set", "key_size=2048",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_recipe_default_is_the_tutorials_key_size_and_validity() -> None:
+    done = run_cli("run", "all", "--dry-run", "--recipe", "the-hard-way")
+    assert done.returncode == 0, done.stderr
+    assert "openssl genrsa -out ca.key 4096" in done.stdout
+    assert "-days 3653" in done.stdout
+
+
+def test_the_hard_way_certificates(hard_way: Path) -> None:
+    ca = load_cert(hard_way / "ca.crt")
+    assert_is_ca(ca)
+    assert pairs(ca) == [*PLACE, ("CN", "CA")]
+    assert sorted(p.stem for p in hard_way.glob("*.crt")) == sorted(["ca", *LEAVES])
+    for base, (subject, usages, alt) in LEAVES.items():
+        cert = load_cert(hard_way / f"{base}.crt")
+        assert_is_leaf(cert, ca)
+        assert openssl_verify(hard_way / "ca.crt", hard_way / f"{base}.crt").returncode == 0
+        assert pairs(cert) == subject, base
+        assert eku(cert) == usages, base
+        assert sans(cert) == alt, base
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=3653)
+        assert key_matches(cert, hard_way / f"{base}.key")
+
+
+class _Healthz(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        peer = self.connection.getpeercert()
+        user = dict(x[0] for x in peer["subject"]).get("commonName", "")
+        body = f"ok {user}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.real
+def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_path: Path) -> None:
+    """kubectl (Go TLS) checks kube-api-server's SANs against the CA; the server (requiring a
+    client certificate from the same CA) sees the admin's CN."""
+    import subprocess
+
+    kubectl = need_program("kubectl")
+    (tmp_path / "none").write_text("")  # an empty kubeconfig: only the flags below count
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(hard_way / "kube-api-server.crt", hard_way / "kube-api-server.key")
+    context.load_verify_locations(hard_way / "ca.crt")
+    context.verify_mode = ssl.CERT_REQUIRED
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthz)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+
+        def get(name: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [kubectl, "--kubeconfig", str(tmp_path / "none"),
+                 "--server", f"https://127.0.0.1:{port}", "--tls-server-name", name,
+                 "--certificate-authority", str(hard_way / "ca.crt"),
+                 "--client-certificate", str(hard_way / "admin.crt"),
+                 "--client-key", str(hard_way / "admin.key"),
+                 "--request-timeout", "10s", "get", "--raw", "/healthz"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+
+        for name in ("kubernetes.default", "server.kubernetes.local"):
+            done = get(name)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == "ok admin"
+        wrong = get("kubernetes.default.svc.cluster.local")  # not in the tutorial's SANs
+        assert wrong.returncode != 0 and "certificate" in wrong.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
