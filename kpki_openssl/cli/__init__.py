@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from kpki_openssl import __version__
-from kpki_openssl.cli import csr, explain, export, list_steps, run, walkthrough
+from kpki_openssl.cli import compare, csr, explain, export, list_steps, run, walkthrough
 from kpki_openssl.errors import CommandFailed, KpkiError
 
-COMMANDS = (run, list_steps, explain, walkthrough, export, csr)
+COMMANDS = (run, list_steps, explain, walkthrough, compare, export, csr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,42 @@
+"""`compare [STEP...] --against RECIPE`: the document as written beside the corrected recipe."""
+
+from __future__ import annotations
+
+import argparse
+
+from kpki_openssl.cli.common import add_recipe_options, load_plan
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="diff another recipe's commands against this one's, step by step",
+        description="For every step both recipes have, a unified diff from the --against "
+        "recipe's commands and files to this recipe's (default: the document as written -> "
+        "the corrected kubernetes recipe).",
+    )
+    parser.add_argument("steps", nargs="*", metavar="STEP", help="steps to compare (default: all)")
+    parser.add_argument(
+        "--against",
+        default="as-written",
+        metavar="NAME|FILE",
+        help="the recipe to compare with (default: as-written)",
+    )
+    add_recipe_options(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from kpki_openssl import compare, console
+    from kpki_openssl.plan import build_plan
+    from kpki_openssl.recipe import load_recipe, resolve_variables
+
+    plan = load_plan(args)
+    other = load_recipe(args.against)
+    sets = [s for s in args.sets if s.partition("=")[0].strip() in other.variables]
+    before = build_plan(other, resolve_variables(other, sets))
+    if args.steps and "all" not in args.steps:
+        plan = plan.select(args.steps)
+        before = before.select([s for s in args.steps if s in {x.name for x in before.steps}])
+    console.show_script(compare.compare_text(before, plan))
+    return 0
