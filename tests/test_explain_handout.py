@@ -54,6 +54,17 @@ def test_explain_all_covers_every_step_and_command() -> None:
     assert "(no explanation recorded)" not in text
 
 
+@pytest.mark.parametrize("recipe", sorted(set(bundled_recipes()) - {"kubernetes"}))
+def test_explain_all_for_every_other_bundled_recipe(recipe: str) -> None:
+    done = run_cli("explain", "all", "--recipe", recipe)
+    assert done.returncode == 0, done.stderr
+    names = step_names("--recipe", recipe)
+    assert names and all(f"step {name}: " in done.stdout for name in names)
+    for command in dry_run_commands("--recipe", recipe):
+        assert f"  $ {command}\n" in done.stdout
+    assert "(no explanation recorded)" not in done.stdout
+
+
 def test_explain_shows_the_document_beside_ours_with_reasons() -> None:
     done = run_cli("explain", "apiserver", "kube-scheduler")
     assert done.returncode == 0, done.stderr
