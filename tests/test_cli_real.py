@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.expected import LEAVES
+from tests.expected import COMPONENT_FILES, KUBECONFIGS, LEAVES
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
 
@@ -141,5 +141,6 @@ def test_list_shows_steps_in_order() -> None:
     assert done.returncode == 0, done.stderr
     names = [ln.split()[0] for ln in done.stdout.splitlines()[1:]]
     assert names[0] == "ca"
-    assert set(names) == {"ca", *LEAVES}
+    assert set(names) == {"ca", *LEAVES, *KUBECONFIGS, *COMPONENT_FILES}
+    assert names.index("admin.kubeconfig") > names.index("apiserver")  # files after certificates
     assert "apiserver.cnf" in done.stdout

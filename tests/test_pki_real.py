@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.expected import LEAVES
+from tests.expected import COMPONENT_FILES, KUBECONFIGS, LEAVES
 from tests.oracle import (
     CLIENT_AUTH,
     SERVER_AUTH,
@@ -91,10 +91,12 @@ def test_every_key_is_private(pki: Path) -> None:
 
 
 def test_nothing_unexpected(pki: Path) -> None:
-    """Exactly the document's files: key, csr, crt (and our .cnf) per certificate."""
+    """Exactly the document's files: key, csr, crt (and our .cnf) per certificate, then the
+    kubeconfigs and component files."""
     bases = {"ca", *LEAVES}
+    files = {"commands.sh", *KUBECONFIGS, *COMPONENT_FILES}
     for path in pki.iterdir():
-        if path.name == "commands.sh":
+        if path.name in files:
             continue
         assert path.stem in bases and path.suffix in {".key", ".csr", ".crt", ".cnf"}, path.name
 
