@@ -118,7 +118,13 @@ def _fill_tree(node: Any, ctx: Mapping[str, VariableValue], field: str) -> Any:
             return fill_list(tuple(node), ctx, field)
         return [_fill_tree(x, ctx, f"{field}[{i}]") for i, x in enumerate(node)]
     if isinstance(node, dict):
-        return {str(k): _fill_tree(v, ctx, f"{field}.{k}") for k, v in node.items()}
+        for key in node:
+            if not isinstance(key, str):
+                raise InputError(
+                    f"{field}: key {key!r} is not text (YAML reads on/off/yes/no/numbers as "
+                    "values; quote the key)"
+                )
+        return {k: _fill_tree(v, ctx, f"{field}.{k}") for k, v in node.items()}
     return node
 
 

@@ -109,6 +109,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         ("--set", "nope=1"): "unknown variable 'nope'",
         ("--set", "days=soon"): "'soon'",
         ("--recipe", str(tmp_path / "missing.yaml")): "missing.yaml",
+        ("--set", "kubeconfig_server=https://lb:6443"): "host 'lb' of 'https://lb:6443' is not",
+        ("--set", "embed_certs=perhaps"): "embed_certs",
     }
     for extra, needle in cases.items():
         done = run_cli("run", "all", "--out", str(tmp_path / "pki"), *extra)

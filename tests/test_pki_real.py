@@ -103,3 +103,13 @@ def test_nothing_unexpected(pki: Path) -> None:
 
 def test_run_folder_is_private(built_pki: Path) -> None:
     assert stat.S_IMODE(built_pki.stat().st_mode) == 0o700
+
+
+def test_kubeconfigs_and_component_files_are_the_same_three_ways(
+    pki: Path, built_pki: Path
+) -> None:
+    """run, the exported script and the replayed log write the same kubeconfigs and configs."""
+    for name in [*KUBECONFIGS, *COMPONENT_FILES]:
+        assert (pki / name).read_text() == (built_pki / name).read_text(), name
+    for name in KUBECONFIGS:
+        assert stat.S_IMODE((pki / name).stat().st_mode) == 0o600, name
