@@ -369,3 +369,28 @@ def test_kubelet_config_uses_known_fields(consumer_pki: Path, node: str) -> None
     assert config["clusterDomain"] == "cluster.local"
     assert Path(config["tlsCertFile"]).name == f"kubelet-{node}.crt"
     assert Path(config["tlsPrivateKeyFile"]).name == f"kubelet-{node}.key"
+
+
+def test_embedded_form_is_logged_and_exported_without_key_material(
+    embedded_pki: Path, apiserver_port: int, tmp_path: Path
+) -> None:
+    """The log records the kubectl --embed-certs commands, never the data; the exported step,
+    run by bash next to the certificates, makes a kubeconfig that works the same."""
+    log = (embedded_pki / "commands.sh").read_text()
+    assert "kubectl config set-credentials kubernetes-admin --client-certificate=admin.crt" in log
+    assert "PRIVATE KEY" not in log and "client-key-data" not in log
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    for name in ("ca.crt", "admin.crt", "admin.key"):
+        shutil.copy(embedded_pki / name, folder / name)
+    script = folder / "admin.sh"
+    export = ["export", "admin.kubeconfig", "-o", str(script), "--set", "embed_certs=yes"]
+    assert cli_main(export) == 0
+    text = script.read_text()
+    assert "PRIVATE KEY" not in text and "--embed-certs=true" in text
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["bash", str(script)], cwd=folder, check=True, capture_output=True, env=env)
+    assert stat.S_IMODE((folder / "admin.kubeconfig").stat().st_mode) == 0o600
+    done = get_pods(folder, "admin.kubeconfig", apiserver_port, "kube-apiserver", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == POD_LIST
