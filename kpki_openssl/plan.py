@@ -61,7 +61,7 @@ class Step:
         out: list[str] = []
         for action in self.actions:
             out.extend(action.writes if isinstance(action, Command) else (action.path,))
-        return tuple(out)
+        return tuple(dict.fromkeys(out))  # a kubeconfig is written, then rewritten by kubectl
 
     @property
     def reads(self) -> tuple[str, ...]:
