@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -118,7 +119,7 @@ def apiserver_port(consumer_pki: Path, tmp_path_factory):
 def kubectl(*args: str, home: Path) -> subprocess.CompletedProcess:
     """kubectl with an empty HOME and no KUBECONFIG from the environment; run from `home`, so a
     relative path in a kubeconfig can only resolve from the kubeconfig's own folder."""
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     return subprocess.run(
         [need_program("kubectl"), *args],
         capture_output=True,
@@ -388,7 +389,7 @@ def test_embedded_form_is_logged_and_exported_without_key_material(
     assert cli_main(export) == 0
     text = script.read_text()
     assert "PRIVATE KEY" not in text and "--embed-certs=true" in text
-    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     subprocess.run(["bash", str(script)], cwd=folder, check=True, capture_output=True, env=env)
     assert stat.S_IMODE((folder / "admin.kubeconfig").stat().st_mode) == 0o600
     done = get_pods(folder, "admin.kubeconfig", apiserver_port, "kube-apiserver", tmp_path)
