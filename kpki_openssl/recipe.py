@@ -98,7 +98,7 @@ class CertEntry:
 class KubeconfigEntry:
     """One row of the kubeconfig table as written; templates are filled by kubeconfig.expand."""
 
-    file: str  # ends in .kubeconfig; also the step name
+    file: str  # also the step name (bundled: NAME.kubeconfig; kubeadm's style: admin.conf)
     for_each: tuple[str, str] | None
     client: str  # the certificate (row name) whose .crt/.key the user presents
     served_by: str  # the certificate the server presents: its SANs must cover the server host
@@ -464,8 +464,6 @@ def _kubeconfig_entry(field: str, raw: Any) -> KubeconfigEntry:
     _known_keys(field, spec, _KUBECONFIG_KEYS)
     file = _text(f"{field}.file", spec.get("file"))
     field = f"kubeconfigs[{file}]"
-    if not file.endswith(".kubeconfig"):
-        raise InputError(f"{field}.file: {file!r} must end in .kubeconfig")
     for key in ("client", "served_by", "server"):
         if key not in spec:
             raise InputError(f"{field}.{key}: missing (see the bundled recipe's kubeconfigs)")

@@ -169,8 +169,8 @@ certificates:
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        ("kubeconfigs:\n  - {file: me.yaml, client: me, served_by: web, server: 'https://web'}\n",
-         "must end in .kubeconfig"),
+        ("kubeconfigs:\n  - {file: ../me.conf, client: me, served_by: web, server: 'https://web'}\n",
+         "'../me.conf' is not a valid relative file name"),
         ("kubeconfigs:\n  - {file: me.kubeconfig, client: ghost, served_by: web, server: 'https://web'}\n",
          "unknown certificate 'ghost'"),
         ("kubeconfigs:\n  - {file: me.kubeconfig, client: web, served_by: web, server: 'https://web'}\n",
@@ -197,13 +197,13 @@ def test_a_recipe_can_use_the_file_tables_with_its_own_names() -> None:
     recipe = parse_recipe(
         TINY
         + "kubeconfigs:\n"
-        + "  - {file: me.kubeconfig, client: me, served_by: web, server: 'https://web:8443'}\n"
+        + "  - {file: me.conf, client: me, served_by: web, server: 'https://web:8443'}\n"
         + "components:\n"
         + "  - file: web.yaml\n"
         + "    yaml: {cert: /srv/web.crt, list: [a, '{{literal}}'], 'on': true}\n"
     )
     plan = build_plan(recipe, resolve_variables(recipe))
-    doc = yaml.safe_load(plan.step("me.kubeconfig").actions[0].content)
+    doc = yaml.safe_load(plan.step("me.conf").actions[0].content)  # kubeadm-style name
     assert doc["users"][0] == {
         "name": "me",
         "user": {"client-certificate": "me.crt", "client-key": "me.key"},
