@@ -97,6 +97,25 @@ _FLAGS: dict[str, dict[str, Flag]] = {
     },
 }
 
+# kubectl config subcommands (kubeconfigs) and their --flag=value options.
+_KUBECTL_SUBCOMMANDS: dict[str, str] = {
+    "set-cluster": "add or change a cluster entry in a kubeconfig: the API server and its CA",
+    "set-credentials": "add or change a user entry in a kubeconfig: the client certificate and key",
+    "set-context": "add or change a context: which user talks to which cluster",
+    "use-context": "make a context the current one",
+}
+_KUBECTL_FLAGS: dict[str, str] = {
+    "--server": "the API server's URL {}; its host must be in the server certificate's SANs",
+    "--certificate-authority": "the CA certificate {} that the API server's certificate must "
+    "chain to",
+    "--client-certificate": "the client certificate {} (its CN is the user, its O the groups)",
+    "--client-key": "the client certificate's private key {}",
+    "--embed-certs": "{}: copy the files' contents into the kubeconfig instead of naming them",
+    "--kubeconfig": "the kubeconfig file to change: {}",
+    "--cluster": "the cluster entry {}",
+    "--user": "the user entry {}",
+}
+
 # Positional arguments by subcommand (genrsa's key size).
 _POSITIONAL: dict[str, str] = {
     "genrsa": "the key size: {} bits",
@@ -121,6 +140,8 @@ def explain_argv(argv: Sequence[str]) -> tuple[Note, ...]:
 
     A part we have no words for gets meaning '' (a test keeps the bundled recipes free of those).
     """
+    if len(argv) >= 3 and argv[0] == "kubectl" and argv[1] == "config":
+        return _explain_kubectl_config(argv)
     if len(argv) < 2 or argv[0] != "openssl":
         return (Note(" ".join(argv), ""),)
     sub = argv[1]
@@ -142,4 +163,18 @@ def explain_argv(argv: Sequence[str]) -> tuple[Note, ...]:
         else:
             notes.append(Note(token, ""))
         i += 1
+    return tuple(notes)
+
+
+def _explain_kubectl_config(argv: Sequence[str]) -> tuple[Note, ...]:
+    sub = argv[2]
+    notes = [Note(f"kubectl config {sub}", _KUBECTL_SUBCOMMANDS.get(sub, ""))]
+    for token in argv[3:]:
+        name, eq, value = token.partition("=")
+        if eq and name in _KUBECTL_FLAGS:
+            notes.append(Note(token, _KUBECTL_FLAGS[name].replace("{}", value)))
+        elif not token.startswith("-"):
+            notes.append(Note(token, f"the entry's name: {token}"))
+        else:
+            notes.append(Note(token, ""))
     return tuple(notes)

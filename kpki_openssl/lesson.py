@@ -45,14 +45,23 @@ class StepLesson:
     commands: tuple[CommandLesson, ...]
     departures: tuple[Departure, ...]
     beside: tuple[Beside, ...]
+    notes: tuple[str, ...] = ()  # the step's own remarks (e.g. the same file made with kubectl)
+    document_text: tuple[str, ...] = ()  # what the document has that is not a command
 
 
-def step_lesson(step: Step) -> StepLesson:
+def _row_of(step: Step, plan: Plan | None):
+    """The recipe row behind a step that is not a certificate (a kubeconfig, a component file)."""
+    if plan is None:
+        return None
+    rows = (*getattr(plan, "kubeconfigs", ()), *getattr(plan, "components", ()))
+    return next((r for r in rows if getattr(r, "file", None) == step.name), None)
+
+
+def step_lesson(step: Step, plan: Plan | None = None) -> StepLesson:
     commands = tuple(a for a in step.actions if isinstance(a, Command))
-    if step.cert is not None:
-        document = step.cert.document
-    else:
-        document = step.keypair.document if step.keypair is not None else ()
+    row = step.cert or step.keypair or _row_of(step, plan)
+    document = tuple(getattr(row, "document", ()))
+    departures = tuple(getattr(row, "departures", ()))
     return StepLesson(
         name=step.name,
         title=step.title,
@@ -63,13 +72,17 @@ def step_lesson(step: Step) -> StepLesson:
         commands=tuple(
             CommandLesson(shell.command_line(c), flags.explain_argv(c.argv)) for c in commands
         ),
-        departures=step.cert.departures if step.cert else (),
-        beside=pair_with_document(document, [shell.command_line(c) for c in commands]),
+        departures=departures,
+        beside=pair_with_document(
+            tuple(d for d in document if _is_command(d)), [shell.command_line(c) for c in commands]
+        ),
+        notes=tuple(getattr(step, "notes", ())),
+        document_text=tuple(d for d in document if not _is_command(d)),
     )
 
 
 def plan_lessons(plan: Plan) -> tuple[StepLesson, ...]:
-    return tuple(step_lesson(s) for s in plan.steps)
+    return tuple(step_lesson(s, plan) for s in plan.steps)
 
 
 def pair_with_document(document: tuple[str, ...], ours: list[str]) -> tuple[Beside, ...]:
@@ -86,6 +99,10 @@ def pair_with_document(document: tuple[str, ...], ours: list[str]) -> tuple[Besi
         pairs.append(Beside(doc, match))
     pairs.extend(Beside("", o) for o in left)
     return tuple(pairs)
+
+
+def _is_command(line: str) -> bool:
+    return line.lstrip().startswith(("openssl ", "kubectl "))
 
 
 def _subcommand(line: str) -> str:
@@ -134,6 +151,8 @@ def explain_text(lesson: StepLesson) -> str:
         for note in command.notes:
             meaning = note.meaning or "(no explanation recorded)"
             parts.append(f"      {note.text.ljust(width)}  {meaning}\n")
+    if lesson.notes:
+        parts.append("".join(f"  {line}\n" for line in lesson.notes))
     for file in lesson.files:
         parts.append(f"\nThe file {file.path} (written before the commands)\n")
         parts.append(textwrap.indent(file.content, "  | ", lambda _line: True))
@@ -144,6 +163,9 @@ def explain_text(lesson: StepLesson) -> str:
             for label, text in (("document", dep.document), ("ours", dep.ours), ("why", dep.why)):
                 body = _wrap(text, " " * 16)
                 parts.append(f"      {label + ':':<9} " + body[16:])
+    if lesson.document_text:
+        parts.append("\nWhat the document has\n")
+        parts.extend(f"  {line}\n" for line in lesson.document_text)
     if lesson.beside:
         parts.append("\nThe document's commands beside ours\n")
         for pair in lesson.beside:

@@ -88,6 +88,8 @@ def step_markdown(number: int, step_lesson: lesson.StepLesson, step_shell: str) 
         made = ", ".join(code(w) for w in les.writes)
         out.append(f"*{signer}; makes* {made}\n\n")
     out.append("### Commands\n\n" + fence(step_shell) + "\n")
+    if les.notes:
+        out.append(fence("\n".join(les.notes) + "\n", "text") + "\n")
     for command in les.commands:
         out.append(f"{code(command.line)}\n\n")
         out.extend(
@@ -102,6 +104,9 @@ def step_markdown(number: int, step_lesson: lesson.StepLesson, step_shell: str) 
             for d in les.departures
         ]
         out.append(table(("what", "document", "ours", "why"), rows) + "\n")
+    if les.document_text:
+        out.append("### What the document has\n\n")
+        out.append(fence("\n".join(les.document_text) + "\n", "text") + "\n")
     if les.beside:
         out.append("### The document's commands beside ours\n\n")
         text = []

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl import lesson
 
-    plan = load_plan(args).select(args.steps)
-    texts = [lesson.explain_text(lesson.step_lesson(step)) for step in plan.steps]
+    full = load_plan(args)
+    plan = full.select(args.steps)
+    texts = [lesson.explain_text(lesson.step_lesson(step, full)) for step in plan.steps]
     sys.stdout.write(("\n" + "=" * 78 + "\n\n").join(texts))
     return 0
