@@ -48,12 +48,19 @@ LEAVES = {
 
 
 @pytest.fixture(scope="module")
-def kubeadm_pki(tmp_path_factory) -> Path:
+def kubeadm_dir(tmp_path_factory) -> Path:
+    """The output folder, laid out like /etc/kubernetes (kubeconfigs embedded: needs kubectl)."""
     need_program("openssl")
-    out = tmp_path_factory.mktemp("kubeadm") / "pki"
+    need_program("kubectl")
+    out = tmp_path_factory.mktemp("kubeadm") / "etc-kubernetes"
     done = run_cli("run", "all", "--quiet", "--recipe", "kubeadm", "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def kubeadm_pki(kubeadm_dir: Path) -> Path:
+    return kubeadm_dir / "pki"
 
 
 def test_kubeadm_layout(kubeadm_pki: Path) -> None:
@@ -63,7 +70,7 @@ def test_kubeadm_layout(kubeadm_pki: Path) -> None:
     present = {str(p.relative_to(kubeadm_pki)) for p in kubeadm_pki.rglob("*") if p.is_file()}
     assert expected <= present
     extra = present - expected
-    assert {Path(p).suffix for p in extra} <= {".csr", ".cnf", ".sh"}
+    assert {Path(p).suffix for p in extra} <= {".csr", ".cnf"}  # kubeadm ignores these
     for key in [p for p in present if p.endswith(".key")]:
         assert stat.S_IMODE((kubeadm_pki / key).stat().st_mode) == 0o600, key
 
@@ -166,3 +173,60 @@ def test_real_etcd_with_the_kubeadm_etcd_certificates(kubeadm_pki: Path, tmp_pat
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+# kubeconfig -> (user name, client subject), from kubeadm's kubeconfig phase
+KUBECONFIGS = {
+    "admin.conf": ("kubernetes-admin", [("CN", "kubernetes-admin"), ("O", "kubeadm:cluster-admins")]),
+    "super-admin.conf": ("kubernetes-super-admin", [("CN", "kubernetes-super-admin"), ("O", "system:masters")]),
+    "controller-manager.conf": ("system:kube-controller-manager", [("CN", "system:kube-controller-manager")]),
+    "scheduler.conf": ("system:kube-scheduler", [("CN", "system:kube-scheduler")]),
+    "kubelet.conf": (f"system:node:{NODE}", [("CN", f"system:node:{NODE}"), ("O", "system:nodes")]),
+}  # fmt: skip
+
+
+def test_kubeconfigs_embed_certificates_of_the_cluster_ca(kubeadm_dir: Path) -> None:
+    import base64
+
+    import yaml
+    from cryptography import x509
+
+    ca = load_cert(kubeadm_dir / "pki/ca.crt")
+    for name, (user, subject) in KUBECONFIGS.items():
+        path = kubeadm_dir / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+        doc = yaml.safe_load(path.read_text())
+        (cluster,) = doc["clusters"]
+        assert cluster["cluster"]["server"] == "https://10.0.0.10:6443"
+        embedded_ca = base64.b64decode(cluster["cluster"]["certificate-authority-data"])
+        assert embedded_ca == (kubeadm_dir / "pki/ca.crt").read_bytes()
+        (entry,) = doc["users"]
+        assert entry["name"] == user
+        cert = x509.load_pem_x509_certificate(
+            base64.b64decode(entry["user"]["client-certificate-data"])
+        )
+        assert subject_pairs(cert) == subject, name
+        assert_is_leaf(cert, ca)
+        assert eku(cert) == {CLIENT_AUTH}
+
+
+@pytest.mark.real
+def test_kubectl_uses_each_kubeconfig(kubeadm_dir: Path) -> None:
+    """kubectl with each kubeconfig (only the address overridden to loopback) trusts the
+    apiserver certificate by the node's name and presents the right user to a mutual-TLS server."""
+    import subprocess
+
+    from tests.tls_server import mtls_server
+
+    kubectl = need_program("kubectl")
+    pki = kubeadm_dir / "pki"
+    with mtls_server(pki / "apiserver.crt", pki / "apiserver.key", pki / "ca.crt") as port:
+        for name, (user, _subject) in KUBECONFIGS.items():
+            done = subprocess.run(
+                [kubectl, "--kubeconfig", str(kubeadm_dir / name),
+                 "--server", f"https://127.0.0.1:{port}", "--tls-server-name", NODE,
+                 "--request-timeout", "10s", "get", "--raw", "/healthz"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert done.returncode == 0, (name, done.stderr)
+            assert done.stdout.strip() == f"ok {user}"

@@ -4,9 +4,6 @@ ca.conf specifies, and kubectl (Go's TLS) talking to an HTTPS server that uses i
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import ssl
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from tests.oracle import (
     openssl_verify,
     sans,
 )
+from tests.tls_server import mtls_server
 
 BOTH = {CLIENT_AUTH, SERVER_AUTH}
 PLACE = [("C", "US"), ("ST", "Washington"), ("L", "Seattle")]
@@ -91,21 +89,6 @@ def test_the_hard_way_certificates(hard_way: Path) -> None:
         assert key_matches(cert, hard_way / f"{base}.key")
 
 
-class _Healthz(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        peer = self.connection.getpeercert()
-        user = dict(x[0] for x in peer["subject"]).get("commonName", "")
-        body = f"ok {user}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.mark.real
 def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_path: Path) -> None:
     """kubectl (Go TLS) checks kube-api-server's SANs against the CA; the server (requiring a
@@ -114,16 +97,9 @@ def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_pa
 
     kubectl = need_program("kubectl")
     (tmp_path / "none").write_text("")  # an empty kubeconfig: only the flags below count
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(hard_way / "kube-api-server.crt", hard_way / "kube-api-server.key")
-    context.load_verify_locations(hard_way / "ca.crt")
-    context.verify_mode = ssl.CERT_REQUIRED
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthz)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        port = server.server_address[1]
+    with mtls_server(
+        hard_way / "kube-api-server.crt", hard_way / "kube-api-server.key", hard_way / "ca.crt"
+    ) as port:
 
         def get(name: str) -> subprocess.CompletedProcess:
             return subprocess.run(
@@ -142,7 +118,3 @@ def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_pa
             assert done.stdout.strip() == "ok admin"
         wrong = get("kubernetes.default.svc.cluster.local")  # not in the tutorial's SANs
         assert wrong.returncode != 0 and "certificate" in wrong.stderr
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
