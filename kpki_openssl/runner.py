@@ -132,6 +132,31 @@ class Runner:
             fh.write(entry)
 
 
+@dataclass(frozen=True)
+class Captured:
+    """What a read-only command printed, and its exit status."""
+
+    retcode: int | None
+    stdout: str
+    stderr: str
+
+
+def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = None) -> Captured:
+    """Run a read-only command (openssl x509/pkey/verify) and keep its output.
+
+    Used by verify, inspect and check-expiration; argv lists through plumbum, never a shell.
+    """
+    try:
+        program = local[argv[0]]
+    except CommandNotFound:
+        raise KpkiError(f"{argv[0]}: not found on PATH; install it first") from None
+    bound = program[argv[1:]]
+    if stdin is not None:
+        bound = bound << stdin
+    retcode, stdout, stderr = bound.run(retcode=None, cwd=str(cwd) if cwd else None)
+    return Captured(retcode, stdout, stderr)
+
+
 def write_file(path: Path, content: str, mode: int) -> None:
     """Write a whole file under a temporary name, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
