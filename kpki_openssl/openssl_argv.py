@@ -114,7 +114,18 @@ def x509_read_argv(path: str | None) -> tuple[str, ...]:
 
 def req_read_argv(path: str) -> tuple[str, ...]:
     """A CSR's subject, key and requested extensions."""
-    return (OPENSSL, "req", "-in", path, "-noout", "-nameopt", "compat", "-subject", "-text", "-pubkey")
+    return (
+        OPENSSL,
+        "req",
+        "-in",
+        path,
+        "-noout",
+        "-nameopt",
+        "compat",
+        "-subject",
+        "-text",
+        "-pubkey",
+    )
 
 
 def pubkey_argv(key_path: str | None) -> tuple[str, ...]:

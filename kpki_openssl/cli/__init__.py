@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KpkiError as exc:
         sys.stderr.write(f"kpki-openssl: error: {exc}\n")
         return exc.exit_code
+    except BrokenPipeError:  # `... | head`: the reader has gone, nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("kpki-openssl: interrupted\n")
         return 130

@@ -63,7 +63,11 @@ def servers_in_text(text: str) -> list[str]:
     data = load_yaml(text)
     if not is_kubeconfig(data):
         return []
-    return [c["cluster"]["server"] for c in _named(data, "clusters", "cluster") if "server" in c.get("cluster", {})]
+    return [
+        c["cluster"]["server"]
+        for c in _named(data, "clusters", "cluster")
+        if "server" in c.get("cluster", {})
+    ]
 
 
 def parse(file: str, text: str) -> Kubeconfig | None:
@@ -80,12 +84,15 @@ def parse(file: str, text: str) -> Kubeconfig | None:
         cluster_of.setdefault(body.get("user"), body.get("cluster"))
     entries = []
     for name, user in users.items():
-        cluster = clusters.get(cluster_of.get(name)) or next(iter(clusters.values()), {})
+        cluster_name = cluster_of.get(name, next(iter(clusters), None))
+        cluster = clusters.get(cluster_name) or {}
         entries.append(
             Entry(
                 user=str(name),
                 server=str(cluster.get("server", "")),
-                ca=_credential(cluster, "certificate-authority", f"clusters[{name}]", folder),
+                ca=_credential(
+                    cluster, "certificate-authority", f"clusters[{cluster_name}]", folder
+                ),
                 cert=_credential(user, "client-certificate", f"users[{name}]", folder),
                 key=_credential(user, "client-key", f"users[{name}]", folder),
             )
