@@ -72,7 +72,7 @@ class progress:  # noqa: N801 - used as a context manager, like open()
     Entering gives a callable taking the label of the item being worked on.
     """
 
-    def __init__(self, total: int, what: str, quiet: bool = False) -> None:
+    def __init__(self, total: int | None, what: str, quiet: bool = False) -> None:
         self.total = total
         self.what = what
         self.enabled = not quiet and is_terminal(sys.stderr)

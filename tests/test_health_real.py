@@ -201,6 +201,11 @@ def test_kubeconfig_with_embedded_cert_of_another_key(pki: Path) -> None:
     good = kubeconfig((pki / "admin.crt").read_bytes(), (pki / "admin.key").read_bytes(), ca,
                       "https://10.96.0.1:6443")  # fmt: skip
     (pki / "mine.kubeconfig").write_text(good)
+    (pki / "mine.kubeconfig").chmod(0o644)
+    assert problems(verify(pki)) == [
+        "mine.kubeconfig: key-mode: mode 0644 with an embedded private key (want 0600)"
+    ]
+    (pki / "mine.kubeconfig").chmod(0o600)
     done = verify(pki)
     assert done.returncode == 0, done.stdout
     assert f"{len(kubeconfigs(pki))} kubeconfigs" in done.stdout

@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
 
     out = out_dir(args)
     now = datetime.now(timezone.utc)
-    with console.progress(0, "check-expiration", quiet=args.quiet) as step:
+    with console.progress(None, "check-expiration", quiet=args.quiet) as step:
         found = ex.scan(out, progress=step)
     warn = args.warn_days
     soon = [r for r in found.rows if warn is not None and ex.within(r.info, now, warn)]

@@ -312,6 +312,14 @@ def _kubeconfig(
     if parsed is None or not parsed.entries:
         return [Check(name, "kubeconfig", False, "not a kubeconfig with a user", view)]
     checks: list[Check] = []
+    if any(e.key is not None and e.key.embedded for e in parsed.entries):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        command = f"stat -c %a {shlex.quote(name)}"
+        if mode & 0o077:
+            problem = f"mode {mode:04o} with an embedded private key (want 0600)"
+            checks.append(Check(name, "key-mode", False, problem, command))
+        else:
+            checks.append(Check(name, "key-mode", True, command=command))
     for entry in parsed.entries:
         checks.append(_server_host(name, entry, api, api_info, view))
         ca = _credential_cert(out, name, entry.ca, "certificate-authority", checks)
