@@ -1,4 +1,5 @@
-"""The only module with side effects: it runs a plan's commands and writes its files.
+"""The only module with side effects: it runs a plan's commands and writes its files, and runs
+the read-only openssl calls of verify, inspect and check-expiration (`capture`).
 
 Commands run as argv lists through plumbum (never a shell) with the output folder as working
 directory, so relative names match the log. Every command that ran and every file written is

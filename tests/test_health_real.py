@@ -337,3 +337,19 @@ def test_verify_missing_folder_and_missing_files(tmp_path: Path, pki: Path) -> N
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "nothing" in done.stderr
     (pki / "kube-proxy.crt").unlink()
     assert problems(verify(pki))[0] == "kube-proxy.crt: exists: missing"
+
+
+def test_the_documents_pki_fails_verify(tmp_path: Path) -> None:
+    """The as-written recipe, run for real: openssl req stops at the document's openssl.cnf, and
+    verify finds the CA that is not a CA (openssl verify -x509_strict: invalid CA certificate)."""
+    out = tmp_path / "doc"
+    args = ("--recipe", "as-written", "--out", str(out), "--set", "key_size=1024")
+    ran = run_cli("run", "all", "--quiet", *args)
+    assert ran.returncode == 1 and "Unable to get 'req_distinguished_name' section" in ran.stderr
+    lines = problems(run_cli("verify", *args))
+    assert "ca.crt: chain: does not verify against ca.crt: invalid CA certificate" in lines
+    assert "admin.crt: chain: does not verify against ca.crt: invalid CA certificate" in lines
+    assert "apiserver.crt: exists: missing" in lines
+    # 30 days, as openssl's default gives: check-expiration --warn-days 30 says so
+    warned = run_cli("check-expiration", "--out", str(out), "--warn-days", "30")
+    assert warned.returncode == 1 and "ca.crt: expires" in warned.stderr

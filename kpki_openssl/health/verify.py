@@ -448,4 +448,4 @@ def _extract_command(name: str, cred, flags: str, program: str = "x509 -noout") 
 
 
 def _day(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
