@@ -333,8 +333,10 @@ def test_inspect_matches_the_oracle(built_pki: Path) -> None:
 
 
 def test_verify_missing_folder_and_missing_files(tmp_path: Path, pki: Path) -> None:
-    done = verify(tmp_path / "nothing")
-    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "nothing" in done.stderr
+    for command in ("verify", "check-expiration"):
+        done = run_cli(command, "--out", str(tmp_path / "nothing"))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "nothing" in done.stderr
+        assert not (tmp_path / "nothing").exists()
     (pki / "kube-proxy.crt").unlink()
     assert problems(verify(pki))[0] == "kube-proxy.crt: exists: missing"
 

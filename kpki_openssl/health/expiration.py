@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kpki_openssl.errors import KpkiError
+from kpki_openssl.errors import InputError, KpkiError
 from kpki_openssl.health import certinfo, kubeconfig
 from kpki_openssl.health.certinfo import CertInfo
 
@@ -43,7 +43,7 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
     """Every certificate in the folder and its kubeconfigs."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
-        raise KpkiError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
     found: list[tuple[str, str, str, str, CertInfo]] = []
     unreadable: list[str] = []
     for path in sorted(out.rglob("*.crt"), key=lambda p: (str(p.parent), p.stem)):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kpki_openssl import openssl_argv
 from kpki_openssl.certlist import CertSpec
-from kpki_openssl.errors import KpkiError
+from kpki_openssl.errors import InputError, KpkiError
 from kpki_openssl.health import certinfo, intent, kubeconfig
 from kpki_openssl.health.certinfo import CertInfo
 from kpki_openssl.plan import Plan, WriteFile
@@ -61,7 +61,7 @@ def verify(out: Path, plan: Plan, now: datetime, progress: Progress | None = Non
     """Every check for every certificate of the plan and every kubeconfig in the folder."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
-        raise KpkiError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
     checks: list[Check] = []
     infos: dict[str, CertInfo] = {}
     specs = plan.certs
