@@ -71,8 +71,52 @@ def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
             findings.append(
                 Finding(spec.name, "weak-key", f"RSA {spec.key.size} bits (use {MIN_RSA_BITS}+)")
             )
-    findings += _kubeconfig_hosts(recipe, values, specs)
+    plan = (
+        _plan(recipe, values)
+        if not findings or all(f.check != "duplicate-file" for f in findings)
+        else None
+    )
+    findings += _kubeconfig_hosts(values, specs, plan)
+    findings += _plan_duplicates(plan)
     return findings
+
+
+def _plan(recipe: Recipe, values: Mapping[str, VariableValue]):
+    from kpki_openssl.plan import build_plan
+
+    try:
+        return build_plan(recipe, values)
+    except InputError:
+        return None
+
+
+def _plan_duplicates(plan) -> list[Finding]:
+    """Files two steps write with different content (a kubeconfig over a certificate, ...)."""
+    from kpki_openssl.plan import Command, WriteFile
+
+    if plan is None:
+        return []
+    owners: dict[str, tuple[str, object]] = {}
+    out = []
+    for step in plan.steps:
+        for action in step.actions:
+            if isinstance(action, WriteFile):
+                writes = [(action.path, action.content)]
+            elif isinstance(action, Command):
+                writes = [(path, step.name) for path in action.writes]
+            else:
+                continue
+            for path, content in writes:
+                owner = owners.setdefault(path, (step.name, content))
+                if owner[0] != step.name and owner[1] != content:
+                    out.append(
+                        Finding(
+                            step.name,
+                            "duplicate-file",
+                            f"writes {path}, which {owner[0]} writes too: one overwrites the other",
+                        )
+                    )
+    return out
 
 
 def _duplicates(specs: list[CertSpec]) -> list[Finding]:
@@ -260,13 +304,13 @@ def _identity(spec: CertSpec) -> list[Finding]:
 
 
 def _kubeconfig_hosts(
-    recipe: Recipe, values: Mapping[str, VariableValue], specs: list[CertSpec]
+    values: Mapping[str, VariableValue], specs: list[CertSpec], plan
 ) -> list[Finding]:
     servers: list[tuple[str, str]] = []
     configured = values.get("kubeconfig_server")
     if isinstance(configured, str) and configured:
         servers.append(("kubeconfig_server", configured))
-    servers += _plan_servers(recipe, values)
+    servers += _plan_servers(plan)
     api = intent.apiserver(specs)
     if not servers or api is None:
         return []
@@ -287,13 +331,11 @@ def _kubeconfig_hosts(
     return out
 
 
-def _plan_servers(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[tuple[str, str]]:
+def _plan_servers(plan) -> list[tuple[str, str]]:
     """Server URLs of the kubeconfigs the plan writes (when the recipe makes any)."""
-    from kpki_openssl.plan import WriteFile, build_plan
+    from kpki_openssl.plan import WriteFile
 
-    try:
-        plan = build_plan(recipe, values)
-    except InputError:
+    if plan is None:
         return []
     out = []
     for step in plan.steps:
