@@ -71,11 +71,8 @@ def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
             findings.append(
                 Finding(spec.name, "weak-key", f"RSA {spec.key.size} bits (use {MIN_RSA_BITS}+)")
             )
-    plan = (
-        _plan(recipe, values)
-        if not findings or all(f.check != "duplicate-file" for f in findings)
-        else None
-    )
+    duplicated = any(f.check == "duplicate-file" for f in findings)
+    plan = None if duplicated else _plan(recipe, values)
     findings += _kubeconfig_hosts(values, specs, plan)
     findings += _plan_duplicates(plan)
     return findings
