@@ -31,11 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl import console, shell
     from kpki_openssl.runner import LOG_NAME, Runner
+    from kpki_openssl.usage import usage_lines
 
     full = load_plan(args)
     plan = full.select(args.steps)
+    usage = usage_lines(full, plan)
     if args.dry_run:
         text = shell.plan_text(plan)
+        if usage:
+            text += "\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)
         console.show_script("# dry run: nothing is written\n" + text)
         return 0
     out = out_dir(args)
@@ -45,4 +49,6 @@ def main(args: argparse.Namespace) -> int:
         f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete); "
         f"commands logged in {out / LOG_NAME}\n"
     )
+    if usage:
+        sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
     return 0
