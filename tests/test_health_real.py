@@ -81,7 +81,10 @@ def kubeconfig_client_cert(path: Path) -> x509.Certificate:
     user = yaml.safe_load(path.read_text())["users"][0]["user"]
     if "client-certificate-data" in user:
         return x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
-    return load_cert(path.parent / user["client-certificate"])
+    named = Path(user["client-certificate"])
+    if named.is_absolute() and not named.exists():  # the path it will have on its host
+        named = Path(named.name)
+    return load_cert(path.parent / named)
 
 
 def test_clean_pki_verifies(built_pki: Path) -> None:
@@ -89,6 +92,8 @@ def test_clean_pki_verifies(built_pki: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("all pass")
     assert f"{len(LEAVES) + 1} certificates" in done.stdout
+    configs = kubeconfigs(built_pki)
+    assert configs and f"{len(configs)} kubeconfigs" in done.stdout  # the recipe's own
 
 
 def test_swapped_keys_are_named(pki: Path) -> None:
@@ -96,6 +101,11 @@ def test_swapped_keys_are_named(pki: Path) -> None:
     (pki / "kube-proxy.key").rename(pki / "admin.key")
     (pki / "swap").rename(pki / "kube-proxy.key")
     lines = problems(verify(pki))
+    # nothing else is blamed, except kubeconfigs that hold these keys (when the recipe has any)
+    blamed = {ln.split(":")[0] for ln in lines} - {"admin.key", "kube-proxy.key"}
+    assert blamed <= set(kubeconfigs(pki))
+    if "admin.kubeconfig" in kubeconfigs(pki):  # the generated one names admin.crt/admin.key
+        assert any(ln.startswith("admin.kubeconfig: key-match: ") for ln in lines)
     assert "admin.key: key-match: does not match admin.crt (a different public key)" in lines
     assert (
         "kube-proxy.key: key-match: does not match kube-proxy.crt (a different public key)" in lines
@@ -103,6 +113,8 @@ def test_swapped_keys_are_named(pki: Path) -> None:
     # nothing else is blamed, except kubeconfigs that hold these keys (when the recipe has any)
     blamed = {ln.split(":")[0] for ln in lines} - {"admin.key", "kube-proxy.key"}
     assert blamed <= set(kubeconfigs(pki))
+    if "admin.kubeconfig" in kubeconfigs(pki):  # the generated one names admin.crt/admin.key
+        assert any(ln.startswith("admin.kubeconfig: key-match: ") for ln in lines)
 
 
 def test_certificate_resigned_by_a_foreign_ca(pki: Path, tmp_path: Path) -> None:
@@ -134,6 +146,8 @@ def test_apiserver_resigned_without_sans(pki: Path) -> None:
     for ip in APISERVER_IPS:
         assert f"IP:{ip}" in sans[0]
     only_blames(pki, lines, "apiserver.crt")
+    for config in kubeconfigs(pki):  # the generated kubeconfigs dial a host no longer covered
+        assert any(ln.startswith(f"{config}: server-host: ") for ln in lines), config
 
 
 def test_key_readable_by_others(pki: Path) -> None:
@@ -178,11 +192,9 @@ def test_expires_in_one_day_warns(pki: Path) -> None:
     assert run_cli("check-expiration", "--out", str(pki)).returncode == 0
     done = run_cli("check-expiration", "--out", str(pki), "--warn-days", "30")
     assert done.returncode == 1
-    assert (
-        done.stderr.splitlines()
-        == [ln for ln in done.stderr.splitlines() if ln.startswith("admin.crt: expires")]
-        and len(done.stderr.splitlines()) == 1
-    )
+    warned = done.stderr.splitlines()
+    assert [ln for ln in warned if ln.startswith("admin.crt: expires")] == warned[:1]
+    only_blames(pki, warned, "admin.crt")  # and the kubeconfigs that hold admin.crt
     assert run_cli("check-expiration", "--out", str(pki), "--warn-days", "0").returncode == 0
 
 
@@ -222,19 +234,17 @@ def test_kubeconfig_host_outside_apiserver_sans_and_referenced_files(pki: Path) 
     (pki / "sub").mkdir()
     (pki / "sub" / "proxy.kubeconfig").write_text(
         "apiVersion: v1\nkind: Config\n"
-        "clusters:\n- name: k\n  cluster:\n    server: https://kube-apiserver:6443\n"
+        "clusters:\n- name: k\n  cluster:\n    server: https://apiserver.invalid:6443\n"
         "    certificate-authority: ../ca.crt\n"
         "contexts:\n- name: p\n  context: {cluster: k, user: p}\ncurrent-context: p\n"
         "users:\n- name: p\n  user:\n    client-certificate: ../kube-proxy.crt\n"
         "    client-key: ../admin.key\n"
     )
     lines = problems(verify(pki))
-    # nothing else is blamed, except kubeconfigs that hold these keys (when the recipe has any)
-    blamed = {ln.split(":")[0] for ln in lines} - {"admin.key", "kube-proxy.key"}
-    assert blamed <= set(kubeconfigs(pki))
+    assert len(lines) == 2
     assert lines[0].startswith(
-        "sub/proxy.kubeconfig: server-host: server https://kube-apiserver:6443: host "
-        "kube-apiserver is not in apiserver.crt's SANs (kubernetes,"
+        "sub/proxy.kubeconfig: server-host: server https://apiserver.invalid:6443: host "
+        "apiserver.invalid is not in apiserver.crt's SANs (kubernetes,"
     )
     assert lines[1] == (
         "sub/proxy.kubeconfig: key-match: users[p].client-key does not match "
@@ -355,3 +365,30 @@ def test_the_documents_pki_fails_verify(tmp_path: Path) -> None:
     # 30 days, as openssl's default gives: check-expiration --warn-days 30 says so
     warned = run_cli("check-expiration", "--out", str(out), "--warn-days", "30")
     assert warned.returncode == 1 and "ca.crt: expires" in warned.stderr
+
+
+def test_generated_embedded_kubeconfig_with_another_key(tmp_path: Path) -> None:
+    """The recipe's own kubeconfigs in the embedded form; then admin's key data replaced."""
+    import yaml
+
+    need_program("kubectl")
+    out = tmp_path / "pki"
+    args = ("--out", str(out), "--set", "embed_certs=yes", "--set", "key_size=1024")
+    assert run_cli("run", "all", "--quiet", *args).returncode == 0
+    clean = run_cli("verify", *args)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    config = yaml.safe_load((out / "admin.kubeconfig").read_text())
+    assert "client-key-data" in config["users"][0]["user"]  # embedded, as generated
+    config["users"][0]["user"]["client-key-data"] = base64.b64encode(
+        (out / "kube-proxy.key").read_bytes()
+    ).decode()
+    (out / "admin.kubeconfig").write_text(yaml.safe_dump(config))
+    (out / "admin.kubeconfig").chmod(0o600)
+    done = run_cli("verify", *args, "--json")
+    bad = [c for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+    assert done.returncode == 1 and [(c["file"], c["check"]) for c in bad] == [
+        ("admin.kubeconfig", "key-match")
+    ]
+    assert "client-key-data does not match" in bad[0]["problem"]
+    shown = subprocess.run(["bash", "-c", bad[0]["command"]], cwd=out, capture_output=True)
+    assert shown.returncode == 1 and shown.stdout  # diff shows the two public keys differ

@@ -63,8 +63,8 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
             try:
                 if cred.embedded:
                     info = certinfo.read(cred.field, cwd=out, pem=cred.pem)
-                elif (out / cred.path).is_file():
-                    info = certinfo.read(cred.path, cwd=out)
+                elif (local := kubeconfig.local_file(out, name, cred, {})) is not None:
+                    info = certinfo.read(local, cwd=out)
                 else:
                     unreadable.append(f"{name} ({cred.field}: {cred.path} is missing)")
                     continue

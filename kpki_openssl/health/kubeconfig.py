@@ -136,3 +136,38 @@ def _credential(section: dict, key: str, where: str, folder: Path) -> Credential
         path = value if Path(value).is_absolute() else (folder / value).as_posix()
         return Credential(f"{where}.{key}", path=path)
     return None
+
+
+def local_file(
+    out: Path, kubeconfig_file: str, cred: Credential, installed: dict[tuple[str, str], str]
+) -> str | None:
+    """Where a referenced credential is in the output folder, or None.
+
+    A kubeconfig may name the path a file will have on its host (/var/lib/kubelet/...). The plan
+    knows which folder file that is (`installed`: (kubeconfig, path) -> file); without a plan, a
+    missing absolute path is looked for by its base name next to the kubeconfig.
+    """
+    mapped = installed.get((kubeconfig_file, cred.path))
+    if mapped and (out / mapped).is_file():
+        return mapped
+    if (out / cred.path).is_file():
+        return cred.path
+    if Path(cred.path).is_absolute():
+        nearby = (Path(kubeconfig_file).parent / Path(cred.path).name).as_posix()
+        if (out / nearby).is_file():
+            return nearby
+    return None
+
+
+def installed_paths(plan_kubeconfigs) -> dict[tuple[str, str], str]:
+    """(kubeconfig file, path it names) -> the file in the output folder, from the plan."""
+    out: dict[tuple[str, str], str] = {}
+    for spec in plan_kubeconfigs:
+        for path, file in (
+            (getattr(spec, "ca_path", ""), getattr(spec, "ca_file", "")),
+            (getattr(spec, "cert_path", ""), getattr(spec, "cert_file", "")),
+            (getattr(spec, "key_path", ""), getattr(spec, "key_file", "")),
+        ):
+            if path and file:
+                out[(spec.file, path)] = file
+    return out

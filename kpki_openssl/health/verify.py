@@ -89,9 +89,10 @@ def verify(out: Path, plan: Plan, now: datetime, progress: Progress | None = Non
     api_info = infos.get(api.name) if api else None
     cas = {infos[s.name].fingerprint: s for s in specs if s.is_ca and s.name in infos}
     leaves = {info.fingerprint: by_name[name] for name, info in infos.items()}
+    installed = kubeconfig.installed_paths(getattr(plan, "kubeconfigs", ()))
     for name in configs:
         progress(name)
-        checks += _kubeconfig(out, name, api, api_info, cas, leaves, now)
+        checks += _kubeconfig(out, name, api, api_info, cas, leaves, now, installed)
     order = {s.cert_file: i for i, s in enumerate(specs)}
     checks.sort(key=lambda c: order.get(_cert_of(c.file, specs), len(order)))
     return Report(checks, len(specs), len(configs))
@@ -183,8 +184,8 @@ def _compare_set(file: str, check: str, want, have, command: str) -> Check:
     return Check(file, check, False, "; ".join(parts) or "different order", command)
 
 
-def _expiry(file: str, info: CertInfo, now: datetime) -> Check:
-    command = _show(file, "-checkend", "0")
+def _expiry(file: str, info: CertInfo, now: datetime, command: str = "") -> Check:
+    command = command or _show(file, "-checkend", "0")
     if info.not_after is not None and info.not_after <= now:
         return Check(file, "expiry", False, f"expired on {_day(info.not_after)}", command)
     if info.not_before is not None and info.not_before > now:
@@ -303,6 +304,7 @@ def _kubeconfig(
     cas: dict[str, CertSpec],
     certs: dict[str, CertSpec],
     now: datetime,
+    installed: dict[tuple[str, str], str],
 ) -> list[Check]:
     path = out / name
     if not path.is_file():
@@ -320,9 +322,9 @@ def _kubeconfig(
             checks.append(Check(name, "key-mode", False, problem, command))
         else:
             checks.append(Check(name, "key-mode", True, command=command))
-    for entry in parsed.entries:
+    for entry in (_localized(out, name, e, installed) for e in parsed.entries):
         checks.append(_server_host(name, entry, api, api_info, view))
-        ca = _credential_cert(out, name, entry.ca, "certificate-authority", checks)
+        ca = _credential_cert(out, name, entry.ca, "certificate-authority", checks, installed)
         if ca is not None:
             command = _extract_command(name, entry.ca, "-fingerprint -sha256")
             if ca.fingerprint in cas:
@@ -331,7 +333,7 @@ def _kubeconfig(
                 checks.append(
                     Check(name, "ca", False, f"{entry.ca.field}: not the folder's CA", command)
                 )
-        cert = _credential_cert(out, name, entry.cert, "client-certificate", checks)
+        cert = _credential_cert(out, name, entry.cert, "client-certificate", checks, installed)
         if cert is None:
             continue
         command = _extract_command(name, entry.cert, "-fingerprint -sha256")
@@ -358,9 +360,25 @@ def _kubeconfig(
                     _extract_command(name, entry.cert, "-issuer"),
                 )
             )
-        checks.append(_expiry(name, cert, now))
-        checks.append(_kubeconfig_key(out, name, entry, cert))
+        checks.append(_expiry(name, cert, now, _extract_command(name, entry.cert, "-checkend 0")))
+        checks.append(_kubeconfig_key(out, name, entry, cert, installed))
     return checks
+
+
+def _localized(out: Path, name: str, entry, installed):
+    """The entry with each referenced file replaced by where it is in the folder (host paths
+    such as /var/lib/kubelet/... map to the folder's files), so shown commands work here."""
+    import dataclasses
+
+    def local(cred):
+        if cred is None or cred.embedded or cred.error:
+            return cred
+        found = kubeconfig.local_file(out, name, cred, installed)
+        return dataclasses.replace(cred, path=found) if found else cred
+
+    return dataclasses.replace(
+        entry, ca=local(entry.ca), cert=local(entry.cert), key=local(entry.key)
+    )
 
 
 def _server_host(name, entry, api, api_info, view) -> Check:
@@ -384,7 +402,7 @@ def _server_host(name, entry, api, api_info, view) -> Check:
     )
 
 
-def _credential_cert(out, name, cred, what, checks) -> CertInfo | None:
+def _credential_cert(out, name, cred, what, checks, installed) -> CertInfo | None:
     if cred is None:
         return None
     if cred.error:
@@ -393,16 +411,17 @@ def _credential_cert(out, name, cred, what, checks) -> CertInfo | None:
     try:
         if cred.embedded:
             return certinfo.read(cred.field, cwd=out, pem=cred.pem)
-        if not (out / cred.path).is_file():
+        local = kubeconfig.local_file(out, name, cred, installed)
+        if local is None:
             checks.append(Check(name, what, False, f"{cred.field}: {cred.path} is missing"))
             return None
-        return certinfo.read(cred.path, cwd=out)
+        return certinfo.read(local, cwd=out)
     except KpkiError:
         checks.append(Check(name, what, False, f"{cred.field}: not a certificate openssl reads"))
         return None
 
 
-def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo) -> Check:
+def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo, installed) -> Check:
     key = entry.key
     if key is None:
         return Check(name, "key-match", False, f"users[{entry.user}] has no client key")
@@ -414,8 +433,8 @@ def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo) -> Check:
         return Check(name, "key-match", False, f"{key.field}: {key.error}", command)
     if key.embedded:
         public = certinfo.public_key_of(None, cwd=out, pem=key.pem)
-    elif (out / key.path).is_file():
-        public = certinfo.public_key_of(key.path, cwd=out)
+    elif (local := kubeconfig.local_file(out, name, key, installed)) is not None:
+        public = certinfo.public_key_of(local, cwd=out)
     else:
         return Check(name, "key-match", False, f"{key.field}: {key.path} is missing", command)
     if public == cert.public_key:
