@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.errors import InputError, KpkiError
-from kpki_openssl.health import certinfo, kubeconfig
+from kpki_openssl.health import certinfo, kubeconfig_files
 from kpki_openssl.health.certinfo import CertInfo
 
 
@@ -53,9 +53,11 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
             found.append((path.stem, rel, "file", "", certinfo.read(rel, cwd=out)))
         except KpkiError:
             unreadable.append(rel)
-    for name in kubeconfig.find(out):
+    for name in kubeconfig_files.find(out):
         progress(name)
-        parsed = kubeconfig.parse(name, (out / name).read_text(encoding="utf-8", errors="replace"))
+        parsed = kubeconfig_files.parse(
+            name, (out / name).read_text(encoding="utf-8", errors="replace")
+        )
         for entry in parsed.entries if parsed else ():
             cred = entry.cert
             if cred is None or cred.error:
@@ -63,7 +65,7 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
             try:
                 if cred.embedded:
                     info = certinfo.read(cred.field, cwd=out, pem=cred.pem)
-                elif (local := kubeconfig.local_file(out, name, cred, {})) is not None:
+                elif (local := kubeconfig_files.local_file(out, name, cred, {})) is not None:
                     info = certinfo.read(local, cwd=out)
                 else:
                     unreadable.append(f"{name} ({cred.field}: {cred.path} is missing)")

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.errors import InputError, KpkiError
-from kpki_openssl.health import certinfo, kubeconfig
+from kpki_openssl.health import certinfo, kubeconfig_files
 from kpki_openssl.health.certinfo import CertInfo
 
 
@@ -36,7 +36,7 @@ def inspect(path: Path, display: str) -> list[Inspected]:
         info = certinfo.read(path.name, cwd=folder)
         command = f"openssl x509 -in {name} -noout -text -fingerprint -sha256"
         return [Inspected(display, "certificate", info, command)]
-    parsed = kubeconfig.parse(path.name, text)
+    parsed = kubeconfig_files.parse(path.name, text)
     if parsed is None:
         raise InputError(f"{display}: neither a PEM certificate, a CSR nor a kubeconfig")
     items = []
@@ -52,8 +52,11 @@ def inspect(path: Path, display: str) -> list[Inspected]:
                 f"{shlex.quote(jsonpath)} | base64 -d | openssl x509 -noout -text"
             )
         else:
-            info = certinfo.read(cred.path, cwd=folder)
-            command = f"openssl x509 -in {shlex.quote(cred.path)} -noout -text"
+            local = kubeconfig_files.local_file(folder, path.name, cred, {})
+            if local is None:
+                raise KpkiError(f"{display}: {cred.field}: {cred.path} is missing")
+            info = certinfo.read(local, cwd=folder)
+            command = f"openssl x509 -in {shlex.quote(local)} -noout -text"
         items.append(Inspected(display, cred.field, info, command))
     if not items:
         raise InputError(f"{display}: the kubeconfig holds no client certificate")

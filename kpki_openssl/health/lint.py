@@ -14,7 +14,7 @@ from kpki_openssl import openssl_argv
 from kpki_openssl.certlist import CertSpec, check_table, expand_rows
 from kpki_openssl.errors import InputError
 from kpki_openssl.health import intent
-from kpki_openssl.health.kubeconfig import KUBECONFIG_SUFFIXES, servers_in_text
+from kpki_openssl.health.kubeconfig_files import KUBECONFIG_SUFFIXES, servers_in_text
 from kpki_openssl.recipe import Recipe, VariableValue
 
 MIN_RSA_BITS = 2048

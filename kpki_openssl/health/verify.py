@@ -20,7 +20,7 @@ from pathlib import Path
 from kpki_openssl import openssl_argv
 from kpki_openssl.certlist import CertSpec
 from kpki_openssl.errors import InputError, KpkiError
-from kpki_openssl.health import certinfo, intent, kubeconfig
+from kpki_openssl.health import certinfo, intent, kubeconfig_files
 from kpki_openssl.health.certinfo import CertInfo
 from kpki_openssl.plan import Plan, WriteFile
 
@@ -82,14 +82,14 @@ def verify(out: Path, plan: Plan, now: datetime, progress: Progress | None = Non
         a.path
         for s in plan.steps
         for a in s.actions
-        if isinstance(a, WriteFile) and a.path.endswith(kubeconfig.KUBECONFIG_SUFFIXES)
+        if isinstance(a, WriteFile) and a.path.endswith(kubeconfig_files.KUBECONFIG_SUFFIXES)
     )
-    configs = kubeconfig.find(out, planned)
+    configs = kubeconfig_files.find(out, planned)
     api = intent.apiserver(specs)
     api_info = infos.get(api.name) if api else None
     cas = {infos[s.name].fingerprint: s for s in specs if s.is_ca and s.name in infos}
     leaves = {info.fingerprint: by_name[name] for name, info in infos.items()}
-    installed = kubeconfig.installed_paths(getattr(plan, "kubeconfigs", ()))
+    installed = kubeconfig_files.installed_paths(plan.kubeconfigs)
     for name in configs:
         progress(name)
         checks += _kubeconfig(out, name, api, api_info, cas, leaves, now, installed)
@@ -309,7 +309,7 @@ def _kubeconfig(
     path = out / name
     if not path.is_file():
         return [Check(name, "exists", False, "missing", f"ls -l {shlex.quote(name)}")]
-    parsed = kubeconfig.parse(name, path.read_text(encoding="utf-8", errors="replace"))
+    parsed = kubeconfig_files.parse(name, path.read_text(encoding="utf-8", errors="replace"))
     view = f"kubectl config view --kubeconfig {shlex.quote(name)} --raw"
     if parsed is None or not parsed.entries:
         return [Check(name, "kubeconfig", False, "not a kubeconfig with a user", view)]
@@ -373,7 +373,7 @@ def _localized(out: Path, name: str, entry, installed):
     def local(cred):
         if cred is None or cred.embedded or cred.error:
             return cred
-        found = kubeconfig.local_file(out, name, cred, installed)
+        found = kubeconfig_files.local_file(out, name, cred, installed)
         return dataclasses.replace(cred, path=found) if found else cred
 
     return dataclasses.replace(
@@ -411,7 +411,7 @@ def _credential_cert(out, name, cred, what, checks, installed) -> CertInfo | Non
     try:
         if cred.embedded:
             return certinfo.read(cred.field, cwd=out, pem=cred.pem)
-        local = kubeconfig.local_file(out, name, cred, installed)
+        local = kubeconfig_files.local_file(out, name, cred, installed)
         if local is None:
             checks.append(Check(name, what, False, f"{cred.field}: {cred.path} is missing"))
             return None
@@ -433,7 +433,7 @@ def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo, installed) -> C
         return Check(name, "key-match", False, f"{key.field}: {key.error}", command)
     if key.embedded:
         public = certinfo.public_key_of(None, cwd=out, pem=key.pem)
-    elif (local := kubeconfig.local_file(out, name, key, installed)) is not None:
+    elif (local := kubeconfig_files.local_file(out, name, key, installed)) is not None:
         public = certinfo.public_key_of(local, cwd=out)
     else:
         return Check(name, "key-match", False, f"{key.field}: {key.path} is missing", command)

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kpki_openssl.kubeconfig import KubeconfigSpec
 
 KUBECONFIG_SUFFIXES = (".kubeconfig", ".conf")
 
@@ -159,14 +164,14 @@ def local_file(
     return None
 
 
-def installed_paths(plan_kubeconfigs) -> dict[tuple[str, str], str]:
+def installed_paths(specs: Iterable[KubeconfigSpec]) -> dict[tuple[str, str], str]:
     """(kubeconfig file, path it names) -> the file in the output folder, from the plan."""
     out: dict[tuple[str, str], str] = {}
-    for spec in plan_kubeconfigs:
+    for spec in specs:
         for path, file in (
-            (getattr(spec, "ca_path", ""), getattr(spec, "ca_file", "")),
-            (getattr(spec, "cert_path", ""), getattr(spec, "cert_file", "")),
-            (getattr(spec, "key_path", ""), getattr(spec, "key_file", "")),
+            (spec.ca_path, spec.ca_file),
+            (spec.cert_path, spec.cert_file),
+            (spec.key_path, spec.key_file),
         ):
             if path and file:
                 out[(spec.file, path)] = file
