@@ -189,7 +189,9 @@ def read_csr(path: Path | str, cwd: Path | None = None) -> CertInfo:
     return parse(done.stdout, kind="csr")
 
 
-def public_key_of(key_path: Path | str | None, cwd: Path | None = None, pem: str | None = None):
+def public_key_of(
+    key_path: Path | str | None, cwd: Path | None = None, pem: str | None = None
+) -> str | None:
     """The PEM public key of a private key file (or PEM text), or None when unreadable."""
     from kpki_openssl.runner import capture
 

@@ -51,7 +51,7 @@ class Kubeconfig:
     entries: tuple[Entry, ...]
 
 
-def load_yaml(text: str):
+def load_yaml(text: str) -> object:
     import yaml
 
     try:
@@ -60,7 +60,7 @@ def load_yaml(text: str):
         return None
 
 
-def is_kubeconfig(data) -> bool:
+def is_kubeconfig(data: object) -> bool:
     return isinstance(data, dict) and data.get("kind") == "Config"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kpki_openssl import openssl_argv
 from kpki_openssl.certlist import CertSpec, check_table, expand_rows
@@ -16,6 +17,9 @@ from kpki_openssl.errors import InputError
 from kpki_openssl.health import intent
 from kpki_openssl.health.kubeconfig_files import KUBECONFIG_SUFFIXES, servers_in_text
 from kpki_openssl.recipe import Recipe, VariableValue
+
+if TYPE_CHECKING:
+    from kpki_openssl.plan import Plan
 
 MIN_RSA_BITS = 2048
 # Default RBAC binds each component's ClusterRole to a *user*: the certificate's CN.
@@ -78,7 +82,7 @@ def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
     return findings
 
 
-def _plan(recipe: Recipe, values: Mapping[str, VariableValue]):
+def _plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan | None:
     from kpki_openssl.plan import build_plan
 
     try:
@@ -87,7 +91,7 @@ def _plan(recipe: Recipe, values: Mapping[str, VariableValue]):
         return None
 
 
-def _plan_duplicates(plan) -> list[Finding]:
+def _plan_duplicates(plan: Plan | None) -> list[Finding]:
     """Files two steps write with different content (a kubeconfig over a certificate, ...)."""
     from kpki_openssl.plan import Command, WriteFile
 
@@ -301,7 +305,7 @@ def _identity(spec: CertSpec) -> list[Finding]:
 
 
 def _kubeconfig_hosts(
-    values: Mapping[str, VariableValue], specs: list[CertSpec], plan
+    values: Mapping[str, VariableValue], specs: list[CertSpec], plan: Plan | None
 ) -> list[Finding]:
     servers: list[tuple[str, str]] = []
     configured = values.get("kubeconfig_server")
@@ -328,7 +332,7 @@ def _kubeconfig_hosts(
     return out
 
 
-def _plan_servers(plan) -> list[tuple[str, str]]:
+def _plan_servers(plan: Plan | None) -> list[tuple[str, str]]:
     """Server URLs of the kubeconfigs the plan writes (when the recipe makes any)."""
     from kpki_openssl.plan import WriteFile
 
