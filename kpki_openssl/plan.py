@@ -214,7 +214,7 @@ def keypair_step(spec: KeyPairSpec) -> Step:
         actions=(
             Command(openssl_argv.genkey_argv(spec), writes=(spec.key_file,), private=True),
             Command(
-                openssl_argv.pubkey_argv(spec), reads=(spec.key_file,), writes=(spec.pub_file,)
+                openssl_argv.keypair_pub_argv(spec), reads=(spec.key_file,), writes=(spec.pub_file,)
             ),
         ),
         keypair=spec,
