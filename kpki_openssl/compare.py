@@ -7,6 +7,7 @@ Pure: both plans are built from data; the text comes from shell.py.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kpki_openssl import shell
@@ -47,14 +48,20 @@ def compare(
     return tuple(diffs), only_before, only_after
 
 
-def compare_text(before: Plan, after: Plan) -> str:
+def compare_text(
+    before: Plan, after: Plan, findings: Mapping[str, Sequence[str]] | None = None
+) -> str:
+    """The diffs as text; `findings` (step -> lint lines for `before`) follow each step's diff."""
     diffs, only_before, only_after = compare(before, after)
+    findings = findings or {}
     out = [f"# {before.recipe} -> {after.recipe}: what changes, step by step\n"]
     for item in diffs:
         if item.diff:
             out.append("\n" + item.diff)
         else:
             out.append(f"\n# {item.name}: the same commands in both\n")
+        for line in findings.get(item.name, ()):
+            out.append(f"# lint {before.recipe}: {line}\n")
     if only_before:
         out.append(f"\n# only in {before.recipe}: {' '.join(only_before)}\n")
     if only_after:

@@ -22,6 +22,7 @@ from kpki_openssl.plan import Plan, Step
 from kpki_openssl.runner import LOG_NAME, Runner, output_of
 
 Ask = Callable[[str], str]  # prompt -> the line typed ('' for Enter); EOFError to quit
+Check = Callable[[Step], "list[str]"]  # a step that ran -> one line per problem
 
 RUN, SKIP, QUIT = "run", "skip", "quit"
 
@@ -54,12 +55,14 @@ class Walkthrough:
         ask: Ask | None,
         keep_going: bool = False,
         makers: Mapping[str, str] | None = None,
+        check: Check | None = None,
     ) -> None:
         self.out = out
         self.stream = stream
         self.ask = ask
         self.keep_going = keep_going
         self.makers = makers or {}
+        self.check = check
         self.runner = Runner(out)
 
     def say(self, text: str = "") -> None:
@@ -122,6 +125,7 @@ class Walkthrough:
             self.say(f"FAILED (exit {exc.retcode}): {shell.argv_text(exc.argv)}")
             for line in exc.stderr.strip().splitlines():
                 self.say(f"  | {line}")
+            self._show_problems(step)
             if not self.keep_going:
                 self.say(f"stopped at {step.name}; fix it and run the walkthrough again.")
                 return False
@@ -147,6 +151,19 @@ class Walkthrough:
             self.say(f"  $ {shell.argv_text(argv)}")
             self.stream.write(textwrap.indent(text, "    "))
             self.stream.flush()
+        self._show_problems(step)
+
+    def _show_problems(self, step: Step) -> None:
+        """lint's and verify's findings for this step: what a cluster would make of it."""
+        if self.check is None:
+            return
+        problems = self.check(step)
+        if not problems:
+            self.say("Checks: lint and verify find nothing wrong.")
+            return
+        self.say(f"What is wrong ({len(problems)}):")
+        for line in problems:
+            self.say(textwrap.fill(line, 100, initial_indent="  - ", subsequent_indent="    "))
 
     def _say_resume(self, step: Step) -> None:
         self.say(

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="diff another recipe's commands against this one's, step by step",
         description="For every step both recipes have, a unified diff from the --against "
         "recipe's commands and files to this recipe's (default: the document as written -> "
-        "the corrected kubernetes recipe).",
+        "the corrected kubernetes recipe), each followed by what lint finds wrong with the "
+        "--against recipe's version.",
     )
     parser.add_argument("steps", nargs="*", metavar="STEP", help="steps to compare (default: all)")
     parser.add_argument(
@@ -38,5 +39,10 @@ def main(args: argparse.Namespace) -> int:
     if args.steps and "all" not in args.steps:
         plan = plan.select(args.steps)
         before = before.select([s for s in args.steps if s in {x.name for x in before.steps}])
-    console.show_script(compare.compare_text(before, plan))
+    from kpki_openssl.health.lint import lint
+
+    findings: dict[str, list[str]] = {}
+    for finding in lint(other, before.values):
+        findings.setdefault(finding.where, []).append(f"{finding.check}: {finding.problem}")
+    console.show_script(compare.compare_text(before, plan, findings))
     return 0

@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="after a failed command, show the error and go on to the next step "
         "(to see everything that goes wrong, e.g. with --recipe as-written)",
     )
+    parser.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="do not show lint's and verify's findings after each step",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -40,6 +46,12 @@ def main(args: argparse.Namespace) -> int:
     plan = full.select(args.steps)
     makers = {path: step.name for step in full.steps for path in step.writes}
     ask = None if args.yes else terminal_ask(sys.stdin, sys.stdout)
-    walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers)
+    check = None
+    if args.check:
+        from kpki_openssl.health.per_step import checker
+        from kpki_openssl.recipe import load_recipe
+
+        check = checker(load_recipe(args.recipe), full, out_dir(args))
+    walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers, check)
     result = walk.walk(plan)
     return 1 if result.failed else 0
