@@ -28,13 +28,18 @@ def argv_text(argv: Sequence[str]) -> str:
 
 def heredoc(write: WriteFile) -> str:
     """`cat > FILE <<'EOF' ... EOF`, with a delimiter that does not occur in the text."""
-    lines = write.content.splitlines()
+    return quoted_heredoc(f"cat > {shlex.quote(write.path)}", write.content)
+
+
+def quoted_heredoc(command: str, content: str) -> str:
+    """`COMMAND <<'EOF'` + content + `EOF`: quoted, so the shell expands nothing in it."""
+    lines = content.splitlines()
     delimiter, n = "EOF", 0
     while delimiter in lines:
         n += 1
         delimiter = f"EOF_{n}"
-    body = write.content if write.content.endswith("\n") else write.content + "\n"
-    return f"cat > {shlex.quote(write.path)} <<'{delimiter}'\n{body}{delimiter}\n"
+    body = content if content.endswith("\n") else content + "\n"
+    return f"{command} <<'{delimiter}'\n{body}{delimiter}\n"
 
 
 def action_text(action: Action) -> str:
@@ -139,8 +144,7 @@ def node_script(plan: Plan, node: str) -> str:
                 parts.append(action_text(action))
         yaml_file = certificates_api.manifest_file(step.cert)
         encode = argv_text(openssl_argv.base64_argv(step.cert.csr_file))
-        head = heredoc(WriteFile("/dev/stdout", certificates_api.manifest_head(request)))
-        head = head.replace("cat > /dev/stdout ", "cat ", 1)
+        head = quoted_heredoc("cat", certificates_api.manifest_head(request))
         parts.append(
             f"request=$({encode})\n"
             + "{\n"
