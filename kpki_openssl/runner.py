@@ -171,15 +171,3 @@ def write_file(path: Path, content: str, mode: int) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def output_of(argv: tuple[str, ...], cwd: Path) -> tuple[int | None, str]:
-    """Run a read-only command (e.g. `openssl x509 -noout ...`) and return its exit status and
-    output (stdout, then stderr). Nothing is logged: it changes nothing."""
-    try:
-        program = local[argv[0]]
-    except CommandNotFound:
-        raise KpkiError(f"{argv[0]}: not found on PATH; install it first") from None
-    retcode, stdout, stderr = program[argv[1:]].run(retcode=None, cwd=str(cwd))
-    text = stdout + (stderr if stderr.endswith("\n") or not stderr else stderr + "\n")
-    return retcode, text

@@ -19,7 +19,7 @@ from typing import TextIO
 from kpki_openssl import openssl_argv, shell
 from kpki_openssl.errors import CommandFailed
 from kpki_openssl.plan import Plan, Step
-from kpki_openssl.runner import LOG_NAME, Runner, output_of
+from kpki_openssl.runner import LOG_NAME, Runner, capture
 
 Ask = Callable[[str], str]  # prompt -> the line typed ('' for Enter); EOFError to quit
 Check = Callable[[Step], "list[str]"]  # a step that ran -> one line per problem
@@ -147,7 +147,8 @@ class Walkthrough:
             self.say(f"  {path}  {info.st_size} bytes, mode {mode:04o}")
         if step.cert and (self.out / step.cert.cert_file).exists():
             argv = openssl_argv.inspect_argv(step.cert.cert_file)
-            _status, text = output_of(argv, self.out)
+            shown = capture(argv, self.out)
+            text = shown.stdout + shown.stderr.rstrip("\n") + ("\n" if shown.stderr else "")
             self.say(f"  $ {shell.argv_text(argv)}")
             self.stream.write(textwrap.indent(text, "    "))
             self.stream.flush()
