@@ -60,6 +60,16 @@ def x509_argv(spec: CertSpec, signer: CertSpec | None) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def renew_argv(spec: CertSpec, signer: CertSpec | None) -> tuple[str, ...]:
+    """Renew: step 3 again, on the CSR and .cnf already in the folder, with the same CA and key.
+
+    The subject comes from the existing CSR and the SANs from the existing .cnf, so only the
+    validity (and the serial) change; a CA re-signs itself with -signkey and keeps its key, so the
+    certificates it signed still verify.
+    """
+    return x509_argv(spec, signer)
+
+
 def cnf_text(spec: CertSpec) -> str:
     """The openssl.cnf for one certificate, [alt_names] included when it has SANs.
 

@@ -135,3 +135,40 @@ def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
         needs=(signer.name,) if signer else (),
         cert=spec,
     )
+
+
+RENEW_EXPLAIN = (
+    "Renew: sign the existing CSR again with the same CA and the same key. The subject comes from "
+    "{csr} and the SANs and extensions from {cnf}, as they are in the folder; only the validity "
+    "(and the serial number) is new."
+)
+
+
+def build_renew_plan(plan: Plan) -> Plan:
+    """The renew steps for the plan's certificates: one `x509 -req` each, CAs first."""
+    by_name = {c.name: c for c in plan.certs}
+    steps = tuple(
+        renew_step(s.cert, by_name.get(s.cert.ca) if s.cert.ca else None)
+        for s in plan.steps
+        if s.cert is not None
+    )
+    return Plan(plan.recipe, plan.values, steps, plan.certs)
+
+
+def renew_step(spec: CertSpec, signer: CertSpec | None) -> Step:
+    """Re-sign one certificate: it reads the CSR, .cnf and keys an earlier run made."""
+    signer_files = (signer.cert_file, signer.key_file) if signer else (spec.key_file,)
+    cnf = (spec.cnf_file,) if spec.cnf_file and spec.sign_extensions else ()
+    command = Command(
+        openssl_argv.renew_argv(spec, signer),
+        reads=(spec.csr_file, *cnf, *signer_files),
+        writes=(spec.cert_file,),
+    )
+    return Step(
+        name=spec.name,
+        title=f"renew {spec.title}",
+        explain=RENEW_EXPLAIN.format(csr=spec.csr_file, cnf=spec.cnf_file or "the command line"),
+        actions=(command,),
+        needs=(signer.name,) if signer else (),
+        cert=spec,
+    )

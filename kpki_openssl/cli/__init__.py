@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from kpki_openssl import __version__
-from kpki_openssl.cli import export, list_steps, run
+from kpki_openssl.cli import export, list_steps, renew, run
 from kpki_openssl.errors import CommandFailed, KpkiError
 
-COMMANDS = (run, list_steps, export)
+COMMANDS = (run, renew, list_steps, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
