@@ -15,7 +15,10 @@ from kpki_openssl.errors import KpkiError
 
 MINIMUM = (3, 0)
 _VERSION = re.compile(r"^\s*(OpenSSL|LibreSSL)\s+(\d+)\.(\d+)(?:\.(\d+))?(\S*)")
-WHY = "before 3.0, `openssl x509 -req -CA` stops for want of a serial file (ca.srl)"
+WHY = (
+    "in older OpenSSL and in LibreSSL `openssl x509 -req -CA` without -CAcreateserial stops "
+    "for want of a serial file, ca.srl"
+)
 
 
 def check(text: str) -> tuple[int, ...]:
