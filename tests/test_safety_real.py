@@ -243,3 +243,21 @@ def test_a_second_writer_is_stopped_with_a_clear_message(tmp_path: Path) -> None
         "wait for it to finish, then run again\n"
     )
     assert sorted(p.name for p in out.iterdir()) == [".kpki"]
+
+
+def test_a_key_without_its_certificate_is_kept_and_finished(tmp_path: Path) -> None:
+    """The state a kill between the key's rename and the certificate's leaves: resumable."""
+    out = tmp_path / "pki"
+    assert run_cli("run", "ca", "--out", str(out), *FAST).returncode == 0
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(out / "admin.key"), "1024"],
+        check=True,
+        capture_output=True,
+    )
+    key = (out / "admin.key").read_bytes()
+    done = run_cli("run", "admin", "--out", str(out), "--set", "key_size=1024", "--set", "nodes=n1")
+    assert done.returncode == 0, done.stderr
+    assert "keep  admin.key (exists; a key is never replaced)" in done.stderr
+    assert (out / "admin.key").read_bytes() == key
+    assert key_matches(load_cert(out / "admin.crt"), out / "admin.key")
+    assert openssl_verify(out / "ca.crt", out / "admin.crt").returncode == 0
