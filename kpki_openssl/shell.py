@@ -77,7 +77,8 @@ def variables_comment(values: Mapping[str, VariableValue]) -> str:
 
 def plan_text(plan: Plan, explain: bool = True) -> str:
     """Every step's files and commands, in plan order, with a header naming recipe and values."""
-    head = f"# kpki_openssl plan: recipe {plan.recipe}, {len(plan.steps)} steps\n"
+    count = len(plan.steps)
+    head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
     head += "# variables:\n" + variables_comment(plan.values)
     return head + "".join(step_text(s, explain) for s in plan.steps)
 
