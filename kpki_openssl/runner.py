@@ -71,6 +71,18 @@ class Changed:
         return f"changed: {self.step} ({', '.join(self.reasons)}) — {self.hint}"
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What one step needs: "skip" (built; `change` says how it differs from the plan, if it
+    does), "build" (not built: `actions` are what is missing) or "again" (built, re-issued)."""
+
+    kind: str
+    actions: tuple[Action, ...] = ()
+    kept: tuple[str, ...] = ()  # existing keys the actions use instead of making new ones
+    replace_ca: bool = False  # a built CA replaced: its old files are copied aside first
+    change: Changed | None = None
+
+
 @dataclass
 class RunResult:
     ran: list[str] = field(default_factory=list)  # step names run (wholly or partly)
@@ -224,8 +236,9 @@ class Runner:
 
     # ----- one step -----
 
-    def _run_step(self, step: Step, result: RunResult) -> None:
-        """Decide what one step needs (nothing, the rest of it, or all of it), then do it."""
+    def decide(self, step: Step) -> Decision:
+        """What one step needs in this folder: nothing, the rest of it, all of it again, or a
+        report that it differs from the plan. Reads files only; writes nothing."""
         key_files = _key_files(step)
         cert_file = _cert_file(step)
         is_ca = step.cert is not None and step.cert.is_ca
@@ -235,48 +248,68 @@ class Runner:
         )
         built = cert_file is not None and (self.out / cert_file).exists()
         if built and not forced:
-            self._check_built(step, key_files, result)
-            return
+            return Decision("skip", change=self._change(step, key_files))
         new_key = replace or (forced and self.options.new_keys and not is_ca)
-        kept = [p for p in key_files if not new_key and self._usable_key(step, p)]
-        actions = [
+        kept = tuple(p for p in key_files if not new_key and self._usable_key(step, p))
+        actions = tuple(
             a
             for a in step.actions
             if not (isinstance(a, Command) and a.private and set(a.writes) <= set(kept))
-        ]
-        if kept:
+        )
+        return Decision("again" if built else "build", actions, kept, replace and built)
+
+    def _run_step(self, step: Step, result: RunResult) -> None:
+        """Decide what one step needs, then do it: staged, logged, renamed into DIR."""
+        decision = self.decide(step)
+        if decision.kind == "skip":
+            self._skip(step, decision.change, result)
+            return
+        if decision.kept:
             with self._mutex:
-                result.kept.extend(kept)
-            self.report(f"keep  {', '.join(kept)} (exists; a key is never replaced)")
-        self.report(f"step  {step.name}: {step.title}" + (" (again)" if built else ""))
-        if replace and built:
-            self._back_up_ca(step, key_files, cert_file)
-        if built and not kept and cert_file:
+                result.kept.extend(decision.kept)
+            self.report(f"keep  {', '.join(decision.kept)} (exists; a key is never replaced)")
+        again = decision.kind == "again"
+        self.report(f"step  {step.name}: {step.title}" + (" (again)" if again else ""))
+        cert_file = _cert_file(step)
+        if decision.replace_ca:
+            self._back_up_ca(step, _key_files(step), cert_file)
+        if again and not decision.kept and cert_file:
             # a new key: drop the old certificate first, so a crash cannot leave it beside
             # a key it does not match (the step then resumes as "key without certificate")
             (self.out / cert_file).unlink()
-        self._stage(step, actions)
-        self._remember(step, kept)
+        self._stage(step, list(decision.actions))
+        self._remember(step, list(decision.kept))
         with self._mutex:
             result.ran.append(step.name)
-            if replace:
+            if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
                 self._replaced.add(step.name)
                 result.replaced.append(step.name)
 
-    def _check_built(self, step: Step, key_files: list[str], result: RunResult) -> None:
-        """A built step: skip it, or report how it differs from the plan."""
+    def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
+        """What `run` would do with each step in this folder (for dry-run); writes nothing."""
+        self._state = self._load_state()
+        out = []
+        for step in plan.steps:
+            decision = self.decide(step)
+            if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
+                self._replaced.add(step.name)
+            out.append((step, decision))
+        return out
+
+    def _change(self, step: Step, key_files: list[str]) -> Changed | None:
+        """How a built step differs from the plan (None: it does not, or nothing was recorded)."""
         missing = [p for p in key_files if not (self.out / p).exists()]
         if missing:
-            reasons = [f"{', '.join(missing)} is missing"]
             hint = (
                 "use --replace-ca to make a new CA"
                 if step.cert is not None and step.cert.is_ca
                 else "use --force --new-keys to re-issue with a new key"
             )
-            change = Changed(step.name, reasons, hint)
-        else:
-            reasons = record.differences(self._state.get(step.name, {}), self._current(step))
-            change = Changed(step.name, reasons, record.hint(step, reasons)) if reasons else None
+            return Changed(step.name, [f"{', '.join(missing)} is missing"], hint)
+        reasons = record.differences(self._state.get(step.name, {}), self._current(step))
+        return Changed(step.name, reasons, record.hint(step, reasons)) if reasons else None
+
+    def _skip(self, step: Step, change: Changed | None, result: RunResult) -> None:
         with self._mutex:
             if change is None:
                 result.skipped.append(step.name)

@@ -261,3 +261,22 @@ def test_a_key_without_its_certificate_is_kept_and_finished(tmp_path: Path) -> N
     assert (out / "admin.key").read_bytes() == key
     assert key_matches(load_cert(out / "admin.crt"), out / "admin.key")
     assert openssl_verify(out / "ca.crt", out / "admin.crt").returncode == 0
+
+
+def test_dry_run_in_a_built_folder_shows_exactly_what_run_does(tmp_path: Path) -> None:
+    out = tmp_path / "pki"
+    assert run_cli("run", "ca", "admin", "--out", str(out), *FAST).returncode == 0
+    (out / "admin.crt").unlink()  # as a kill between the key's rename and the certificate's
+    dry = run_cli("run", "all", "--dry-run", "--out", str(out), *FAST)
+    assert dry.returncode == 0, dry.stderr
+    assert "# in " in dry.stdout and ": 11 to run, 1 left as they are" in dry.stdout
+    assert "# skip: ca (already built)" in dry.stdout
+    assert "# keep: admin.key (exists; a key is never replaced)" in dry.stdout
+    shown = [ln for ln in dry.stdout.splitlines() if ln.startswith("openssl ")]
+    assert "openssl genrsa -out admin.key 1024" not in shown
+    assert not any("ca.csr" in ln for ln in shown)
+    log_before = (out / "commands.sh").read_text()
+    assert run_cli("run", "all", "--out", str(out), *FAST).returncode == 0
+    new = (out / "commands.sh").read_text()[len(log_before) :]
+    ran = [ln for ln in new.splitlines() if ln.startswith("openssl ")]
+    assert ran == shown  # one plan: dry-run printed exactly the commands run executed

@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kpki_openssl.plan import Plan
+    from kpki_openssl.runner import RunOptions
 
 CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
 
@@ -65,13 +68,13 @@ def main(args: argparse.Namespace) -> int:
     plan = full.select(args.steps)
     if args.replace_ca:
         plan = full.select([s.name for s in plan.steps] + signed_by(full, plan))
+    out = out_dir(args)
+    options = RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
     if args.dry_run:
-        text = shell.plan_text(plan)
+        text = shell.plan_text(plan) if not out.is_dir() else preview(plan, out, options)
         console.show_script("# dry run: nothing is written\n" + text)
         return 0
-    out = out_dir(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
-    options = RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
     runner = Runner(
         out, report=console.Reporter(args.quiet), options=options, invocation=invocation(args)
     )
@@ -92,6 +95,26 @@ def main(args: argparse.Namespace) -> int:
         f"{changed}; commands logged in {out / LOG_NAME}\n"
     )
     return CHANGED_EXIT if result.changed else 0
+
+
+def preview(plan: Plan, out: Path, options: RunOptions) -> str:
+    """Dry-run in a folder that already holds files: only what `run` would do there."""
+    from dataclasses import replace
+
+    from kpki_openssl import shell
+    from kpki_openssl.plan import Plan as PlanType
+    from kpki_openssl.runner import Runner
+
+    notes, todo = [], []
+    for step, decision in Runner(out, options=options).preview(plan):
+        if decision.kind == "skip":
+            notes.append(f"# {decision.change or f'skip: {step.name} (already built)'}\n")
+            continue
+        notes.extend(f"# keep: {key} (exists; a key is never replaced)\n" for key in decision.kept)
+        todo.append(replace(step, actions=decision.actions))
+    left = len(plan.steps) - len(todo)
+    head = f"# in {shell.one_line(str(out))}: {len(todo)} to run, {left} left as they are\n"
+    return head + "".join(notes) + shell.plan_text(PlanType(plan.recipe, plan.values, tuple(todo)))
 
 
 def signed_by(full: Plan, plan: Plan) -> list[str]:
