@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -265,7 +264,6 @@ dns_names = st.lists(label, min_size=1, max_size=3).map(".".join)
 subject_values = st.from_regex(r"\A[A-Za-z0-9]([A-Za-z0-9 :._@()-]{0,20}[A-Za-z0-9:._@()-])?\Z")
 
 
-@pytest.mark.real
 @settings(max_examples=10, deadline=None)
 @given(
     cn=subject_values,
