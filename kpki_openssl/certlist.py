@@ -17,6 +17,8 @@ from kpki_openssl.recipe import CertEntry, Departure, Recipe, VariableValue
 
 _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
+# {{ and }} stand for literal braces, e.g. the document's own ${{POD_CIDR}}.
+_TEMPLATE_PART = re.compile(r"\{\{|\}\}|" + _PLACEHOLDER.pattern)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpe
     )
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
-        for binding in _bindings(entry, values):
+        for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
             specs.append(_spec(recipe, entry, {**values, **binding}, key))
     check_table(specs)
     return tuple(specs)
@@ -121,15 +123,16 @@ def check_table(specs: list[CertSpec] | tuple[CertSpec, ...]) -> None:
         files[spec.base] = spec.name
 
 
-def _bindings(entry: CertEntry, values: Mapping[str, VariableValue]) -> list[dict[str, str]]:
-    if entry.for_each is None:
+def bindings(
+    field: str, for_each: tuple[str, str] | None, values: Mapping[str, VariableValue]
+) -> list[dict[str, str]]:
+    """One {loop variable: item} per item of the for_each list ([{}] for a plain row)."""
+    if for_each is None:
         return [{}]
-    loop_var, list_var = entry.for_each
+    loop_var, list_var = for_each
     items = values.get(list_var)
     if not isinstance(items, tuple):
-        raise InputError(
-            f"certificates[{entry.name}].for_each: {list_var!r} is not a list variable"
-        )
+        raise InputError(f"{field}.for_each: {list_var!r} is not a list variable")
     return [{loop_var: item} for item in items]
 
 
@@ -186,13 +189,18 @@ def _spec(
 
 
 def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
-    """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is ''."""
+    """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is '';
+    yes/no variables read yes or no; {{ and }} are literal braces."""
 
     def one(match: re.Match) -> str:
+        if match.group(0) in ("{{", "}}"):
+            return match.group(0)[0]
         value = _lookup(match, ctx, field)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
         return ",".join(value) if isinstance(value, tuple) else str(value)
 
-    return _PLACEHOLDER.sub(one, template)
+    return _TEMPLATE_PART.sub(one, template)
 
 
 def fill_list(

@@ -26,6 +26,7 @@ _REASONS = (
     ("signer", "signing CA differs"),
     ("signer_key", "signed by a different CA key"),
     ("key_file", "key file was replaced"),
+    ("contents", "file contents differ"),
 )
 
 
@@ -40,8 +41,8 @@ def planned(step: Step) -> Record:
     spec = step.cert
     files = "".join(a.content for a in step.actions if isinstance(a, WriteFile))
     argv = "\n".join(" ".join(a.argv) for a in step.actions if isinstance(a, Command))
-    if spec is None:
-        return {"extensions": digest(files), "commands": digest(argv)}
+    if spec is None:  # a kubeconfig or configuration file: its text and commands
+        return {"contents": digest(files), "commands": digest(argv)}
     return {
         "subject": spec.subject_text,
         "sans": sorted([*(f"DNS:{d}" for d in spec.dns), *(f"IP:{ip}" for ip in spec.ips)]),
@@ -70,7 +71,9 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 def hint(step: Step, reasons: list[str]) -> str:
     """The flag that rebuilds a changed step."""
-    is_ca = step.cert is not None and step.cert.is_ca
+    if step.cert is None:
+        return "use --force to write it again"
+    is_ca = step.cert.is_ca
     if is_ca:
         if reasons == ["validity differs"]:
             return f"use 'renew {step.name}' for the new validity"

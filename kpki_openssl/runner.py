@@ -116,7 +116,7 @@ class Runner:
         self.invocation = invocation
         self.meta = self.out / META_DIR
         self._state: dict[str, dict] = {}
-        self._replaced: set[str] = set()
+        self._rebuilt: set[str] = set()  # built steps made again in this run
         self._mutex = threading.Lock()  # state and result, if steps ever run in threads
         self._log_mutex = threading.Lock()
 
@@ -240,13 +240,12 @@ class Runner:
         """What one step needs in this folder: nothing, the rest of it, all of it again, or a
         report that it differs from the plan. Reads files only; writes nothing."""
         key_files = _key_files(step)
-        cert_file = _cert_file(step)
         is_ca = step.cert is not None and step.cert.is_ca
         replace = is_ca and self.options.replace_ca
         forced = (
-            replace or (self.options.force and not is_ca) or bool(set(step.needs) & self._replaced)
+            replace or (self.options.force and not is_ca) or bool(set(step.needs) & self._rebuilt)
         )
-        built = cert_file is not None and (self.out / cert_file).exists()
+        built = self._built(step)
         if built and not forced:
             return Decision("skip", change=self._change(step, key_files))
         new_key = replace or (forced and self.options.new_keys and not is_ca)
@@ -281,8 +280,10 @@ class Runner:
         self._remember(step, list(decision.kept))
         with self._mutex:
             result.ran.append(step.name)
+            if again:  # what embeds or is signed by it is made again too
+                self._rebuilt.add(step.name)
             if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
-                self._replaced.add(step.name)
+                self._rebuilt.add(step.name)
                 result.replaced.append(step.name)
 
     def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
@@ -291,10 +292,20 @@ class Runner:
         out = []
         for step in plan.steps:
             decision = self.decide(step)
-            if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
-                self._replaced.add(step.name)
+            if decision.kind == "again" or (
+                step.cert is not None and step.cert.is_ca and self.options.replace_ca
+            ):
+                self._rebuilt.add(step.name)
             out.append((step, decision))
         return out
+
+    def _built(self, step: Step) -> bool:
+        """A certificate step is built when its certificate exists (its key, CSR and .cnf may
+        be missing); any other step (a kubeconfig, a configuration file) when all its files do."""
+        cert_file = _cert_file(step)
+        if cert_file is not None:
+            return (self.out / cert_file).exists()
+        return bool(step.writes) and all((self.out / p).exists() for p in step.writes)
 
     def _change(self, step: Step, key_files: list[str]) -> Changed | None:
         """How a built step differs from the plan (None: it does not, or nothing was recorded)."""
@@ -326,7 +337,7 @@ class Runner:
         self._stage(step, list(step.actions))
         with self._mutex:
             old = self._state.get(step.name)
-            if old:
+            if old and step.cert is not None:
                 now = self._current(step)
                 old.update(days=now.get("days"), signer_key=now.get("signer_key"))
                 self._save_state()
@@ -361,16 +372,16 @@ class Runner:
         stage = self.meta / "stage" / f"{step.name}.{os.getpid()}"
         stage.mkdir(parents=True, mode=0o700)
         try:
-            made: list[tuple[str, int]] = []
+            made: dict[str, int] = {}  # file -> mode, in the order first written
             for action in actions:
                 if isinstance(action, Command):
-                    self._link_inputs(stage, action.reads, {p for p, _ in made})
-                    mode = PRIVATE_MODE if action.private else PUBLIC_MODE
-                    made.extend((p, mode) for p in action.writes)
+                    self._link_inputs(stage, action.reads, set(made))
+                    for path in action.writes:  # a file rewritten (kubectl) keeps its mode
+                        made[path] = PRIVATE_MODE if action.private else made.get(path, PUBLIC_MODE)
                 else:
-                    made.append((action.path, action.mode))
+                    made[action.path] = min(action.mode, made.get(action.path, action.mode))
                 self._run_action(step.name, action, stage)
-            self._install(step, stage, made)
+            self._install(step, stage, list(made.items()))
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
@@ -465,10 +476,7 @@ def _key_files(step: Step) -> list[str]:
 
 
 def _cert_file(step: Step) -> str | None:
-    if step.cert is not None:
-        return step.cert.cert_file
-    commands = [a for a in step.actions if isinstance(a, Command) and a.writes]
-    return commands[-1].writes[-1] if commands else None
+    return step.cert.cert_file if step.cert is not None else None
 
 
 def _signer_key_file(step: Step) -> str | None:

@@ -58,6 +58,7 @@ def step_text(step: Step, explain: bool = True) -> str:
     parts = [f"\n# ===== step {step.name}: {one_line(step.title)} =====\n"]
     if explain and step.explain:
         parts.append(comment(step.explain))
+    parts.extend(f"# {line}\n" for line in step.notes)
     parts.extend(action_text(a) for a in step.actions)
     return "".join(parts)
 
@@ -65,7 +66,9 @@ def step_text(step: Step, explain: bool = True) -> str:
 def variables_comment(values: Mapping[str, VariableValue]) -> str:
     lines = []
     for key, value in values.items():
-        if isinstance(value, tuple):
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif isinstance(value, tuple):
             shown = ",".join(value)
         elif isinstance(value, Mapping):
             shown = ",".join(f"{k}={v}" for k, v in value.items())

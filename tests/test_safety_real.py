@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def test_ca_key_never_changes_across_reruns_force_and_renew(pki: Path) -> None:
 
     again = run_cli("run", "all", "--out", str(pki), "--set", "days=30", *FAST)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith(f"{pki}: 0 steps run, 12 skipped")
+    assert again.stdout.startswith(f"{pki}: 0 steps run, ")
     assert (pki / "ca.key").read_bytes() == ca_key
 
     forced = run_cli("run", "all", "--force", "--out", str(pki), "--set", "days=30", *FAST)
@@ -186,13 +187,24 @@ def test_modes_whatever_the_umask(tmp_path: Path) -> None:
     out = tmp_path / "pki"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     subprocess.run(
-        [sys.executable, "-m", "kpki_openssl", "run", "ca", "admin", "--out", str(out), *FAST],
+        [
+            sys.executable,
+            "-m",
+            "kpki_openssl",
+            "run",
+            "ca",
+            "admin",
+            "admin.kubeconfig",
+            "--out",
+            str(out),
+            *FAST,
+        ],  # fmt: skip
         env=env,
         check=True,
         preexec_fn=lambda: os.umask(0),
     )
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
-    for key in ("ca.key", "admin.key", ".kpki/state.json"):
+    for key in ("ca.key", "admin.key", "admin.kubeconfig", ".kpki/state.json"):
         assert stat.S_IMODE((out / key).stat().st_mode) == 0o600, key
     assert stat.S_IMODE((out / ".kpki").stat().st_mode) == 0o700
     assert stat.S_IMODE((out / "admin.crt").stat().st_mode) == 0o644
@@ -269,7 +281,7 @@ def test_dry_run_in_a_built_folder_shows_exactly_what_run_does(tmp_path: Path) -
     (out / "admin.crt").unlink()  # as a kill between the key's rename and the certificate's
     dry = run_cli("run", "all", "--dry-run", "--out", str(out), *FAST)
     assert dry.returncode == 0, dry.stderr
-    assert "# in " in dry.stdout and ": 11 to run, 1 left as they are" in dry.stdout
+    assert re.search(r"^# in .*: \d+ to run, 1 left as they are$", dry.stdout, re.M)
     assert "# skip: ca (already built)" in dry.stdout
     assert "# keep: admin.key (exists; a key is never replaced)" in dry.stdout
     shown = [ln for ln in dry.stdout.splitlines() if ln.startswith("openssl ")]
@@ -280,3 +292,34 @@ def test_dry_run_in_a_built_folder_shows_exactly_what_run_does(tmp_path: Path) -
     new = (out / "commands.sh").read_text()[len(log_before) :]
     ran = [ln for ln in new.splitlines() if ln.startswith("openssl ")]
     assert ran == shown  # one plan: dry-run printed exactly the commands run executed
+
+
+def embedded_client_cert(kubeconfig: Path) -> bytes:
+    import base64
+
+    import yaml
+
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    return base64.b64decode(user["client-certificate-data"])
+
+
+def test_renew_and_force_remake_the_kubeconfigs_that_embed_them(tmp_path: Path) -> None:
+    need_program("kubectl")
+    out = tmp_path / "pki"
+    embed = ("--set", "embed_certs=yes")
+    assert run_cli("run", "all", "--out", str(out), *embed, *FAST).returncode == 0
+    kubeconfig = out / "admin.kubeconfig"
+    assert embedded_client_cert(kubeconfig) == (out / "admin.crt").read_bytes()
+    old = (out / "admin.crt").read_bytes()
+    renewed = run_cli("renew", "admin", "--out", str(out), *embed, *FAST)
+    assert renewed.returncode == 0, renewed.stderr
+    assert "2 renewed" in renewed.stdout  # admin.crt, then admin.kubeconfig made again
+    assert (out / "admin.crt").read_bytes() != old
+    assert embedded_client_cert(kubeconfig) == (out / "admin.crt").read_bytes()
+    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+    forced = run_cli("run", "admin", "--force", "--out", str(out), *embed, *FAST)
+    assert forced.returncode == 0, forced.stderr
+    assert embedded_client_cert(kubeconfig) == (out / "admin.crt").read_bytes()
+    assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+    again = run_cli("run", "all", "--out", str(out), *embed, *FAST)
+    assert again.returncode == 0 and ": 0 steps run, " in again.stdout, again.stderr

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+from kpki_openssl.cli.run import embedding
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sign each named certificate's existing CSR again (openssl x509 -req) with "
         "the same CA and the same key: the subject comes from the CSR and the SANs from the .cnf "
         "in the folder; only the validity (-days from the recipe) and the serial are new. "
-        "Renewing the CA keeps its key, so the certificates it signed still verify. Logged to "
-        "DIR/commands.sh like every other command.",
+        "Renewing the CA keeps its key, so the certificates it signed still verify. Kubeconfigs "
+        "that embed a renewed certificate are made again. Logged to DIR/commands.sh like every "
+        "other command.",
     )
     parser.add_argument("steps", nargs="+", metavar="NAME", help="'all' or step names (see 'list')")
     parser.add_argument(
@@ -36,7 +38,9 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.plan import build_renew_plan
     from kpki_openssl.runner import LOG_NAME, Runner
 
-    plan = build_renew_plan(load_plan(args)).select(args.steps)
+    every = build_renew_plan(load_plan(args))
+    plan = every.select(args.steps)
+    plan = every.select([s.name for s in plan.steps] + embedding(every, plan))
     if args.dry_run:
         console.show_script("# dry run: nothing is written\n" + shell.plan_text(plan))
         return 0

@@ -61,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl import console, shell
     from kpki_openssl.errors import InputError
     from kpki_openssl.runner import LOG_NAME, Runner, RunOptions
+    from kpki_openssl.usage import usage_lines
 
     if args.new_keys and not args.force:
         raise InputError("--new-keys: only together with --force (it re-keys re-issued leaves)")
@@ -68,10 +69,15 @@ def main(args: argparse.Namespace) -> int:
     plan = full.select(args.steps)
     if args.replace_ca:
         plan = full.select([s.name for s in plan.steps] + signed_by(full, plan))
+    if args.force or args.replace_ca:  # files that embed a re-issued certificate, made again
+        plan = full.select([s.name for s in plan.steps] + embedding(full, plan))
+    usage = usage_lines(full, plan)
     out = out_dir(args)
     options = RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
     if args.dry_run:
         text = shell.plan_text(plan) if not out.is_dir() else preview(plan, out, options)
+        if usage:
+            text += "\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)
         console.show_script("# dry run: nothing is written\n" + text)
         return 0
     makers = {path: step.name for step in full.steps for path in step.writes}
@@ -94,6 +100,8 @@ def main(args: argparse.Namespace) -> int:
         f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete)"
         f"{changed}; commands logged in {out / LOG_NAME}\n"
     )
+    if usage:
+        sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
     return CHANGED_EXIT if result.changed else 0
 
 
@@ -102,7 +110,6 @@ def preview(plan: Plan, out: Path, options: RunOptions) -> str:
     from dataclasses import replace
 
     from kpki_openssl import shell
-    from kpki_openssl.plan import Plan as PlanType
     from kpki_openssl.runner import Runner
 
     notes, todo = [], []
@@ -114,7 +121,7 @@ def preview(plan: Plan, out: Path, options: RunOptions) -> str:
         todo.append(replace(step, actions=decision.actions))
     left = len(plan.steps) - len(todo)
     head = f"# in {shell.one_line(str(out))}: {len(todo)} to run, {left} left as they are\n"
-    return head + "".join(notes) + shell.plan_text(PlanType(plan.recipe, plan.values, tuple(todo)))
+    return head + "".join(notes) + shell.plan_text(replace(plan, steps=tuple(todo)))
 
 
 def signed_by(full: Plan, plan: Plan) -> list[str]:
@@ -127,6 +134,12 @@ def signed_by(full: Plan, plan: Plan) -> list[str]:
             if step.cert is not None and step.cert.is_ca:
                 cas.add(step.name)
     return out
+
+
+def embedding(full: Plan, plan: Plan) -> list[str]:
+    """Steps that are not certificates but need one of `plan`'s (embedded kubeconfigs)."""
+    chosen = {s.name for s in plan.steps}
+    return [s.name for s in full.steps if s.cert is None and set(s.needs) & chosen]
 
 
 def invocation(args: argparse.Namespace) -> str:
