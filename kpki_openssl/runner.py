@@ -327,7 +327,10 @@ class Runner:
             else:
                 result.changed.append(change)
         if change is None:
-            self.report(f"skip  {step.name}: {', '.join(step.writes)} already exist")
+            why = ""
+            if self.options.force and step.cert is not None and step.cert.is_ca:
+                why = f" (--force re-issues leaves only: 'renew {step.name}' or --replace-ca)"
+            self.report(f"skip  {step.name}: {', '.join(step.writes)} already exist{why}")
         else:
             self.report(f"left  {change}")
 
