@@ -226,7 +226,7 @@ class Runner:
         stage = self.meta / "stage"
         if stage.is_dir():
             for leftover in sorted(stage.iterdir()):
-                name = leftover.name.rsplit(".", 1)[0]
+                name = leftover.name.rsplit(".", 1)[0].replace("%", "/")
                 shutil.rmtree(leftover, ignore_errors=True)
                 result.discarded.append(name)
                 self.report(f"clean {name}: discarded the unfinished work of an interrupted run")
@@ -372,7 +372,7 @@ class Runner:
     # ----- staging: run in a private folder, then rename the finished files in -----
 
     def _stage(self, step: Step, actions: list[Action]) -> None:
-        stage = self.meta / "stage" / f"{step.name}.{os.getpid()}"
+        stage = self.meta / "stage" / f"{step.name.replace('/', '%')}.{os.getpid()}"
         stage.mkdir(parents=True, mode=0o700)
         try:
             made: dict[str, int] = {}  # file -> mode, in the order first written
@@ -399,7 +399,7 @@ class Runner:
         """Rename the step's finished files into DIR, keys before certificates."""
         for path, _mode in made:
             if not (stage / path).is_file():
-                raise KpkiError(f"step {step.name}: openssl exited 0 but did not write {path}")
+                raise KpkiError(f"step {step.name}: its commands exited 0 but did not write {path}")
         for path, mode in made:
             os.chmod(stage / path, mode)
             (self.out / path).parent.mkdir(parents=True, exist_ok=True)
