@@ -117,6 +117,8 @@ def test_killed_runs_resume_to_a_valid_pki(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (out / "ca.key").read_bytes() == ca_key
     assert_complete_and_valid(out)
+    checked = run_cli("verify", "--out", str(out), *ARGS[1:])  # every check of the tool passes
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     assert not (out / ".kpki" / "stage").exists()
     log = (out / "commands.sh").read_text()
     assert "discarded unfinished work of an interrupted run" in log

@@ -323,3 +323,20 @@ def test_renew_and_force_remake_the_kubeconfigs_that_embed_them(tmp_path: Path) 
     assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
     again = run_cli("run", "all", "--out", str(out), *embed, *FAST)
     assert again.returncode == 0 and ": 0 steps run, " in again.stdout, again.stderr
+
+
+def test_renew_clears_what_check_expiration_warns_about(tmp_path: Path) -> None:
+    out = tmp_path / "pki"
+    sets = ("--set", "key_size=1024", "--set", "nodes=n1")
+    assert (
+        run_cli("run", "all", "--quiet", "--out", str(out), "--set", "days=20", *sets).returncode
+        == 0
+    )
+    before = run_cli("check-expiration", "--out", str(out), "--warn-days", "30")
+    assert before.returncode == 1 and "admin.crt" in before.stderr
+    renewed = run_cli("renew", "all", "--quiet", "--out", str(out), *sets)  # days: 365
+    assert renewed.returncode == 0, renewed.stderr
+    after = run_cli("check-expiration", "--out", str(out), "--warn-days", "30")
+    assert after.returncode == 0, after.stderr
+    checked = run_cli("verify", "--out", str(out), *sets)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
