@@ -343,7 +343,9 @@ class Runner:
             old = self._state.get(step.name)
             if old and step.cert is not None:
                 now = self._current(step)
-                old.update(days=now.get("days"), signer_key=now.get("signer_key"))
+                # the new validity; the build commands (with their old -days) are no longer
+                # what made this certificate, so they are not compared any more
+                old.update(days=now.get("days"), signer_key=now.get("signer_key"), commands=None)
                 self._save_state()
             result.renewed.append(step.name)
 

@@ -338,5 +338,7 @@ def test_renew_clears_what_check_expiration_warns_about(tmp_path: Path) -> None:
     assert renewed.returncode == 0, renewed.stderr
     after = run_cli("check-expiration", "--out", str(out), "--warn-days", "30")
     assert after.returncode == 0, after.stderr
+    again = run_cli("run", "all", "--out", str(out), *sets)  # the recipe's days: nothing to do
+    assert again.returncode == 0 and ": 0 steps run, " in again.stdout, again.stderr
     checked = run_cli("verify", "--out", str(out), *sets)
     assert checked.returncode == 0, checked.stdout + checked.stderr
