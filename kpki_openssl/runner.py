@@ -9,7 +9,9 @@ Safety, per step (one step = one certificate):
   (ca.crt, ca.key, a kept key) are symlinks; openssl runs there with exactly the logged command
   line, and only when every command succeeded are the finished files renamed into DIR (key
   first, certificate last). A killed run leaves at most a staging folder, never a half-written
-  file in DIR; the next run discards the staging folder and finishes the step.
+  file in DIR; the next run discards the staging folder and finishes the step. Each command's
+  log entry is written before any of the step's files reach DIR, so the log always explains
+  every file in DIR (keep that order if log entries are ever buffered, e.g. per step).
 - an existing key is never regenerated (unless --new-keys, or --replace-ca for a CA), and a
   built certificate is never re-issued without --force; a certificate whose inputs changed is
   reported with the reasons (DIR/.kpki/state.json records what each step was built from).
