@@ -27,10 +27,10 @@ ARGS = ("--quiet", "--set", "nodes=n1,n2", "--set", "key_size=1024")  # 14 certi
 CERTS = 14
 
 
-def start_run(out: Path, *extra: str) -> subprocess.Popen:
+def start_run(out: Path, *extra: str, command: str = "run") -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
-        [sys.executable, "-m", "kpki_openssl", "run", "all", "--out", str(out), *ARGS, *extra],
+        [sys.executable, "-m", "kpki_openssl", command, "all", "--out", str(out), *ARGS, *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -53,10 +53,10 @@ def kill(proc: subprocess.Popen) -> None:
     proc.communicate(timeout=30)
 
 
-def kill_after(out: Path, entries: int, delay: float = 0.0) -> int:
+def kill_after(out: Path, entries: int, delay: float = 0.0, command: str = "run") -> int:
     """Start a run; SIGKILL it `delay` seconds after the log has grown by `entries`."""
     start = log_entries(out)
-    proc = start_run(out)
+    proc = start_run(out, command=command)
     deadline = time.monotonic() + 60
     try:
         while proc.poll() is None and time.monotonic() < deadline:
@@ -128,6 +128,23 @@ def test_killed_runs_resume_to_a_valid_pki(tmp_path: Path) -> None:
     (replay / "commands.sh").write_text(log)
     subprocess.run(["bash", "commands.sh"], cwd=replay, check=True, capture_output=True)
     assert_complete_and_valid(replay)
+
+
+def test_killed_renews_leave_every_certificate_whole(tmp_path: Path) -> None:
+    need_program("openssl")
+    out = tmp_path / "pki"
+    assert run_cli("run", "all", "--out", str(out), *ARGS).returncode == 0
+    ca_key = (out / "ca.key").read_bytes()
+    keys = {p.name: p.read_bytes() for p in out.glob("*.key")}
+    for entries in (2, 3, 5, 8):
+        assert kill_after(out, entries, command="renew") == -signal.SIGKILL
+        assert_nothing_half_written(out)
+        assert_complete_and_valid(out)  # each certificate the old one or the renewed one
+    done = run_cli("renew", "all", "--out", str(out), *ARGS)
+    assert done.returncode == 0, done.stderr
+    assert_complete_and_valid(out)
+    assert (out / "ca.key").read_bytes() == ca_key
+    assert {p.name: p.read_bytes() for p in out.glob("*.key")} == keys
 
 
 def test_two_runs_at_once(tmp_path: Path) -> None:
