@@ -21,6 +21,7 @@ from kpki_openssl.cli import (
     inspect,
     lint,
     list_steps,
+    renew,
     run,
     verify,
     walkthrough,
@@ -29,6 +30,7 @@ from kpki_openssl.errors import CommandFailed, KpkiError
 
 COMMANDS = (
     run,
+    renew,
     list_steps,
     explain,
     walkthrough,
