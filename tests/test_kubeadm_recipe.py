@@ -230,3 +230,11 @@ def test_kubectl_uses_each_kubeconfig(kubeadm_dir: Path) -> None:
             )  # fmt: skip
             assert done.returncode == 0, (name, done.stderr)
             assert done.stdout.strip() == f"ok {user}"
+
+
+def test_kubeadm_is_lint_clean_and_verifies(kubeadm_dir: Path) -> None:
+    linted = run_cli("lint", "--recipe", "kubeadm")
+    assert linted.returncode == 0, linted.stdout
+    verified = run_cli("verify", "--quiet", "--recipe", "kubeadm", "--out", str(kubeadm_dir))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "all pass" in verified.stdout

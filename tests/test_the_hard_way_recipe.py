@@ -70,13 +70,14 @@ def test_recipe_default_is_the_tutorials_key_size_and_validity() -> None:
     done = run_cli("run", "all", "--dry-run", "--recipe", "the-hard-way")
     assert done.returncode == 0, done.stderr
     assert "openssl genrsa -out ca.key 4096" in done.stdout
-    assert "-days 3653" in done.stdout
+    assert "-days 3653" in done.stdout  # the CA; leaves 3650 so they end before it
 
 
 def test_the_hard_way_certificates(hard_way: Path) -> None:
     ca = load_cert(hard_way / "ca.crt")
     assert_is_ca(ca)
     assert pairs(ca) == [*PLACE, ("CN", "CA")]
+    assert ca.not_valid_after_utc - ca.not_valid_before_utc == dt.timedelta(days=3653)
     assert sorted(p.stem for p in hard_way.glob("*.crt")) == sorted(["ca", *LEAVES])
     for base, (subject, usages, alt) in LEAVES.items():
         cert = load_cert(hard_way / f"{base}.crt")
@@ -85,7 +86,8 @@ def test_the_hard_way_certificates(hard_way: Path) -> None:
         assert pairs(cert) == subject, base
         assert eku(cert) == usages, base
         assert sans(cert) == alt, base
-        assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=3653)
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=3650)
+        assert cert.not_valid_after_utc < ca.not_valid_after_utc  # within its CA
         assert key_matches(cert, hard_way / f"{base}.key")
 
 
@@ -118,3 +120,14 @@ def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_pa
             assert done.stdout.strip() == "ok admin"
         wrong = get("kubernetes.default.svc.cluster.local")  # not in the tutorial's SANs
         assert wrong.returncode != 0 and "certificate" in wrong.stderr
+
+
+def test_the_hard_way_is_lint_clean_and_verifies(hard_way: Path) -> None:
+    linted = run_cli("lint", "--recipe", "the-hard-way")
+    assert linted.returncode == 0, linted.stdout
+    verified = run_cli(
+        "verify", "--quiet", "--recipe", "the-hard-way", "--out", str(hard_way),
+        "--set", "key_size=2048",
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "all pass" in verified.stdout
