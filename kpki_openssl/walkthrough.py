@@ -77,17 +77,24 @@ class Walkthrough:
         for number, step in enumerate(plan.steps, 1):
             self.say()
             self.say(f"=== [{number}/{total}] step {step.name}: {step.title} ===")
-            if step.writes and all((self.out / p).exists() for p in step.writes):
+            decision = self.runner.decide(step)  # the same decision `run` makes
+            if decision.kind == "skip":
                 result.done_before.append(step.name)
                 self.say(f"already done: {', '.join(step.writes)} exist in {self.out}")
+                if decision.change is not None:
+                    self.say(
+                        f"  (but it differs from the plan: {decision.change}; see run --force)"
+                    )
                 continue
+            if decision.kept:
+                self.say(f"keeps the existing key {', '.join(decision.kept)} (never replaced)")
             self._show_plan(step)
-            decision = self._decide()
-            if decision == QUIT:
+            answer = self._decide()
+            if answer == QUIT:
                 result.quit_at = step.name
                 self._say_resume(step)
                 return result
-            if decision == SKIP:
+            if answer == SKIP:
                 result.skipped.append(step.name)
                 self.say(f"skipped {step.name}")
                 continue

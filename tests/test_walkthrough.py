@@ -157,3 +157,18 @@ def test_walkthrough_yes_then_again_runs_nothing(tmp_path: Path) -> None:
     again = run_cli("walkthrough", "--yes", "--out", str(out), *SETS, "ca", "admin")
     assert again.returncode == 0, again.stderr
     assert "0 steps run, 2 already done" in again.stdout
+
+
+def test_walkthrough_finishes_a_half_made_step_with_its_key(tmp_path: Path) -> None:
+    """A step cut off after its key (as by Ctrl-C mid-step) is finished, the key kept."""
+    out = tmp_path / "pki"
+    assert run_cli("run", "ca", "admin", "--quiet", "--out", str(out), *SETS).returncode == 0
+    key = (out / "admin.key").read_bytes()
+    for name in ("admin.crt", "admin.csr"):
+        (out / name).unlink()
+    done = run_cli("walkthrough", "--yes", "--out", str(out), *SETS, "ca", "admin")
+    assert done.returncode == 0, done.stderr
+    assert "already done: ca.cnf, ca.key, ca.csr, ca.crt" in done.stdout
+    assert "keeps the existing key admin.key" in done.stdout
+    assert (out / "admin.key").read_bytes() == key
+    assert openssl_verify(out / "ca.crt", out / "admin.crt").returncode == 0
