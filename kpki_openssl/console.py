@@ -7,7 +7,7 @@ markup (commands, [alt_names] sections) is never parsed as markup.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 
@@ -15,12 +15,16 @@ def is_terminal(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def show_script(text: str, stream: TextIO | None = None) -> None:
-    """Shell text: highlighted on a terminal, byte-for-byte plain when piped."""
+def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None:
+    """Shell text (whole, or in pieces): highlighted on a terminal, byte-for-byte plain when
+    piped, where pieces are written as they come so a huge plan is never held twice."""
     stream = stream or sys.stdout
+    parts = [text] if isinstance(text, str) else text
     if not is_terminal(stream):
-        stream.write(text)
+        for part in parts:
+            stream.write(part)
         return
+    text = "".join(parts)
     from rich.console import Console
     from rich.syntax import Syntax
 

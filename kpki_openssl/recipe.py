@@ -7,6 +7,7 @@ per-node entries are written once (`for_each`). Expansion into concrete certific
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -210,7 +211,7 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
         out = tuple(
             check(f"{field}[{i}]", x) if check else _text(field, x) for i, x in enumerate(items)
         )
-        dupes = sorted({x for x in out if out.count(x) > 1})
+        dupes = sorted(x for x, n in Counter(out).items() if n > 1)
         if dupes:
             raise InputError(f"{field}: duplicate value {dupes[0]!r}")
         return out

@@ -29,14 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import itertools
+
     from kpki_openssl import console, shell
     from kpki_openssl.runner import LOG_NAME, Runner
 
     full = load_plan(args)
     plan = full.select(args.steps)
     if args.dry_run:
-        text = shell.plan_text(plan)
-        console.show_script("# dry run: nothing is written\n" + text)
+        console.show_script(
+            itertools.chain(["# dry run: nothing is written\n"], shell.plan_parts(plan))
+        )
         return 0
     out = out_dir(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
