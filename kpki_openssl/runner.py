@@ -8,16 +8,18 @@ appended to DIR/commands.sh, which `bash commands.sh` replays in an empty folder
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
-from kpki_openssl import shell
+from kpki_openssl import scheduler, shell
 from kpki_openssl.errors import CommandFailed, KpkiError
 from kpki_openssl.plan import PRIVATE_MODE, Action, Command, Plan, Step, WriteFile
 
@@ -29,6 +31,27 @@ LOG_HEADER = (
 )
 
 Report = Callable[[str], None]
+
+
+@dataclass
+class StepRecord:
+    """What one step did, kept until the scheduler hands it back in plan order: its progress
+    lines, its command-log entries, and the error that stopped it (if any)."""
+
+    name: str
+    skipped: bool = False
+    kept: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    error: KpkiError | None = None
+
+
+class Progress(Protocol):
+    """Told when each step starts and ends (in the order that happens), for a progress bar."""
+
+    def started(self, step: Step) -> None: ...
+
+    def finished(self, step: Step) -> None: ...
 
 
 @dataclass
@@ -50,17 +73,73 @@ class Runner:
         self.report = report or (lambda _msg: None)
         self.log = log
 
-    def run(self, plan: Plan, makers: Mapping[str, str] | None = None) -> RunResult:
-        """Run the plan's steps in order. `makers` maps a file to the step that makes it,
+    def run(
+        self,
+        plan: Plan,
+        makers: Mapping[str, str] | None = None,
+        jobs: int = 1,
+        progress: Progress | None = None,
+    ) -> RunResult:
+        """Run the plan's steps, up to `jobs` at a time (a step waits for its CA); lines and
+        log entries come out in plan order. `makers` maps a file to the step that makes it,
         so a step whose inputs are missing can say which step to run first."""
         self._check_inputs(plan, makers or {})
         self._check_programs(plan)
         self.out.mkdir(parents=True, exist_ok=True)
         os.chmod(self.out, 0o700)
+        if jobs > 1 and self._shared_serial_files(plan):
+            jobs = 1
+        records = scheduler.run_in_order(
+            plan.steps,
+            self.run_step,
+            jobs,
+            emit=self._emit,
+            failed=lambda record: record.error is not None,
+            started=progress.started if progress else lambda _s: None,
+            finished=progress.finished if progress else lambda _s: None,
+        )
         result = RunResult()
-        for step in plan.steps:
-            self._run_step(step, result)
+        for record in records:
+            if record is None:
+                continue
+            if record.error is not None:
+                raise record.error
+            (result.skipped if record.skipped else result.ran).append(record.name)
+            result.kept.extend(record.kept)
         return result
+
+    def run_step(self, step: Step) -> StepRecord:
+        """One step, start to end; safe to call from several threads for different steps."""
+        record = StepRecord(step.name)
+        try:
+            self._run_step(step, record)
+        except KpkiError as exc:
+            record.error = exc
+        return record
+
+    def _emit(self, step: Step, record: StepRecord) -> None:
+        for line in record.lines:
+            self.report(line)
+        if record.log:
+            self._log("".join(record.log))
+
+    def _shared_serial_files(self, plan: Plan) -> list[str]:
+        """Serial files (`ca.srl`) in the folder: openssl x509 -CA reads and rewrites the
+        CA's serial file when it exists, so concurrent signers would race on it."""
+        cas = {
+            a.argv[a.argv.index("-CA") + 1]
+            for s in plan.steps
+            for a in s.actions
+            if isinstance(a, Command) and "-CA" in a.argv
+        }
+        found = [str(Path(ca).with_suffix(".srl")) for ca in sorted(cas)]
+        found = [p for p in found if (self.out / p).exists()]
+        if found:
+            self.report(
+                f"note  {', '.join(found)} exists: openssl would share it between signers, "
+                "so steps run one at a time"
+            )
+        return found
 
     def _check_inputs(self, plan: Plan, makers: Mapping[str, str]) -> None:
         made: set[str] = set()
@@ -81,12 +160,12 @@ class Runner:
             except CommandNotFound:
                 raise KpkiError(f"{name}: not found on PATH; install it first") from None
 
-    def _run_step(self, step: Step, result: RunResult) -> None:
+    def _run_step(self, step: Step, record: StepRecord) -> None:
         if step.writes and all((self.out / p).exists() for p in step.writes):
-            result.skipped.append(step.name)
-            self.report(f"skip  {step.name}: {', '.join(step.writes)} already exist")
+            record.skipped = True
+            record.lines.append(f"skip  {step.name}: {', '.join(step.writes)} already exist")
             return
-        self.report(f"step  {step.name}: {step.title}")
+        record.lines.append(f"step  {step.name}: {step.title}")
         for action in step.actions:
             if (
                 isinstance(action, Command)
@@ -94,20 +173,21 @@ class Runner:
                 and action.writes
                 and all((self.out / p).exists() for p in action.writes)
             ):
-                result.kept.extend(action.writes)
-                self.report(f"keep  {', '.join(action.writes)} (exists; a key is never replaced)")
+                record.kept.extend(action.writes)
+                record.lines.append(
+                    f"keep  {', '.join(action.writes)} (exists; a key is never replaced)"
+                )
                 continue
-            self._run_action(step.name, action)
-        result.ran.append(step.name)
+            self._run_action(step.name, action, record)
 
-    def _run_action(self, step: str, action: Action) -> None:
+    def _run_action(self, step: str, action: Action, record: StepRecord) -> None:
         when, start = _now(), time.monotonic()
         if isinstance(action, WriteFile):
             write_file(self.out / action.path, action.content, action.mode)
-            self._log(shell.log_entry(action, step, when, 0, 0.0))
+            record.log.append(shell.log_entry(action, step, when, 0, 0.0))
             return
         retcode, stderr = self._execute(action)
-        self._log(shell.log_entry(action, step, when, retcode, time.monotonic() - start))
+        record.log.append(shell.log_entry(action, step, when, retcode, time.monotonic() - start))
         if retcode != 0:
             raise CommandFailed(action.argv, retcode, stderr)
         if action.private:
@@ -135,7 +215,7 @@ class Runner:
 def write_file(path: Path, content: str, mode: int) -> None:
     """Write a whole file under a temporary name, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

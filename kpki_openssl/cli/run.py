@@ -23,6 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print every command and generated file; write nothing",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        metavar="N",
+        help="run up to N independent steps at once (default: the number of CPUs); "
+        "the log and the output stay in plan order",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -33,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
 
     from kpki_openssl import console, shell
     from kpki_openssl.runner import LOG_NAME, Runner
+    from kpki_openssl.validate import positive_int
 
     full = load_plan(args)
     plan = full.select(args.steps)
@@ -41,9 +49,12 @@ def main(args: argparse.Namespace) -> int:
             itertools.chain(["# dry run: nothing is written\n"], shell.plan_parts(plan))
         )
         return 0
+    jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     out = out_dir(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
-    result = Runner(out, report=console.Reporter(args.quiet)).run(plan, makers)
+    with console.progress(len(plan.steps), args.quiet) as progress:
+        runner = Runner(out, report=progress.line)
+        result = runner.run(plan, makers, jobs=jobs, progress=progress)
     sys.stdout.write(
         f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete); "
         f"commands logged in {out / LOG_NAME}\n"
