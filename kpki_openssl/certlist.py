@@ -20,10 +20,29 @@ _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
 
 
+KEY_TYPES = ("rsa", "ecdsa", "ed25519")
+EC_CURVES = ("P-256", "P-384")
+
+
 @dataclass(frozen=True)
 class KeySpec:
+    """The private key every certificate gets: RSA of `size` bits, ECDSA on `curve`, or Ed25519."""
+
     type: str = "rsa"
     size: int = 2048
+    curve: str = "P-256"
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, VariableValue]) -> KeySpec:
+        """From the recipe variables key_type, key_size and ecdsa_curve (each optional)."""
+        key_type = str(values.get("key_type", "rsa"))
+        if key_type not in KEY_TYPES:
+            raise InputError(f"key_type: {key_type!r} is not one of {', '.join(KEY_TYPES)}")
+        curve = str(values.get("ecdsa_curve", "P-256"))
+        if curve not in EC_CURVES:
+            raise InputError(f"ecdsa_curve: {curve!r} is not one of {', '.join(EC_CURVES)}")
+        size = validate.positive_int("key_size", values.get("key_size", 2048))
+        return cls(type=key_type, size=size, curve=curve)
 
 
 @dataclass(frozen=True)
@@ -86,10 +105,7 @@ class CertSpec:
 
 def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpec, ...]:
     """Every certificate of the recipe with its templates filled from `values`, CAs first."""
-    key = KeySpec(
-        type=str(values.get("key_type", "rsa")),
-        size=int(values.get("key_size", 2048)),  # type: ignore[arg-type]
-    )
+    key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
         for binding in _bindings(entry, values):

@@ -32,6 +32,7 @@ class Variable:
     default: VariableValue
     help: str = ""
     check: str | None = None  # per-item check from validate.CHECKS
+    choices: tuple[str, ...] = ()  # the only values allowed (a text variable), e.g. key_type
 
     @property
     def kind(self) -> str:
@@ -223,6 +224,8 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
     if var.kind == "int":
         return validate.positive_int(field, value)
     text = _text(field, value)
+    if var.choices and text not in var.choices:
+        raise InputError(f"{field}: {text!r} is not one of {', '.join(var.choices)}")
     return check(field, text) if check else text
 
 
@@ -230,7 +233,7 @@ def _variable(name: str, raw: Any) -> Variable:
     field = f"variables.{name}"
     validate.step_name(field, name.replace("_", "-"))
     spec = _mapping(field, raw)
-    _known_keys(field, spec, {"default", "help", "check"})
+    _known_keys(field, spec, {"default", "help", "check", "choices"})
     if "default" not in spec:
         raise InputError(f"{field}: missing 'default'")
     default = spec["default"]
@@ -245,7 +248,12 @@ def _variable(name: str, raw: Any) -> Variable:
         raise InputError(
             f"{field}.check: unknown check {check!r} (known: {', '.join(validate.CHECKS)})"
         )
-    return Variable(name, default, _text(f"{field}.help", spec.get("help", "")), check)
+    choices = tuple(
+        _text(f"{field}.choices", x) for x in _sequence(f"{field}.choices", spec.get("choices", []))
+    )
+    if choices and str(default) not in choices:
+        raise InputError(f"{field}.default: {default!r} is not one of {', '.join(choices)}")
+    return Variable(name, default, _text(f"{field}.help", spec.get("help", "")), check, choices)
 
 
 def _profile(name: str, raw: Any) -> Profile:
