@@ -131,7 +131,8 @@ def load_recipe(ref: str) -> Recipe:
 def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
     """Parse recipe YAML text; every shape error names the field and the value."""
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when present: the same safe loading, ~10x faster (startup matters)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
