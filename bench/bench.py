@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,8 +42,18 @@ def kpki(*argv: str) -> list[str]:
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
-def measure(argv: Sequence[str], cwd: Path | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one process, which must succeed."""
+@dataclass(frozen=True)
+class Sample:
+    """One process run: wall seconds, CPU seconds (user + system, the process and the
+    children it waited for: every openssl), and peak RSS in KiB."""
+
+    wall: float
+    cpu: float
+    rss: int
+
+
+def measure(argv: Sequence[str], cwd: Path | None = None) -> Sample:
+    """One process, which must succeed."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
@@ -54,7 +65,7 @@ def measure(argv: Sequence[str], cwd: Path | None = None) -> tuple[float, int]:
             raise SystemExit(
                 f"bench: {shlex.join(argv)} exited {proc.returncode}:\n{err.read().decode()}"
             )
-    return seconds, usage.ru_maxrss
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 
 
 def nodes(n: int) -> str:
@@ -73,38 +84,41 @@ def count_certs(folder: Path) -> int:
 
 
 class Contest:
-    """Named contenders, each a function(work folder) -> seconds; run interleaved."""
+    """Named contenders, each a function(work folder) -> Sample; run interleaved."""
 
     def __init__(self, rounds: int) -> None:
         self.rounds = rounds
 
-    def run(self, contenders: dict[str, Callable[[Path], float]]) -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {name: [] for name in contenders}
-        for _ in range(self.rounds):
+    def run(self, contenders: dict[str, Callable[[Path], Sample]]) -> dict[str, list[Sample]]:
+        times: dict[str, list[Sample]] = {name: [] for name in contenders}
+        for round_ in range(self.rounds):
             for name, contender in contenders.items():
                 with tempfile.TemporaryDirectory(prefix="kpki-bench-") as tmp:
-                    times[name].append(contender(Path(tmp)))
+                    sample = contender(Path(tmp))
+                times[name].append(sample)
+                print(f"    round {round_ + 1} {name}: {sample.wall:.3f} s wall, "
+                      f"{sample.cpu:.3f} s cpu", file=sys.stderr, flush=True)  # fmt: skip
         return times
 
 
 # --- contenders -------------------------------------------------------------------------------
 
 
-def tool_run(args: list[str], jobs: int | None, expect: int) -> Callable[[Path], float]:
-    def run(tmp: Path) -> float:
+def tool_run(args: list[str], jobs: int | None, expect: int) -> Callable[[Path], Sample]:
+    def run(tmp: Path) -> Sample:
         jobs_args = [] if jobs is None else ["--jobs", str(jobs)]
-        seconds, _ = measure(kpki("run", "all", "-q", "--out", str(tmp / "pki"), *jobs_args, *args))
+        sample = measure(kpki("run", "all", "-q", "--out", str(tmp / "pki"), *jobs_args, *args))
         assert count_certs(tmp / "pki") == expect, "the tool made a different number of certs"
-        return seconds
+        return sample
 
     return run
 
 
-def script_run(script: Path, expect: int) -> Callable[[Path], float]:
-    def run(tmp: Path) -> float:
-        seconds, _ = measure(["bash", str(script)], cwd=tmp)
+def script_run(script: Path, expect: int) -> Callable[[Path], Sample]:
+    def run(tmp: Path) -> Sample:
+        sample = measure(["bash", str(script)], cwd=tmp)
         assert count_certs(tmp) == expect, "the script made a different number of certificates"
-        return seconds
+        return sample
 
     return run
 
@@ -152,12 +166,12 @@ def easyrsa_script(args: list[str], key_type: str) -> tuple[str, int]:
     return "\n".join(lines) + "\n", len(plan.certs)
 
 
-def easyrsa_run(script: Path, expect: int) -> Callable[[Path], float]:
-    def run(tmp: Path) -> float:
-        seconds, _ = measure(["bash", str(script)], cwd=tmp)
+def easyrsa_run(script: Path, expect: int) -> Callable[[Path], Sample]:
+    def run(tmp: Path) -> Sample:
+        sample = measure(["bash", str(script)], cwd=tmp)
         made = count_certs(tmp / "pki")  # ca.crt and issued/*.crt
         assert made >= expect, f"easy-rsa made {made} certificates, expected {expect}"
-        return seconds
+        return sample
 
     return run
 
@@ -169,30 +183,30 @@ def med(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def fmt_s(values: list[float]) -> str:
-    return f"{med(values):.3f} s"
-
-
 class Table:
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str, str, str, str]] = []
+    HEAD = ("part", "what", "A: median wall", "B: median wall", "A/B wall", "A/B cpu", "target")
 
-    def pair(self, part: str, what: str, a: tuple[str, list[float]],
-             b: tuple[str, list[float]], target: str) -> float:  # fmt: skip
-        ratio = med(a[1]) / med(b[1])
-        self.rows.append(
-            (part, what, f"{a[0]} {fmt_s(a[1])}", f"{b[0]} {fmt_s(b[1])}", f"{ratio:.2f}", target)
-        )
-        print(f"  {part} {what}: {ratio:.2f}", file=sys.stderr, flush=True)
-        return ratio
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def pair(self, part: str, what: str, a: tuple[str, list[Sample]],
+             b: tuple[str, list[Sample]], target: str) -> None:  # fmt: skip
+        wall = med([x.wall for x in a[1]]) / med([x.wall for x in b[1]])
+        cpu = med([x.cpu for x in a[1]]) / med([x.cpu for x in b[1]])
+        self.rows.append((
+            part, what,
+            f"{a[0]} {med([x.wall for x in a[1]]):.3f} s",
+            f"{b[0]} {med([x.wall for x in b[1]]):.3f} s",
+            f"**{wall:.2f}**", f"{cpu:.2f}", target,
+        ))  # fmt: skip
+        print(f"  {part} {what}: {wall:.2f} wall, {cpu:.2f} cpu", file=sys.stderr, flush=True)
 
     def single(self, part: str, what: str, value: str, target: str) -> None:
-        self.rows.append((part, what, value, "", "", target))
+        self.rows.append((part, what, value, "", "", "", target))
         print(f"  {part} {what}: {value}", file=sys.stderr, flush=True)
 
     def markdown(self) -> str:
-        head = ("part", "what", "A (median)", "B (median)", "A/B", "target")
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines = ["| " + " | ".join(self.HEAD) + " |", "|" + "---|" * len(self.HEAD)]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         return "\n".join(lines)
 
@@ -215,7 +229,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--parts", default="abcd", help="which parts to run, e.g. 'ad' (default: abcd)"
     )
+    parser.add_argument(
+        "--show-easyrsa",
+        metavar="KEY_TYPE",
+        choices=("rsa", "ecdsa", "ed25519"),
+        help="print the easy-rsa script that (c) runs for this key type, and exit",
+    )
     args = parser.parse_args(argv)
+    if args.show_easyrsa:
+        sys.stdout.write(easyrsa_script(plan_args(None, args.show_easyrsa), args.show_easyrsa)[0])
+        return 0
     rounds = args.rounds or (3 if args.quick else 5)
     n_nodes = args.nodes or (20 if args.quick else 100)
     contest = Contest(rounds)
@@ -279,19 +302,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     measure(kpki("run", "all", "--dry-run", "--set", f"nodes={nodes(size)}"))
                     for _ in range(rounds)
                 ]
-                seconds = med([r[0] for r in runs])
-                rss = max(r[1] for r in runs) / 1024
+                seconds = med([r.wall for r in runs])
+                rss = max(r.rss for r in runs) / 1024
                 target = "≤ 1 s, ≤ 150 MB" if size == 5000 else ""
                 table.single("(d)", f"dry-run, {size} nodes ({10 + 2 * size} certs)",
                              f"{seconds:.3f} s, {rss:.0f} MB peak", target)  # fmt: skip
             runs = [measure(kpki("--help")) for _ in range(rounds)]
-            shown = f"{med([r[0] for r in runs]):.3f} s, {max(r[1] for r in runs) / 1024:.0f} MB"
+            shown = f"{med([r.wall for r in runs]):.3f} s, {max(r.rss for r in runs) / 1024:.0f} MB"
             table.single("(d)", "`python -m kpki_openssl --help`", shown + " peak", "≤ 0.3 s")
-            bare = [measure([sys.executable, "-c", "pass"])[0] for _ in range(rounds)]
+            bare = [measure([sys.executable, "-c", "pass"]).wall for _ in range(rounds)]
             table.single("(d)", "for scale: `python -c pass`", f"{med(bare):.3f} s", "")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"Measured {machine()}; medians of {rounds} interleaved rounds.\n")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Measured {machine()}; medians of {rounds} interleaved rounds; load average at the "
+          f"end {load} (other work on the machine slows the parallel runs most).\n")  # fmt: skip
     print(table.markdown())
     return 0
 
