@@ -16,7 +16,8 @@ install:
 install-test:
 	$(PIP) install -q -e '.[dev]'
 
-# Real consumers the tests run: etcd + etcdctl, kubectl, easy-rsa (benchmark), tmux (walkthrough).
+# Real consumers the tests run: etcd + etcdctl, kubectl, curl (the document's call), easy-rsa
+# (benchmark), tmux (walkthrough).
 system-deps:
 	sh scripts/install-system-deps.sh
 

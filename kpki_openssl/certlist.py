@@ -18,6 +18,8 @@ from kpki_openssl.recipe import CertEntry, Departure, Recipe, VariableValue
 
 _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
+# {{ and }} stand for literal braces, e.g. the document's own ${{POD_CIDR}}.
+_TEMPLATE_PART = re.compile(r"\{\{|\}\}|" + _PLACEHOLDER.pattern)
 
 
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
@@ -108,7 +110,7 @@ def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpe
     key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
-        for binding in _bindings(entry, values):
+        for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
             specs.append(_spec(recipe, entry, {**values, **binding}, key))
     check_table(specs)
     return tuple(specs)
@@ -138,15 +140,16 @@ def check_table(specs: list[CertSpec] | tuple[CertSpec, ...]) -> None:
         files[spec.base] = spec.name
 
 
-def _bindings(entry: CertEntry, values: Mapping[str, VariableValue]) -> list[dict[str, str]]:
-    if entry.for_each is None:
+def bindings(
+    field: str, for_each: tuple[str, str] | None, values: Mapping[str, VariableValue]
+) -> list[dict[str, str]]:
+    """One {loop variable: item} per item of the for_each list ([{}] for a plain row)."""
+    if for_each is None:
         return [{}]
-    loop_var, list_var = entry.for_each
+    loop_var, list_var = for_each
     items = values.get(list_var)
     if not isinstance(items, tuple):
-        raise InputError(
-            f"certificates[{entry.name}].for_each: {list_var!r} is not a list variable"
-        )
+        raise InputError(f"{field}.for_each: {list_var!r} is not a list variable")
     return [{loop_var: item} for item in items]
 
 
@@ -203,15 +206,19 @@ def _spec(
 
 
 def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
-    """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is ''."""
-    if "{" not in template:  # most text has no placeholder
+    """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is '';
+    yes/no variables read yes or no; {{ and }} are literal braces."""
+    if "{" not in template and "}" not in template:  # most text has no placeholder
         return template
     out: list[str] = []
     for part in _segments(template):
         if isinstance(part, str):
             out.append(part)
+            continue
+        value = _lookup(part, template, ctx, field)
+        if isinstance(value, bool):
+            out.append("yes" if value else "no")
         else:
-            value = _lookup(part, template, ctx, field)
             out.append(",".join(value) if isinstance(value, tuple) else str(value))
     return "".join(out)
 
@@ -237,14 +244,21 @@ def _segments(template: str) -> tuple[str | tuple[str, str | None], ...]:
     """A template split once into literal text and (variable, map key) placeholders: a
     5,000-node plan fills the same few templates 100,000 times."""
     parts: list[str | tuple[str, str | None]] = []
+    text: list[str] = []  # literal text since the last placeholder
     pos = 0
-    for match in _PLACEHOLDER.finditer(template):
-        if match.start() > pos:
-            parts.append(template[pos : match.start()])
-        parts.append((match.group(1), match.group(2)))
+    for match in _TEMPLATE_PART.finditer(template):
+        text.append(template[pos : match.start()])
         pos = match.end()
-    if pos < len(template):
-        parts.append(template[pos:])
+        if match.group(0) in ("{{", "}}"):
+            text.append(match.group(0)[0])
+            continue
+        if "".join(text):
+            parts.append("".join(text))
+        text = []
+        parts.append((match.group(1), match.group(2)))
+    text.append(template[pos:])
+    if "".join(text):
+        parts.append("".join(text))
     return tuple(parts)
 
 

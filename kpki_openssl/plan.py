@@ -6,13 +6,16 @@ same object, and unit tests need no openssl.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Union
 
-from kpki_openssl import openssl_argv
+from kpki_openssl import components, kubeconfig, openssl_argv
 from kpki_openssl.certlist import CertSpec, expand
+from kpki_openssl.components import ComponentFile
 from kpki_openssl.errors import InputError
+from kpki_openssl.kubeconfig import KubeconfigSpec
 from kpki_openssl.recipe import Recipe, VariableValue
 
 PRIVATE_MODE = 0o600
@@ -51,13 +54,14 @@ class Step:
     actions: tuple[Action, ...]
     needs: tuple[str, ...] = ()  # steps whose files this one reads (its CA)
     cert: CertSpec | None = None
+    notes: tuple[str, ...] = ()  # comment lines shown verbatim before the actions
 
     @property
     def writes(self) -> tuple[str, ...]:
         out: list[str] = []
         for action in self.actions:
             out.extend(action.writes if isinstance(action, Command) else (action.path,))
-        return tuple(out)
+        return tuple(dict.fromkeys(out))  # a kubeconfig is written, then rewritten by kubectl
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -79,6 +83,8 @@ class Plan:
     values: Mapping[str, VariableValue]
     steps: tuple[Step, ...]
     certs: tuple[CertSpec, ...] = field(default=())
+    kubeconfigs: tuple[KubeconfigSpec, ...] = field(default=())
+    components: tuple[ComponentFile, ...] = field(default=())
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -97,15 +103,35 @@ class Plan:
             self.values,
             tuple(s for s in self.steps if s.name in chosen),
             self.certs,
+            self.kubeconfigs,
+            self.components,
         )
 
 
 def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
-    """The ordered steps for every certificate of the recipe."""
+    """The ordered steps: every certificate (CAs first), then the kubeconfigs and component
+    configuration files that use them."""
     certs = expand(recipe, values)
     by_name = {c.name: c for c in certs}
-    steps = tuple(cert_step(c, by_name.get(c.ca) if c.ca else None) for c in certs)
-    return Plan(recipe=recipe.name, values=dict(values), steps=steps, certs=certs)
+    configs = kubeconfig.expand(recipe, values, certs)
+    files = components.expand(recipe, values, certs)
+    steps = (
+        *(cert_step(c, by_name.get(c.ca) if c.ca else None) for c in certs),
+        *(kubeconfig_step(k, by_name) for k in configs),
+        *(component_step(f) for f in files),
+    )
+    names = [s.name for s in steps]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"step: {dupes[0]!r} is both a certificate and a file name")
+    return Plan(
+        recipe=recipe.name,
+        values=dict(values),
+        steps=steps,
+        certs=certs,
+        kubeconfigs=configs,
+        components=files,
+    )
 
 
 def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
@@ -134,4 +160,44 @@ def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
         actions=actions,
         needs=(signer.name,) if signer else (),
         cert=spec,
+    )
+
+
+def kubeconfig_step(spec: KubeconfigSpec, certs: Mapping[str, CertSpec]) -> Step:
+    """Write the kubeconfig (pyyaml); in the embedded form, then embed the certificates with
+    the kubectl commands a person would type. kubeconfigs are 0600 (embedded ones hold a key)."""
+    actions: list[Action] = [WriteFile(spec.file, kubeconfig.kubeconfig_text(spec), PRIVATE_MODE)]
+    if spec.embed:
+        set_cluster, set_credentials, *_ = kubeconfig.kubectl_argvs(spec, embed=True, local=True)
+        actions += [
+            Command(set_cluster, reads=(spec.ca_file, spec.file), writes=(spec.file,)),
+            Command(
+                set_credentials,
+                reads=(spec.cert_file, spec.key_file, spec.file),
+                writes=(spec.file,),
+            ),
+        ]
+    shown = kubeconfig.kubectl_argvs(spec, embed=spec.embed, local=spec.embed)
+    notes = (
+        "The same file, made with kubectl alone:",
+        *(f"  {shlex.join(argv)}" for argv in shown),
+    )
+    needs = tuple(dict.fromkeys((spec.client, certs[spec.client].ca or spec.client)))
+    return Step(
+        name=spec.file,
+        title=spec.title,
+        explain=spec.explain,
+        actions=tuple(actions),
+        needs=needs if spec.embed else (),
+        notes=notes,
+    )
+
+
+def component_step(spec: ComponentFile) -> Step:
+    """One configuration file for a program that uses the certificates."""
+    return Step(
+        name=spec.file,
+        title=spec.title,
+        explain=spec.explain,
+        actions=(WriteFile(spec.file, spec.text),),
     )

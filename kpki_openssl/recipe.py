@@ -1,12 +1,15 @@
 """Load a recipe (YAML data) into frozen dataclasses and resolve its variables.
 
-A recipe is data: variables with defaults, usage profiles, and a table of certificates in which
-per-node entries are written once (`for_each`). Expansion into concrete certificates is
-`certlist.expand`; this module only reads, checks shapes, and applies `--set` overrides.
+A recipe is data: variables with defaults, usage profiles, a table of certificates in which
+per-node entries are written once (`for_each`), and tables of the files that use them
+(`kubeconfigs`, `components`). Expansion into concrete records is `certlist.expand`,
+`kubeconfig.expand` and `components.expand`; this module only reads, checks shapes, and applies
+`--set` overrides.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,14 +22,17 @@ import yaml
 from kpki_openssl import validate
 from kpki_openssl.errors import InputError
 
-VariableValue = Union[int, str, tuple, Mapping]
+VariableValue = Union[bool, int, str, tuple, Mapping]
+
+YES = ("yes", "true", "on", "1")
+NO = ("no", "false", "off", "0")
 
 _REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 @dataclass(frozen=True)
 class Variable:
-    """A recipe variable: its default fixes its type (list, int, text or map)."""
+    """A recipe variable: its default fixes its type (list, map, yes/no, int or text)."""
 
     name: str
     default: VariableValue
@@ -40,6 +46,8 @@ class Variable:
             return "list"
         if isinstance(self.default, Mapping):
             return "map"
+        if isinstance(self.default, bool):
+            return "bool"
         if isinstance(self.default, int):
             return "int"
         return "text"
@@ -89,6 +97,46 @@ class CertEntry:
 
 
 @dataclass(frozen=True)
+class KubeconfigEntry:
+    """One row of the kubeconfig table as written; templates are filled by kubeconfig.expand."""
+
+    file: str  # also the step name (bundled: NAME.kubeconfig; kubeadm's style: admin.conf)
+    for_each: tuple[str, str] | None
+    client: str  # the certificate (row name) whose .crt/.key the user presents
+    served_by: str  # the certificate the server presents: its SANs must cover the server host
+    server: str  # https://HOST:PORT
+    embed: str  # template giving yes/no: embed the files' data instead of naming them
+    cluster: str
+    user: str  # "" means the client certificate's CN
+    context: str  # "" means USER@CLUSTER
+    ca_dir: str  # path form: folder of the CA file ("" = beside the kubeconfig)
+    client_dir: str  # path form: folder of the client .crt/.key ("" = beside the kubeconfig)
+    title: str
+    explain: str
+    document: tuple[str, ...]
+    departures: tuple[Departure, ...]
+
+
+@dataclass(frozen=True)
+class ComponentEntry:
+    """One component configuration file: a flags file or a YAML document, as templates."""
+
+    file: str  # also the step name
+    for_each: tuple[str, str] | None
+    program: str  # the program that reads it (etcd, kube-apiserver, kubelet)
+    flags: tuple[tuple[str, Any], ...]  # format "flags": (--name, template or bool) in order
+    document_yaml: Any  # format "yaml": nested mappings/lists whose strings are templates
+    title: str
+    explain: str
+    document: tuple[str, ...]
+    departures: tuple[Departure, ...]
+
+    @property
+    def format(self) -> str:
+        return "flags" if self.flags else "yaml"
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     description: str
@@ -98,6 +146,8 @@ class Recipe:
     certificates: tuple[CertEntry, ...]
     departures: tuple[Departure, ...]  # apply to every certificate
     path: str
+    kubeconfigs: tuple[KubeconfigEntry, ...] = ()
+    components: tuple[ComponentEntry, ...] = ()
 
 
 def bundled_recipes() -> dict[str, Path]:
@@ -142,7 +192,17 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
     _known_keys(
         "recipe",
         top,
-        {"name", "description", "source", "variables", "profiles", "departures", "certificates"},
+        {
+            "name",
+            "description",
+            "source",
+            "variables",
+            "profiles",
+            "departures",
+            "certificates",
+            "kubeconfigs",
+            "components",
+        },
     )
     name = validate.step_name("name", top.get("name", Path(path).stem))
     variables = {
@@ -159,6 +219,14 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
     )
     if not certs:
         raise InputError("certificates: a recipe needs at least one certificate")
+    kubeconfigs = tuple(
+        _kubeconfig_entry(f"kubeconfigs[{i}]", item)
+        for i, item in enumerate(_sequence("kubeconfigs", top.get("kubeconfigs", [])))
+    )
+    components = tuple(
+        _component_entry(f"components[{i}]", item)
+        for i, item in enumerate(_sequence("components", top.get("components", [])))
+    )
     return Recipe(
         name=name,
         description=_text("description", top.get("description", "")),
@@ -168,6 +236,8 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
         certificates=certs,
         departures=_departures("departures", top.get("departures", [])),
         path=path,
+        kubeconfigs=kubeconfigs,
+        components=components,
     )
 
 
@@ -201,9 +271,23 @@ def _parse_set_value(var: Variable, raw: str) -> VariableValue:
                 raise InputError(f"--set {var.name}: {part!r} is not KEY=VALUE")
             pairs[k.strip()] = v.strip()
         return pairs
+    if var.kind == "bool":
+        return yes_no(f"--set {var.name}", raw)
     if var.kind == "int":
         return validate.positive_int(f"--set {var.name}", raw.strip())
     return raw
+
+
+def yes_no(field: str, value: object) -> bool:
+    """yes/no, true/false, on/off, 1/0 (any case) as a bool; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise InputError(f"{field}: {value!r} is not yes or no")
 
 
 def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
@@ -222,6 +306,8 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
             validate.step_name(f"{field} key", k): (check(f"{field}[{k}]", v) if check else v)
             for k, v in dict(value).items()  # type: ignore[call-overload]
         }
+    if var.kind == "bool":
+        return yes_no(field, value)
     if var.kind == "int":
         return validate.positive_int(field, value)
     text = _text(field, value)
@@ -242,8 +328,10 @@ def _variable(name: str, raw: Any) -> Variable:
         default = tuple(_text(f"{field}.default", x) for x in default)
     elif isinstance(default, dict):
         default = {str(k): _text(f"{field}.default", v) for k, v in default.items()}
-    elif isinstance(default, bool) or not isinstance(default, (int, str)):
-        raise InputError(f"{field}.default: {default!r} must be a list, map, whole number or text")
+    elif not isinstance(default, (bool, int, str)):
+        raise InputError(
+            f"{field}.default: {default!r} must be a list, map, yes/no, whole number or text"
+        )
     check = spec.get("check")
     if check is not None and check not in validate.CHECKS:
         raise InputError(
@@ -326,13 +414,7 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         raise InputError(f"{field}.subject: a certificate needs at least a CN")
     sans = _mapping(f"{field}.sans", spec.get("sans", {}))
     _known_keys(f"{field}.sans", sans, {"dns", "ip"})
-    for_each = None
-    if "for_each" in spec:
-        loop = _mapping(f"{field}.for_each", spec["for_each"])
-        if len(loop) != 1:
-            raise InputError(f"{field}.for_each: {loop!r} must map one loop name to one list")
-        ((loop_var, list_var),) = loop.items()
-        for_each = (str(loop_var), _text(f"{field}.for_each.{loop_var}", list_var))
+    for_each = _for_each(field, spec)
     default_days = "{ca_days}" if profiles[profile].is_ca else "{days}"
     cnf, cnf_file, cnf_text = _cnf_choice(f"{field}.cnf", spec.get("cnf", "generated"))
     sign_extensions = spec.get("sign_extensions", cnf != "none")
@@ -367,6 +449,122 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         ),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
     )
+
+
+_KUBECONFIG_KEYS = {
+    "file",
+    "for_each",
+    "client",
+    "served_by",
+    "server",
+    "embed",
+    "cluster",
+    "user",
+    "context",
+    "paths",
+    "title",
+    "explain",
+    "document",
+    "departures",
+}
+
+
+def _kubeconfig_entry(field: str, raw: Any) -> KubeconfigEntry:
+    spec = _mapping(field, raw)
+    _known_keys(field, spec, _KUBECONFIG_KEYS)
+    file = _text(f"{field}.file", spec.get("file"))
+    field = f"kubeconfigs[{file}]"
+    for key in ("client", "served_by", "server"):
+        if key not in spec:
+            raise InputError(f"{field}.{key}: missing (see the bundled recipe's kubeconfigs)")
+    paths = _mapping(f"{field}.paths", spec.get("paths", {}))
+    _known_keys(f"{field}.paths", paths, {"ca", "client"})
+    return KubeconfigEntry(
+        file=file,
+        for_each=_for_each(field, spec),
+        client=_text(f"{field}.client", spec["client"]),
+        served_by=_text(f"{field}.served_by", spec["served_by"]),
+        server=_text(f"{field}.server", spec["server"]),
+        embed=_embed_template(f"{field}.embed", spec.get("embed", "no")),
+        cluster=_text(f"{field}.cluster", spec.get("cluster", "kubernetes")),
+        user=_text(f"{field}.user", spec.get("user", "")),
+        context=_text(f"{field}.context", spec.get("context", "")),
+        ca_dir=_text(f"{field}.paths.ca", paths.get("ca", "")),
+        client_dir=_text(f"{field}.paths.client", paths.get("client", "")),
+        title=_text(f"{field}.title", spec.get("title", file)),
+        explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
+        document=_lines(f"{field}.document", spec.get("document", [])),
+        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+    )
+
+
+_COMPONENT_KEYS = {
+    "file",
+    "for_each",
+    "program",
+    "flags",
+    "yaml",
+    "title",
+    "explain",
+    "document",
+    "departures",
+}
+
+
+def _component_entry(field: str, raw: Any) -> ComponentEntry:
+    spec = _mapping(field, raw)
+    _known_keys(field, spec, _COMPONENT_KEYS)
+    file = _text(f"{field}.file", spec.get("file"))
+    field = f"components[{file}]"
+    if ("flags" in spec) == ("yaml" in spec):
+        raise InputError(f"{field}: give either flags: or yaml: (exactly one)")
+    flags: tuple[tuple[str, Any], ...] = ()
+    if "flags" in spec:
+        pairs = _mapping(f"{field}.flags", spec["flags"])
+        for name, value in pairs.items():
+            if not isinstance(name, str) or not _FLAG_NAME.match(name):
+                raise InputError(f"{field}.flags: {name!r} is not a --long-flag name")
+            if not isinstance(value, (bool, int, str)):
+                raise InputError(f"{field}.flags.{name}: expected text or true/false")
+        flags = tuple(pairs.items())
+        if not flags:
+            raise InputError(f"{field}.flags: empty")
+    document_yaml = _mapping(f"{field}.yaml", spec["yaml"]) if "yaml" in spec else None
+    return ComponentEntry(
+        file=file,
+        for_each=_for_each(field, spec),
+        program=_text(f"{field}.program", spec.get("program", "")),
+        flags=flags,
+        document_yaml=document_yaml,
+        title=_text(f"{field}.title", spec.get("title", file)),
+        explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
+        document=_lines(f"{field}.document", spec.get("document", [])),
+        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+    )
+
+
+def _embed_template(field: str, raw: Any) -> str:
+    """yes/no written directly, or a template such as "{embed_certs}" filled later."""
+    if isinstance(raw, bool):
+        return "yes" if raw else "no"
+    return _text(field, raw)
+
+
+_FLAG_NAME = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
+
+
+def _for_each(field: str, spec: Mapping) -> tuple[str, str] | None:
+    if "for_each" not in spec:
+        return None
+    loop = _mapping(f"{field}.for_each", spec["for_each"])
+    if len(loop) != 1:
+        raise InputError(f"{field}.for_each: {loop!r} must map one loop name to one list")
+    ((loop_var, list_var),) = loop.items()
+    return (str(loop_var), _text(f"{field}.for_each.{loop_var}", list_var))
+
+
+def _lines(field: str, raw: Any) -> tuple[str, ...]:
+    return tuple(_text(field, x) for x in _sequence(field, raw))
 
 
 def _cnf_choice(field: str, raw: Any) -> tuple[str, str, str]:

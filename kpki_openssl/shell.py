@@ -67,6 +67,7 @@ def step_text(step: Step, explain: bool = True) -> str:
     parts = [f"\n# ===== step {step.name}: {step.title} =====\n"]
     if explain and step.explain:
         parts.append(comment(step.explain))
+    parts.extend(f"# {line}\n" for line in step.notes)
     parts.extend(action_text(a) for a in step.actions)
     return "".join(parts)
 
@@ -74,7 +75,9 @@ def step_text(step: Step, explain: bool = True) -> str:
 def variables_comment(values: Mapping[str, VariableValue]) -> str:
     lines = []
     for key, value in values.items():
-        if isinstance(value, tuple):
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif isinstance(value, tuple):
             shown = ",".join(value)
         elif isinstance(value, Mapping):
             shown = ",".join(f"{k}={v}" for k, v in value.items())
@@ -91,7 +94,8 @@ def plan_text(plan: Plan, explain: bool = True) -> str:
 
 def plan_parts(plan: Plan, explain: bool = True) -> Iterator[str]:
     """plan_text piece by piece, so a 10,000-step dry-run never holds the whole text at once."""
-    head = f"# kpki_openssl plan: recipe {plan.recipe}, {len(plan.steps)} steps\n"
+    count = len(plan.steps)
+    head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
     yield head + "# variables:\n" + variables_comment(plan.values)
     for step in plan.steps:
         yield step_text(step, explain)

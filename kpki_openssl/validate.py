@@ -93,8 +93,64 @@ def positive_int(field: str, value: object, maximum: int = 100_000) -> int:
     return number
 
 
+_HOST_PATH = re.compile(r"^/(?:[A-Za-z0-9._-]+/?)*$")
+
+
+def host_path(field: str, value: object) -> str:
+    """An absolute folder on the cluster's hosts (/var/lib/kubernetes); no spaces or quotes,
+    so it can stand unquoted in a flags file. A trailing slash is dropped."""
+    if (
+        not isinstance(value, str)
+        or not _HOST_PATH.match(value)
+        or any(part == ".." for part in value.split("/"))
+    ):
+        raise InputError(f"{field}: {value!r} is not an absolute path (letters, digits, . _ - /)")
+    return value.rstrip("/") or "/"
+
+
+def https_url(field: str, value: object) -> str:
+    """https://HOST[:PORT] with a DNS name or IP address as HOST (what a kubeconfig dials)."""
+    host_and_port(field, value)
+    return str(value)
+
+
+def host_and_port(field: str, value: object) -> tuple[str, int]:
+    """The host (canonical IP text, or a lower-case DNS name) and port of an https URL."""
+    from urllib.parse import urlsplit
+
+    text = value if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(text)
+        port = parts.port or 443
+    except ValueError:
+        parts, port = None, 0
+    if (
+        parts is None
+        or parts.scheme != "https"
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise InputError(f"{field}: {value!r} is not an https://HOST[:PORT] URL")
+    host = parts.hostname
+    try:
+        return ip_address(field, host), port
+    except InputError:
+        pass
+    try:
+        return dns_name(field, host).lower(), port
+    except InputError:
+        raise InputError(
+            f"{field}: host {host!r} of {value!r} is neither a DNS name nor an IP address"
+        ) from None
+
+
 CHECKS = {
     "dns": dns_name,
     "ip": ip_address,
     "name": step_name,
+    "path": host_path,
+    "url": https_url,
 }

@@ -7,6 +7,7 @@ command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v etcd >/dev/null 2>&1 || need="$need etcd-server"
 command -v etcdctl >/dev/null 2>&1 || need="$need etcd-client"
 command -v kubectl >/dev/null 2>&1 || need="$need kubernetes-client"
+command -v curl >/dev/null 2>&1 || need="$need curl"
 [ -x /usr/share/easy-rsa/easyrsa ] || need="$need easy-rsa"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 [ -z "$need" ] && exit 0

@@ -52,3 +52,37 @@ def built_pki(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pki") / "pki"
     assert cli_main(["run", "all", "--quiet", "--out", str(out)]) == 0
     return out
+
+
+ETCD_PEERS = ("etcdpeer1", "etcdpeer2", "etcdpeer3")
+
+
+def consumer_sets(out: Path) -> list[str]:
+    """The issue's three etcd peers, with the host folders pointing at the output folder itself,
+    so the paths inside the generated flags and config files resolve on this machine."""
+    return [
+        "--set", f"etcd_peers={','.join(ETCD_PEERS)}",
+        "--set", f"host_pki_dir={out}",
+        "--set", f"host_kubelet_dir={out}",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def consumer_pki(tmp_path_factory) -> Path:
+    """`run all --set etcd_peers=etcdpeer1,etcdpeer2,etcdpeer3` for the real-program tests
+    (path-form kubeconfigs; read-only for tests)."""
+    need_program("openssl")
+    out = tmp_path_factory.mktemp("consumer") / "pki"
+    assert cli_main(["run", "all", "--quiet", "--out", str(out), *consumer_sets(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def foreign_pki(tmp_path_factory) -> Path:
+    """A second, unrelated CA with its own admin and etcd client certificates: what must be
+    refused by servers that trust only the first CA."""
+    need_program("openssl")
+    out = tmp_path_factory.mktemp("foreign") / "pki"
+    argv = ["run", "ca", "admin", "apiserver-etcd-client", "--quiet", "--out", str(out)]
+    assert cli_main(argv) == 0
+    return out

@@ -11,6 +11,7 @@ APISERVER_DNS = [
     "kubernetes.default",
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
+    "kube-apiserver",  # the document's kubeconfig/curl host, added to its alt_names
 ]
 APISERVER_IPS = ["10.96.0.1", "172.17.0.87"]
 
@@ -64,3 +65,75 @@ for _node in NODES:
         [_node],
         [],
     )
+
+# kubeconfig file -> (client certificate base, user name, cluster name, context name)
+KUBECONFIGS: dict[str, tuple[str, str, str, str]] = {
+    "admin.kubeconfig": ("admin", "kubernetes-admin", "kubernetes", "kubernetes-admin@kubernetes"),
+    "kube-scheduler.kubeconfig": (
+        "kube-scheduler",
+        "system:kube-scheduler",
+        "kubernetes",
+        "system:kube-scheduler@kubernetes",
+    ),
+    "kube-controller-manager.kubeconfig": (
+        "kube-controller-manager",
+        "system:kube-controller-manager",
+        "kubernetes",
+        "system:kube-controller-manager@kubernetes",
+    ),
+    "kube-proxy.kubeconfig": (
+        "kube-proxy",
+        "system:kube-proxy",
+        "kubernetes",
+        "system:kube-proxy@kubernetes",
+    ),
+}
+for _node in NODES:
+    KUBECONFIGS[f"kubelet-{_node}.kubeconfig"] = (
+        f"kubelet-client-{_node}",
+        f"kubelet-{_node}",
+        "local",
+        f"kubelet-{_node}-context",
+    )
+SERVER = "https://kube-apiserver:6443"
+
+COMPONENT_FILES = [
+    "etcd-etcdpeer1.flags",
+    "kube-apiserver.flags",
+    *(f"kubelet-config-{n}.yaml" for n in NODES),
+]
+
+# kube-apiserver flags, from the kubernetes.io kube-apiserver reference (the binary is not
+# installed here): the TLS flags the generated file must set, with the file each names.
+KUBE_APISERVER_FLAGS = {
+    "--client-ca-file": "ca.crt",
+    "--tls-cert-file": "apiserver.crt",
+    "--tls-private-key-file": "apiserver.key",
+    "--etcd-cafile": "ca.crt",
+    "--etcd-certfile": "apiserver-etcd-client.crt",
+    "--etcd-keyfile": "apiserver-etcd-client.key",
+    "--kubelet-certificate-authority": "ca.crt",
+    "--kubelet-client-certificate": "apiserver-kubelet-client.crt",
+    "--kubelet-client-key": "apiserver-kubelet-client.key",
+}
+# KubeletConfiguration (kubelet.config.k8s.io/v1beta1) fields, from its reference: every key the
+# generated file may use (dotted paths).
+KUBELET_CONFIG_FIELDS = {
+    "kind",
+    "apiVersion",
+    "authentication",
+    "authentication.anonymous",
+    "authentication.anonymous.enabled",
+    "authentication.webhook",
+    "authentication.webhook.enabled",
+    "authentication.x509",
+    "authentication.x509.clientCAFile",
+    "authorization",
+    "authorization.mode",
+    "clusterDomain",
+    "clusterDNS",
+    "resolvConf",
+    "runtimeRequestTimeout",
+    "tlsCertFile",
+    "tlsPrivateKeyFile",
+}

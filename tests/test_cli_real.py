@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.expected import LEAVES
+from tests.expected import COMPONENT_FILES, KUBECONFIGS, LEAVES
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
 
@@ -109,6 +109,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         ("--set", "nope=1"): "unknown variable 'nope'",
         ("--set", "days=soon"): "'soon'",
         ("--recipe", str(tmp_path / "missing.yaml")): "missing.yaml",
+        ("--set", "kubeconfig_server=https://lb:6443"): "host 'lb' of 'https://lb:6443' is not",
+        ("--set", "embed_certs=perhaps"): "embed_certs",
     }
     for extra, needle in cases.items():
         done = run_cli("run", "all", "--out", str(tmp_path / "pki"), *extra)
@@ -141,5 +143,6 @@ def test_list_shows_steps_in_order() -> None:
     assert done.returncode == 0, done.stderr
     names = [ln.split()[0] for ln in done.stdout.splitlines()[1:]]
     assert names[0] == "ca"
-    assert set(names) == {"ca", *LEAVES}
+    assert set(names) == {"ca", *LEAVES, *KUBECONFIGS, *COMPONENT_FILES}
+    assert names.index("admin.kubeconfig") > names.index("apiserver")  # files after certificates
     assert "apiserver.cnf" in done.stdout

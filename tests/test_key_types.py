@@ -10,8 +10,6 @@ import ssl
 import stat
 import subprocess
 import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from tests.conftest import need_program, run_cli
 from tests.oracle import load_cert, openssl_verify
+from tests.processes import LOOPBACK, Processes, free_ports, port_open, wait_for
 
 KINDS = {
     "rsa": ("--set", "key_type=rsa"),
@@ -93,54 +92,21 @@ def test_unknown_key_type_or_curve_is_one_line_exit_2(tmp_path: Path, setting, n
     assert not (tmp_path / "pki").exists()
 
 
-# --- real consumers ---------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _running(argv: list[str], cwd: Path):
-    """A server process, always stopped (and reaped) at the end."""
-    log = open(cwd / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-
-
-def _retry(check, seconds: float = 20.0) -> subprocess.CompletedProcess:
-    """Run `check` until it succeeds or `seconds` pass; the last result either way."""
-    deadline = time.monotonic() + seconds
-    while True:
-        done = check()
-        if done.returncode == 0 or time.monotonic() > deadline:
-            return done
-        time.sleep(0.2)
+# --- real consumers (helpers from tests/processes.py) ----------------------------------------
 
 
 @pytest.mark.real
 def test_etcd_serves_and_etcdctl_authenticates(typed_pki, tmp_path: Path) -> None:
     etcd, etcdctl = need_program("etcd"), need_program("etcdctl")
     kind, pki = typed_pki
-    client, peer = _free_port(), _free_port()
+    client, peer = free_ports(2)
     argv = [
         etcd, "--name", "etcdserver", "--data-dir", str(tmp_path / "data"),
-        "--listen-client-urls", f"https://127.0.0.1:{client}",
-        "--advertise-client-urls", f"https://127.0.0.1:{client}",
-        "--listen-peer-urls", f"https://127.0.0.1:{peer}",
-        "--initial-advertise-peer-urls", f"https://127.0.0.1:{peer}",
-        "--initial-cluster", f"etcdserver=https://127.0.0.1:{peer}",
+        "--listen-client-urls", f"https://{LOOPBACK}:{client}",
+        "--advertise-client-urls", f"https://{LOOPBACK}:{client}",
+        "--listen-peer-urls", f"https://{LOOPBACK}:{peer}",
+        "--initial-advertise-peer-urls", f"https://{LOOPBACK}:{peer}",
+        "--initial-cluster", f"etcdserver=https://{LOOPBACK}:{peer}",
         "--cert-file", str(pki / "etcdserver.crt"), "--key-file", str(pki / "etcdserver.key"),
         "--client-cert-auth", "--trusted-ca-file", str(pki / "ca.crt"),
         "--peer-cert-file", str(pki / "etcdpeer1.crt"),
@@ -148,7 +114,7 @@ def test_etcd_serves_and_etcdctl_authenticates(typed_pki, tmp_path: Path) -> Non
         "--peer-client-cert-auth", "--peer-trusted-ca-file", str(pki / "ca.crt"),
     ]  # fmt: skip
     ctl = [
-        etcdctl, "--endpoints", f"https://127.0.0.1:{client}", "--dial-timeout", "2s",
+        etcdctl, "--endpoints", f"https://{LOOPBACK}:{client}", "--dial-timeout", "2s",
         "--cacert", str(pki / "ca.crt"),
         "--cert", str(pki / "apiserver-etcd-client.crt"),
         "--key", str(pki / "apiserver-etcd-client.key"),
@@ -158,10 +124,15 @@ def test_etcd_serves_and_etcdctl_authenticates(typed_pki, tmp_path: Path) -> Non
     def etcdctl_run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*ctl, *args], env=env, capture_output=True, text=True, timeout=30)
 
-    with _running(argv, tmp_path):
-        put = _retry(lambda: etcdctl_run("put", "key-type", kind))
-        assert put.returncode == 0, put.stderr
+    servers = Processes()
+    try:
+        servers.start(argv, tmp_path / "etcd.log")
+        wait_for(lambda: port_open(client), "etcd", alive=servers)
+        put = etcdctl_run("put", "key-type", kind)
         got = etcdctl_run("get", "key-type", "--print-value-only")
+    finally:
+        servers.stop()
+    assert put.returncode == 0, put.stderr
     assert got.returncode == 0 and got.stdout.strip() == kind, got.stderr
 
 
@@ -171,23 +142,26 @@ def test_kubectl_talks_mutual_tls_to_an_apiserver_certificate(typed_pki, tmp_pat
     `openssl s_server -Verify` stands in for the API server and requires a client certificate."""
     kubectl, openssl = need_program("kubectl"), need_program("openssl")
     kind, pki = typed_pki
-    port = _free_port()
+    (port,) = free_ports(1)
     server = [
-        openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-www",
+        openssl, "s_server", "-accept", f"{LOOPBACK}:{port}", "-www",
         "-cert", str(pki / "apiserver.crt"), "-key", str(pki / "apiserver.key"),
         "-CAfile", str(pki / "ca.crt"), "-Verify", "1", "-verify_return_error",
     ]  # fmt: skip
     client = [
         kubectl, "get", "--raw", "/", "--request-timeout", "5s",
-        "--server", f"https://127.0.0.1:{port}", "--tls-server-name", "kubernetes",
+        "--server", f"https://{LOOPBACK}:{port}", "--tls-server-name", "kubernetes",
         "--certificate-authority", str(pki / "ca.crt"),
         "--client-certificate", str(pki / "admin.crt"), "--client-key", str(pki / "admin.key"),
     ]  # fmt: skip
-    with _running(server, tmp_path):
-        done = _retry(
-            lambda: subprocess.run(client, capture_output=True, text=True, timeout=30),
-            seconds=15,
-        )
+    env = dict(os.environ, HOME=str(tmp_path), KUBECONFIG=str(tmp_path / "none"))
+    servers = Processes()
+    try:
+        servers.start(server, tmp_path / "s_server.log")
+        wait_for(lambda: port_open(port), "openssl s_server", alive=servers)
+        done = subprocess.run(client, capture_output=True, text=True, timeout=30, env=env)
+    finally:
+        servers.stop()
     assert done.returncode == 0, done.stderr
     assert "Subject: CN=kube-admin, O=system:masters" in done.stdout  # s_server saw the client
 

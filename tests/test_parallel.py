@@ -24,8 +24,17 @@ from tests.conftest import REPO, run_cli
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
 NODES = "n1,n2,n3,n4,n5,n6"
-FAST = ("--set", "key_type=ecdsa", "--set", f"nodes={NODES}", "--set", "etcd_peers=e1,e2")
-STEPS = 1 + 6 + 2 * 6 + 1 + 2 + 1  # CA, 6 single leaves, 2 per node, etcd, 2 peers, apiserver
+# embed_certs=yes: each kubeconfig reads its certificate, so it must wait for that step
+FAST = ("--set", "key_type=ecdsa", "--set", f"nodes={NODES}", "--set", "etcd_peers=e1,e2",
+        "--set", "embed_certs=yes")  # fmt: skip
+CERTS = 1 + 6 + 2 * 6 + 1 + 2 + 1  # CA, 6 single leaves, 2 per node, etcd, 2 peers, apiserver
+KUBECONFIGS = 4 + 6  # admin, scheduler, controller-manager, proxy; one per node
+
+
+def _plan_steps() -> list[str]:
+    listed = run_cli("list", *FAST)
+    assert listed.returncode == 0, listed.stderr
+    return [ln.split()[0] for ln in listed.stdout.splitlines()[1:]]
 
 
 def _commands(log: Path) -> list[str]:
@@ -55,7 +64,8 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess,
 def test_parallel_run_makes_the_same_files_and_certificates(two_runs) -> None:
     one, many, _, _ = two_runs
     assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in many.iterdir())
-    assert len(list(many.glob("*.crt"))) == STEPS
+    assert len(list(many.glob("*.crt"))) == CERTS
+    assert len(list(many.glob("*.kubeconfig"))) == KUBECONFIGS
     assert _certificates(one) == _certificates(many)
     for cert in many.glob("*.crt"):
         verified = openssl_verify(many / "ca.crt", cert)
@@ -68,13 +78,13 @@ def test_parallel_run_logs_in_plan_order(two_runs) -> None:
     # progress lines on stderr: plan order too, whatever finished first
     assert first.stderr == second.stderr
     assert first.stderr.splitlines()[0].startswith("step  ca:")
-    assert len(first.stderr.splitlines()) == STEPS
+    assert [ln.split()[1].rstrip(":") for ln in first.stderr.splitlines()] == _plan_steps()
 
 
 def test_parallel_signers_get_distinct_serials_and_no_serial_file(two_runs) -> None:
     _, many, _, _ = two_runs
     serials = [load_cert(p).serial_number for p in many.glob("*.crt")]
-    assert len(set(serials)) == len(serials) == STEPS
+    assert len(set(serials)) == len(serials) == CERTS
     assert not list(many.glob("*.srl"))
 
 
@@ -84,7 +94,7 @@ def test_progress_piped_is_plain_and_quiet_is_silent(two_runs, tmp_path: Path) -
     assert all(ln.startswith("step  ") for ln in second.stderr.splitlines())
     quiet = run_cli("run", "all", "-q", "--out", str(tmp_path / "q"), *FAST)
     assert quiet.returncode == 0 and quiet.stderr == ""
-    assert quiet.stdout.startswith(f"{tmp_path / 'q'}: {STEPS} steps run")
+    assert quiet.stdout.startswith(f"{tmp_path / 'q'}: {len(_plan_steps())} steps run")
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
@@ -116,7 +126,8 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     os.close(master)
     assert proc.returncode == 0
     text = seen.decode("utf-8", "replace")
-    assert f"{STEPS}/{STEPS}" in text  # steps done of total
+    steps = len(_plan_steps())
+    assert f"{steps}/{steps}" in text  # steps done of total
     assert "\x1b[" in text  # drawn, not printed
     assert "step  kubelet-n6" in text  # report lines still shown, above the bar
     assert b"\x1b[" not in out and out.decode().startswith(str(tmp_path / "p"))
@@ -142,8 +153,7 @@ def test_failure_in_a_parallel_run_stops_and_logs_what_ran(tmp_path: Path) -> No
     assert "\n# openssl req -new -key admin.key" in log  # the failure, commented out
     logged = list(dict.fromkeys(ln.split()[3].rstrip(":") for ln in log.splitlines()
                                 if ln.startswith("# 20")))  # fmt: skip
-    listed = run_cli("list", *FAST)
-    plan_order = [ln.split()[0] for ln in listed.stdout.splitlines()[1:]]
+    plan_order = _plan_steps()
     assert logged[0] == "ca" and "admin" in logged
     assert logged == sorted(logged, key=plan_order.index)  # plan order, whatever finished first
     assert "apiserver" not in logged and "kubelet-n6" not in logged  # never started

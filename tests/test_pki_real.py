@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.expected import LEAVES
+from tests.expected import COMPONENT_FILES, KUBECONFIGS, LEAVES
 from tests.oracle import (
     CLIENT_AUTH,
     SERVER_AUTH,
@@ -91,13 +91,25 @@ def test_every_key_is_private(pki: Path) -> None:
 
 
 def test_nothing_unexpected(pki: Path) -> None:
-    """Exactly the document's files: key, csr, crt (and our .cnf) per certificate."""
+    """Exactly the document's files: key, csr, crt (and our .cnf) per certificate, then the
+    kubeconfigs and component files."""
     bases = {"ca", *LEAVES}
+    files = {"commands.sh", *KUBECONFIGS, *COMPONENT_FILES}
     for path in pki.iterdir():
-        if path.name == "commands.sh":
+        if path.name in files:
             continue
         assert path.stem in bases and path.suffix in {".key", ".csr", ".crt", ".cnf"}, path.name
 
 
 def test_run_folder_is_private(built_pki: Path) -> None:
     assert stat.S_IMODE(built_pki.stat().st_mode) == 0o700
+
+
+def test_kubeconfigs_and_component_files_are_the_same_three_ways(
+    pki: Path, built_pki: Path
+) -> None:
+    """run, the exported script and the replayed log write the same kubeconfigs and configs."""
+    for name in [*KUBECONFIGS, *COMPONENT_FILES]:
+        assert (pki / name).read_text() == (built_pki / name).read_text(), name
+    for name in KUBECONFIGS:
+        assert stat.S_IMODE((pki / name).stat().st_mode) == 0o600, name

@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> int:
         (
             step.name,
             step.title,
-            step.needs[0] if step.needs else "-",
+            (step.cert.ca or "-") if step.cert else "-",
             " ".join(step.writes),
         )
         for step in plan.steps

@@ -40,13 +40,18 @@ def main(args: argparse.Namespace) -> int:
 
     from kpki_openssl import console, shell
     from kpki_openssl.runner import LOG_NAME, Runner
+    from kpki_openssl.usage import usage_lines
     from kpki_openssl.validate import positive_int
 
     full = load_plan(args)
     plan = full.select(args.steps)
+    usage = usage_lines(full, plan)
     if args.dry_run:
+        tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
         console.show_script(
-            itertools.chain(["# dry run: nothing is written\n"], shell.plan_parts(plan))
+            itertools.chain(
+                ["# dry run: nothing is written\n"], shell.plan_parts(plan), tail if usage else []
+            )
         )
         return 0
     jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
@@ -59,4 +64,6 @@ def main(args: argparse.Namespace) -> int:
         f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete); "
         f"commands logged in {out / LOG_NAME}\n"
     )
+    if usage:
+        sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
     return 0

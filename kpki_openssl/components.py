@@ -1,0 +1,173 @@
+"""Component configuration from the recipe's `components:` table: the flags and config fields
+that hand each certificate to the program that uses it (etcd, kube-apiserver, kubelet). Pure.
+
+Two formats. A flags file holds one `--flag=value` per line after `#` comment lines, ready for
+a systemd unit or `etcd $(grep -v '^#' etcd-etcdpeer1.flags)`. A YAML file (a
+KubeletConfiguration) is written with pyyaml. Every value naming a .crt or .key must name a file
+this recipe makes, so a typo in a table fails here, not on a host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kpki_openssl import validate
+from kpki_openssl.certlist import CertSpec, bindings, fill, fill_list
+from kpki_openssl.errors import InputError
+from kpki_openssl.recipe import ComponentEntry, Departure, Recipe, VariableValue
+
+_DEPARTURE_FIELDS = ("what", "document", "ours", "why")
+_CERT_SUFFIXES = (".crt", ".key", ".pem")
+
+
+@dataclass(frozen=True)
+class ComponentFile:
+    """One configuration file to write, its text fully decided."""
+
+    file: str  # also the step name
+    program: str
+    format: str  # "flags" or "yaml"
+    flags: tuple[tuple[str, str], ...]  # ("--cert-file", "/var/lib/kubernetes/etcdserver.crt")
+    data: Any  # the YAML document (format "yaml")
+    title: str
+    explain: str
+    document: tuple[str, ...]
+    departures: tuple[Departure, ...]
+
+    @property
+    def text(self) -> str:
+        head = f"# {self.file}: {self.title}. Written by kpki_openssl.\n"
+        if self.format == "flags":
+            head += (
+                f"# Flags for {self.program}, one per line; lines starting with # are comments.\n"
+            )
+            return head + "".join(f"{name}={value}\n" for name, value in self.flags)
+        import yaml
+
+        return head + yaml.safe_dump(self.data, sort_keys=False, default_flow_style=False)
+
+
+def expand(
+    recipe: Recipe, values: Mapping[str, VariableValue], certs: tuple[CertSpec, ...]
+) -> tuple[ComponentFile, ...]:
+    """Every component file of the recipe, templates filled and certificate names checked."""
+    made = {f for c in certs for f in (c.cert_file, c.key_file)}
+    out: list[ComponentFile] = []
+    seen: set[str] = set()
+    for entry in recipe.components:
+        where = f"components[{entry.file}]"
+        for binding in bindings(where, entry.for_each, values):
+            spec = _spec(entry, {**values, **binding}, made)
+            if spec.file in seen:
+                raise InputError(f"components[{spec.file}].file: duplicate file {spec.file!r}")
+            seen.add(spec.file)
+            out.append(spec)
+    return tuple(out)
+
+
+def _spec(entry: ComponentEntry, ctx: Mapping[str, VariableValue], made: set[str]) -> ComponentFile:
+    where = f"components[{entry.file}]"
+    file = fill(entry.file, ctx, f"{where}.file")
+    where = f"components[{file}]"
+    validate.file_base(f"{where}.file", file)
+    validate.step_name(f"{where}.file", file)
+    flags: tuple[tuple[str, str], ...] = ()
+    data = None
+    if entry.format == "flags":
+        flags = tuple(
+            (name, _flag_value(value, ctx, f"{where}.flags.{name}")) for name, value in entry.flags
+        )
+        for name, value in flags:
+            _check_file_names(f"{where}.flags.{name}", [value], made)
+    else:
+        data = _fill_tree(entry.document_yaml, ctx, f"{where}.yaml")
+        _check_tree(f"{where}.yaml", data, made)
+    return ComponentFile(
+        file=file,
+        program=fill(entry.program, ctx, f"{where}.program"),
+        format=entry.format,
+        flags=flags,
+        data=data,
+        title=fill(entry.title, ctx, f"{where}.title"),
+        explain=fill(entry.explain, ctx, f"{where}.explain"),
+        document=tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
+        departures=tuple(
+            Departure(*(fill(getattr(d, f), ctx, f"{where}.departures") for f in _DEPARTURE_FIELDS))
+            for d in entry.departures
+        ),
+    )
+
+
+def _flag_value(value: Any, ctx: Mapping[str, VariableValue], field: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = fill(str(value), ctx, field)
+    if not text or any(c.isspace() for c in text):
+        raise InputError(f"{field}: {text!r} must be one word (no spaces) in a flags file")
+    return text
+
+
+def _fill_tree(node: Any, ctx: Mapping[str, VariableValue], field: str) -> Any:
+    """Templates filled throughout; a list item that is exactly {list} becomes the list's items."""
+    if isinstance(node, str):
+        return fill(node, ctx, field)
+    if isinstance(node, list):
+        if all(isinstance(x, str) for x in node):
+            return fill_list(tuple(node), ctx, field)
+        return [_fill_tree(x, ctx, f"{field}[{i}]") for i, x in enumerate(node)]
+    if isinstance(node, dict):
+        for key in node:
+            if not isinstance(key, str):
+                raise InputError(
+                    f"{field}: key {key!r} is not text (YAML reads on/off/yes/no/numbers as "
+                    "values; quote the key)"
+                )
+        return {k: _fill_tree(v, ctx, f"{field}.{k}") for k, v in node.items()}
+    return node
+
+
+def _check_tree(field: str, node: Any, made: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_tree(f"{field}.{key}", value, made)
+    elif isinstance(node, list):
+        _check_file_names(field, [x for x in node if isinstance(x, str)], made)
+        for i, value in enumerate(node):
+            if not isinstance(value, str):
+                _check_tree(f"{field}[{i}]", value, made)
+    elif isinstance(node, str):
+        _check_file_names(field, [node], made)
+
+
+def _check_file_names(field: str, values: list[str], made: set[str]) -> None:
+    for value in values:
+        if value.endswith(_CERT_SUFFIXES):
+            base = value.rsplit("/", 1)[-1]
+            if base not in made:
+                raise InputError(
+                    f"{field}: {value!r} names {base!r}, which no certificate of this recipe makes"
+                )
+
+
+def file_paths(spec: ComponentFile) -> tuple[str, ...]:
+    """Every certificate or key path the file names, in order (for tests and usage notes)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str) and node.endswith(_CERT_SUFFIXES):
+            found.append(node)
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    if spec.format == "flags":
+        for _name, value in spec.flags:
+            walk(value)
+    else:
+        walk(spec.data)
+    return tuple(found)
