@@ -107,13 +107,19 @@ class CertSpec:
 
 def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpec, ...]:
     """Every certificate of the recipe with its templates filled from `values`, CAs first."""
+    specs = expand_rows(recipe, values)
+    check_table(specs)
+    return tuple(specs)
+
+
+def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[CertSpec]:
+    """Every row expanded, before the table checks (lint reports duplicates itself)."""
     key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
         for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
             specs.append(_spec(recipe, entry, {**values, **binding}, key))
-    check_table(specs)
-    return tuple(specs)
+    return specs
 
 
 def check_table(specs: list[CertSpec] | tuple[CertSpec, ...]) -> None:

@@ -157,9 +157,43 @@ class BarProgress(PlainProgress):
         self.bar.stop()
 
 
-def progress(total: int, quiet: bool = False, stream: TextIO | None = None) -> PlainProgress:
-    """A progress bar when `stream` (stderr) is a terminal and not quiet; plain lines otherwise."""
+def run_progress(total: int, quiet: bool = False, stream: TextIO | None = None) -> PlainProgress:
+    """`run`'s progress: a bar when `stream` (stderr) is a terminal and not quiet; plain lines
+    otherwise."""
     stream = stream or sys.stderr
     if not quiet and is_terminal(stream):
         return BarProgress(total, stream)
     return PlainProgress(total, quiet, stream)
+
+
+class progress:  # noqa: N801 - used as a context manager, like open()
+    """A transient progress bar on stderr when it is a terminal; silent otherwise.
+
+    Entering gives a callable taking the label of the item being worked on.
+    """
+
+    def __init__(self, total: int | None, what: str, quiet: bool = False) -> None:
+        self.total = total
+        self.what = what
+        self.enabled = not quiet and is_terminal(sys.stderr)
+        self._bar = None
+        self._task = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda _label: None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._bar = Progress(console=Console(file=sys.stderr), transient=True)
+        self._bar.__enter__()
+        self._task = self._bar.add_task(self.what, total=self.total)
+
+        def step(label: str) -> None:
+            self._bar.update(self._task, advance=1, description=f"{self.what} {label}")
+
+        return step
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

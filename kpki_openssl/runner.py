@@ -1,4 +1,5 @@
-"""The only module with side effects: it runs a plan's commands and writes its files.
+"""The only module with side effects: it runs a plan's commands and writes its files, and runs
+the read-only openssl calls of verify, inspect and check-expiration (`capture`).
 
 Commands run as argv lists through plumbum (never a shell) with the output folder as working
 directory, so relative names match the log. Every command that ran and every file written is
@@ -210,6 +211,31 @@ class Runner:
             if new:
                 fh.write(LOG_HEADER)
             fh.write(entry)
+
+
+@dataclass(frozen=True)
+class Captured:
+    """What a read-only command printed, and its exit status."""
+
+    retcode: int | None
+    stdout: str
+    stderr: str
+
+
+def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = None) -> Captured:
+    """Run a read-only command (openssl x509/pkey/verify) and keep its output.
+
+    Used by verify, inspect and check-expiration; argv lists through plumbum, never a shell.
+    """
+    try:
+        program = local[argv[0]]
+    except CommandNotFound:
+        raise KpkiError(f"{argv[0]}: not found on PATH; install it first") from None
+    bound = program[argv[1:]]
+    if stdin is not None:
+        bound = bound << stdin
+    retcode, stdout, stderr = bound.run(retcode=None, cwd=str(cwd) if cwd else None)
+    return Captured(retcode, stdout, stderr)
 
 
 def write_file(path: Path, content: str, mode: int) -> None:

@@ -198,3 +198,11 @@ def test_python_ssl_accepts_server_and_client(typed_pki) -> None:
         (("commonName", "kube-admin"),),
         (("organizationName", "system:masters"),),
     )
+
+
+def test_verify_command_passes_for_every_key_type(typed_pki) -> None:
+    """`verify` (openssl reading the files back) finds what the plan meant, whatever the key."""
+    kind, out = typed_pki
+    done = run_cli("verify", "--out", str(out), *SMALL, *KINDS[kind])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("all pass"), done.stdout

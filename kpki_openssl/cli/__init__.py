@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from kpki_openssl import __version__
-from kpki_openssl.cli import export, list_steps, run
+from kpki_openssl.cli import check_expiration, export, inspect, lint, list_steps, run, verify
 from kpki_openssl.errors import CommandFailed, KpkiError
 
-COMMANDS = (run, list_steps, export)
+COMMANDS = (run, list_steps, export, verify, inspect, check_expiration, lint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KpkiError as exc:
         sys.stderr.write(f"kpki-openssl: error: {exc}\n")
         return exc.exit_code
+    except BrokenPipeError:  # `... | head`: the reader has gone, nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("kpki-openssl: interrupted\n")
         return 130

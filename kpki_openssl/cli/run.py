@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     out = out_dir(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
-    with console.progress(len(plan.steps), args.quiet) as progress:
+    with console.run_progress(len(plan.steps), args.quiet) as progress:
         runner = Runner(out, report=progress.line)
         result = runner.run(plan, makers, jobs=jobs, progress=progress)
     sys.stdout.write(

@@ -1,0 +1,101 @@
+"""`check-expiration [--out DIR] [--json] [--warn-days N]`: when does each certificate expire?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kpki_openssl.cli.common import add_out_option, out_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check-expiration",
+        help="expiry of every certificate in the folder (CAs, leaves, kubeconfigs)",
+        description="Like kubeadm certs check-expiration: CERTIFICATE, EXPIRES, RESIDUAL TIME, "
+        "CERTIFICATE AUTHORITY; CAs in their own table; kubeconfigs' client certificates "
+        "included. With --warn-days N, exit 1 when any certificate expires within N days.",
+    )
+    add_out_option(parser)
+    parser.add_argument("--json", action="store_true", help="every certificate as JSON")
+    parser.add_argument(
+        "--warn-days",
+        type=_days,
+        metavar="N",
+        help="exit 1 when a certificate expires within N days (or has expired)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=main)
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime, timezone
+
+    from kpki_openssl import console
+    from kpki_openssl.health import expiration as ex
+
+    out = out_dir(args)
+    now = datetime.now(timezone.utc)
+    with console.progress(None, "check-expiration", quiet=args.quiet) as step:
+        found = ex.scan(out, progress=step)
+    warn = args.warn_days
+    soon = [r for r in found.rows if warn is not None and ex.within(r.info, now, warn)]
+    if args.json:
+
+        def item(row: ex.Row) -> dict:
+            d = {
+                "name": row.name,
+                "file": row.file,
+                "source": row.source,
+                "field": row.field or None,
+                "subject": row.info.subject,
+                "expires": row.info.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+                if row.info.not_after
+                else None,
+                "residual_days": ex.residual_days(row.info, now),
+                "residual": ex.residual(row.info, now),
+                "expired": row.info.not_after is None or row.info.not_after <= now,
+                "warn": row in soon,
+            }
+            if not row.is_ca:
+                d["certificate_authority"] = row.ca
+            return d
+
+        doc = {
+            "out": str(out),
+            "checked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "warn_days": warn,
+            "certificate_authorities": [item(r) for r in found.cas],
+            "certificates": [item(r) for r in found.leaves],
+            "unreadable": found.unreadable,
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        rows = [
+            (r.name, ex.expires_text(r.info), ex.residual(r.info, now), r.ca) for r in found.leaves
+        ]
+        console.show_table(
+            ("CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY"), rows
+        )
+        sys.stdout.write("\n")
+        cas = [(r.name, ex.expires_text(r.info), ex.residual(r.info, now)) for r in found.cas]
+        console.show_table(("CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"), cas)
+    for name in found.unreadable:
+        sys.stderr.write(f"{name}: not a certificate openssl can read\n")
+    for row in soon:
+        sys.stderr.write(
+            f"{row.file}: expires {ex.expires_text(row.info)} "
+            f"({ex.residual(row.info, now)}), within --warn-days {warn}\n"
+        )
+    return 1 if soon or found.unreadable else 0

@@ -1,0 +1,178 @@
+"""Kubeconfig files: find them, and read their server URLs, CA and client credentials.
+
+Standard kubeconfig YAML (apiVersion v1, kind Config). A credential is either a path
+(`certificate-authority`, `client-certificate`, `client-key`, relative to the kubeconfig's
+folder) or inline base64 (`*-data`). Pure parsing; files are read by the caller's folder walk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kpki_openssl.kubeconfig import KubeconfigSpec
+
+KUBECONFIG_SUFFIXES = (".kubeconfig", ".conf")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One PEM item of a kubeconfig: from a file it names, or embedded."""
+
+    field: str  # e.g. "users[admin].client-certificate-data"
+    path: str = ""  # resolved relative to the output folder ('' when embedded)
+    pem: str = ""  # the decoded text when embedded
+    error: str = ""  # why it could not be read (bad base64, ...)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.path
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One user (with its cluster, via the contexts) of a kubeconfig."""
+
+    user: str
+    server: str
+    ca: Credential | None
+    cert: Credential | None
+    key: Credential | None
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    file: str  # relative to the output folder
+    entries: tuple[Entry, ...]
+
+
+def load_yaml(text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def is_kubeconfig(data: object) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "Config"
+
+
+def servers_in_text(text: str) -> list[str]:
+    data = load_yaml(text)
+    if not is_kubeconfig(data):
+        return []
+    return [
+        c["cluster"]["server"]
+        for c in _named(data, "clusters", "cluster")
+        if "server" in c.get("cluster", {})
+    ]
+
+
+def parse(file: str, text: str) -> Kubeconfig | None:
+    """A kubeconfig's users, each with the server and CA of its context's cluster."""
+    data = load_yaml(text)
+    if not is_kubeconfig(data):
+        return None
+    folder = Path(file).parent
+    clusters = {c.get("name"): c.get("cluster") or {} for c in _named(data, "clusters", "cluster")}
+    users = {u.get("name"): u.get("user") or {} for u in _named(data, "users", "user")}
+    cluster_of: dict[str, str] = {}
+    for ctx in _named(data, "contexts", "context"):
+        body = ctx.get("context") or {}
+        cluster_of.setdefault(body.get("user"), body.get("cluster"))
+    entries = []
+    for name, user in users.items():
+        cluster_name = cluster_of.get(name, next(iter(clusters), None))
+        cluster = clusters.get(cluster_name) or {}
+        entries.append(
+            Entry(
+                user=str(name),
+                server=str(cluster.get("server", "")),
+                ca=_credential(
+                    cluster, "certificate-authority", f"clusters[{cluster_name}]", folder
+                ),
+                cert=_credential(user, "client-certificate", f"users[{name}]", folder),
+                key=_credential(user, "client-key", f"users[{name}]", folder),
+            )
+        )
+    return Kubeconfig(file, tuple(entries))
+
+
+def find(out: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    """Kubeconfig files in the folder (by suffix and content), plus `extra` names (from the
+    plan) even when missing, relative to the folder, sorted."""
+    found = set(extra)
+    for suffix in KUBECONFIG_SUFFIXES:
+        for path in out.rglob(f"*{suffix}"):
+            if path.is_file():
+                rel = path.relative_to(out).as_posix()
+                if rel in found:
+                    continue
+                try:
+                    if is_kubeconfig(load_yaml(path.read_text(encoding="utf-8"))):
+                        found.add(rel)
+                except (OSError, UnicodeDecodeError):
+                    continue
+    return sorted(found)
+
+
+def _named(data: dict, key: str, body: str) -> list[dict]:
+    items = data.get(key) or []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _credential(section: dict, key: str, where: str, folder: Path) -> Credential | None:
+    if section.get(f"{key}-data"):
+        field = f"{where}.{key}-data"
+        try:
+            pem = base64.b64decode(str(section[f"{key}-data"]), validate=True).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return Credential(field, error="not valid base64 PEM")
+        return Credential(field, pem=pem)
+    if section.get(key):
+        value = str(section[key])
+        path = value if Path(value).is_absolute() else (folder / value).as_posix()
+        return Credential(f"{where}.{key}", path=path)
+    return None
+
+
+def local_file(
+    out: Path, kubeconfig_file: str, cred: Credential, installed: dict[tuple[str, str], str]
+) -> str | None:
+    """Where a referenced credential is in the output folder, or None.
+
+    A kubeconfig may name the path a file will have on its host (/var/lib/kubelet/...). The plan
+    knows which folder file that is (`installed`: (kubeconfig, path) -> file); without a plan, a
+    missing absolute path is looked for by its base name next to the kubeconfig.
+    """
+    mapped = installed.get((kubeconfig_file, cred.path))
+    if mapped and (out / mapped).is_file():
+        return mapped
+    if (out / cred.path).is_file():
+        return cred.path
+    if Path(cred.path).is_absolute():
+        nearby = (Path(kubeconfig_file).parent / Path(cred.path).name).as_posix()
+        if (out / nearby).is_file():
+            return nearby
+    return None
+
+
+def installed_paths(specs: Iterable[KubeconfigSpec]) -> dict[tuple[str, str], str]:
+    """(kubeconfig file, path it names) -> the file in the output folder, from the plan."""
+    out: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        for path, file in (
+            (spec.ca_path, spec.ca_file),
+            (spec.cert_path, spec.cert_file),
+            (spec.key_path, spec.key_file),
+        ):
+            if path and file:
+                out[(spec.file, path)] = file
+    return out

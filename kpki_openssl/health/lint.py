@@ -1,0 +1,363 @@
+"""Lint a recipe before anything is generated: what in it will break a cluster.
+
+Reads recipe data only (CertSpec, .cnf text, variables); runs no program. Each finding names the
+certificate (or variable, or file), a check id, and what is wrong and why, in one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kpki_openssl import openssl_argv
+from kpki_openssl.certlist import CertSpec, check_table, expand_rows
+from kpki_openssl.errors import InputError
+from kpki_openssl.health import intent
+from kpki_openssl.health.kubeconfig_files import KUBECONFIG_SUFFIXES, servers_in_text
+from kpki_openssl.recipe import Recipe, VariableValue
+
+if TYPE_CHECKING:
+    from kpki_openssl.plan import Plan
+
+MIN_RSA_BITS = 2048
+# Default RBAC binds each component's ClusterRole to a *user*: the certificate's CN.
+COMPONENT_USERS = {
+    "kube-scheduler": "system:kube-scheduler",
+    "kube-controller-manager": "system:kube-controller-manager",
+    "kube-proxy": "system:kube-proxy",
+}
+_KUBELET_CLIENT = re.compile(r"^kubelet-client-(.+)$")
+_KUBELET_SERVING = re.compile(r"^kubelet-(?!client-)(.+)$")
+
+# Every check lint runs, with what it guards against (README and --json list these).
+CHECKS = {
+    "default-validity": "no -days: openssl's default is 30 days",
+    "outlives-ca": "a leaf valid longer than the CA that signs it",
+    "ca-not-ca": "a CA without basicConstraints CA:TRUE (and keyCertSign)",
+    "no-extensions": "a leaf without any extensions (no .cnf): a bare v1 certificate",
+    "extensions-dropped": "x509 -req without -extfile: the CSR's extensions are dropped",
+    "usage-role": "key usage / extended key usage that does not fit the certificate's role",
+    "nonrepudiation-only": "keyUsage nonRepudiation alone: TLS clients reject it",
+    "no-sans": "a server certificate without subjectAltName",
+    "cnf-section": "a .cnf naming a section it does not define: openssl req fails",
+    "identity": "a subject default RBAC (or the kubelet-serving signer) will not accept",
+    "kubeconfig-host": "a kubeconfig server host the apiserver certificate does not cover",
+    "duplicate-file": "two certificates (or files) written to the same name",
+    "weak-key": f"an RSA key shorter than {MIN_RSA_BITS} bits",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: str  # certificate name, variable or file
+    check: str  # a key of CHECKS
+    problem: str
+
+    def line(self) -> str:
+        return f"{self.where}: {self.check}: {self.problem}"
+
+
+def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
+    """Every finding for the recipe with these values, in recipe order."""
+    specs = expand_rows(recipe, values)
+    findings = _duplicates(specs)
+    if not findings:
+        check_table(specs)  # unknown CA, CA listed late: still bad input (exit 2)
+    by_name = {s.name: s for s in specs}
+    for spec in specs:
+        signer = by_name.get(spec.ca) if spec.ca else None
+        findings += _validity(spec, signer)
+        findings += _extensions(spec)
+        findings += _identity(spec)
+        if spec.key.type == "rsa" and spec.key.size < MIN_RSA_BITS:
+            findings.append(
+                Finding(spec.name, "weak-key", f"RSA {spec.key.size} bits (use {MIN_RSA_BITS}+)")
+            )
+    duplicated = any(f.check == "duplicate-file" for f in findings)
+    plan = None if duplicated else _plan(recipe, values)
+    findings += _kubeconfig_hosts(values, specs, plan)
+    findings += _plan_duplicates(plan)
+    return findings
+
+
+def _plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan | None:
+    from kpki_openssl.plan import build_plan
+
+    try:
+        return build_plan(recipe, values)
+    except InputError:
+        return None
+
+
+def _plan_duplicates(plan: Plan | None) -> list[Finding]:
+    """Files two steps write with different content (a kubeconfig over a certificate, ...)."""
+    from kpki_openssl.plan import Command, WriteFile
+
+    if plan is None:
+        return []
+    owners: dict[str, tuple[str, object]] = {}
+    out = []
+    for step in plan.steps:
+        for action in step.actions:
+            if isinstance(action, WriteFile):
+                writes = [(action.path, action.content)]
+            elif isinstance(action, Command):
+                writes = [(path, step.name) for path in action.writes]
+            else:
+                continue
+            for path, content in writes:
+                owner = owners.setdefault(path, (step.name, content))
+                if owner[0] != step.name and owner[1] != content:
+                    out.append(
+                        Finding(
+                            step.name,
+                            "duplicate-file",
+                            f"writes {path}, which {owner[0]} writes too: one overwrites the other",
+                        )
+                    )
+    return out
+
+
+def _duplicates(specs: list[CertSpec]) -> list[Finding]:
+    owners: dict[str, tuple[str, str]] = {}  # file -> (certificate, content marker)
+    out: list[Finding] = []
+    for spec in specs:
+        files = [spec.key_file, spec.csr_file, spec.cert_file]
+        cnf = spec.cnf_file
+        for path in files + ([cnf] if cnf else []):
+            marker = openssl_argv.cnf_text(spec) if path == cnf else path + spec.name
+            if path in owners and owners[path][1] != marker:
+                out.append(
+                    Finding(
+                        spec.name,
+                        "duplicate-file",
+                        f"writes {path}, which {owners[path][0]} writes too: one overwrites "
+                        "the other",
+                    )
+                )
+            owners.setdefault(path, (spec.name, marker))
+    return out
+
+
+def _validity(spec: CertSpec, signer: CertSpec | None) -> list[Finding]:
+    out = []
+    if spec.days is None:
+        out.append(
+            Finding(
+                spec.name,
+                "default-validity",
+                f"no -days: openssl makes it valid {intent.DEFAULT_DAYS} days only",
+            )
+        )
+    if signer is not None and intent.validity_days(spec) > intent.validity_days(signer):
+        out.append(
+            Finding(
+                spec.name,
+                "outlives-ca",
+                f"valid {intent.validity_days(spec)} days, its CA {signer.name} only "
+                f"{intent.validity_days(signer)}: it stops verifying when the CA expires",
+            )
+        )
+    return out
+
+
+def _extensions(spec: CertSpec) -> list[Finding]:
+    out = []
+    signed = intent.signed(spec)
+    asked = intent.requested(spec)
+    if spec.cnf == "file":
+        section = openssl_argv.extension_section(spec) if spec.sign_extensions else None
+        for ref, name in intent.missing_sections(spec.cnf_text, section):
+            out.append(
+                Finding(
+                    spec.name,
+                    "cnf-section",
+                    f"{spec.cnf_file}: {ref} names [{name}], which it does not define "
+                    f"(openssl fails: Unable to get '{name}' section)",
+                )
+            )
+    if spec.is_ca:
+        if signed.is_ca is not True or (signed.key_usage and "keyCertSign" not in signed.key_usage):
+            out.append(
+                Finding(
+                    spec.name,
+                    "ca-not-ca",
+                    "the CA certificate has no basicConstraints CA:TRUE (and no keyCertSign): "
+                    "openssl verify -x509_strict and Go reject every certificate it signs",
+                )
+            )
+    elif spec.cnf == "none":
+        out.append(
+            Finding(
+                spec.name,
+                "no-extensions",
+                "no .cnf and no -extfile: a v1 certificate without keyUsage, extendedKeyUsage or "
+                f"subjectAltName (its role needs {_role_words(spec)})",
+            )
+        )
+    elif not spec.sign_extensions and asked.present:
+        out.append(
+            Finding(
+                spec.name,
+                "extensions-dropped",
+                f"x509 -req is not given -extfile {spec.cnf_file}: the CSR's extensions "
+                f"({_ext_names(asked)}) are dropped, the certificate has none",
+            )
+        )
+    else:
+        out += _usage_role(spec, signed)
+    for ext, where in ((asked, "requested"), (signed, "signed")):
+        if ext.key_usage and set(ext.key_usage) == {"nonRepudiation"}:
+            out.append(
+                Finding(
+                    spec.name,
+                    "nonrepudiation-only",
+                    f"{where} keyUsage is nonRepudiation only: curl and Python reject it for TLS "
+                    "('unsuitable certificate purpose'); use digitalSignature, keyEncipherment",
+                )
+            )
+            break
+    if "serverAuth" in spec.extended_key_usage and not (signed.dns or signed.ips):
+        out.append(
+            Finding(
+                spec.name,
+                "no-sans",
+                "a server certificate without subjectAltName: Go clients ignore the CN and "
+                "reject it for every host name",
+            )
+        )
+    return out
+
+
+def _usage_role(spec: CertSpec, signed: intent.Extensions) -> list[Finding]:
+    out = []
+    missing = [u for u in spec.extended_key_usage if u not in signed.extended_key_usage]
+    if missing:
+        out.append(
+            Finding(
+                spec.name,
+                "usage-role",
+                f"its role ({spec.profile}) needs extendedKeyUsage {', '.join(missing)}; "
+                f"the certificate has {', '.join(signed.extended_key_usage) or 'none'}",
+            )
+        )
+    if signed.is_ca:
+        out.append(Finding(spec.name, "usage-role", "a leaf certificate with CA:TRUE"))
+    if "keyCertSign" in signed.key_usage:
+        out.append(Finding(spec.name, "usage-role", "a leaf certificate with keyCertSign"))
+    if spec.extended_key_usage and "digitalSignature" not in signed.key_usage:
+        out.append(
+            Finding(
+                spec.name,
+                "usage-role",
+                "a TLS certificate without keyUsage digitalSignature "
+                f"(has {', '.join(signed.key_usage) or 'none'})",
+            )
+        )
+    return out
+
+
+def _identity(spec: CertSpec) -> list[Finding]:
+    if spec.is_ca:
+        return []
+    cn = spec.common_name
+    for component, user in COMPONENT_USERS.items():
+        if component in (spec.name, spec.base) or cn == component:
+            if cn != user:
+                return [
+                    Finding(
+                        spec.name,
+                        "identity",
+                        f"CN={cn}: default RBAC authorizes the user {user} "
+                        f"(ClusterRoleBinding for {component}); this identity is forbidden",
+                    )
+                ]
+            return []
+    client = _KUBELET_CLIENT.match(spec.name)
+    if client or cn.startswith("system:node:"):
+        node = client.group(1) if client else cn[len("system:node:") :]
+        want = f"system:node:{node}"
+        if cn != want or "system:nodes" not in spec.organizations:
+            return [
+                Finding(
+                    spec.name,
+                    "identity",
+                    f"subject {spec.subject_text}: the Node authorizer needs CN={want}, "
+                    "O=system:nodes",
+                )
+            ]
+        return []
+    serving = _KUBELET_SERVING.match(spec.name)
+    if serving and "serverAuth" in spec.extended_key_usage:
+        want = f"system:node:{serving.group(1)}"
+        if cn != want:
+            return [
+                Finding(
+                    spec.name,
+                    "identity",
+                    f"CN={cn}: every node presents the same name; the kubelet-serving signer "
+                    f"needs CN={want}, O=system:nodes",
+                )
+            ]
+    return []
+
+
+def _kubeconfig_hosts(
+    values: Mapping[str, VariableValue], specs: list[CertSpec], plan: Plan | None
+) -> list[Finding]:
+    servers: list[tuple[str, str]] = []
+    configured = values.get("kubeconfig_server")
+    if isinstance(configured, str) and configured:
+        servers.append(("kubeconfig_server", configured))
+    servers += _plan_servers(plan)
+    api = intent.apiserver(specs)
+    if not servers or api is None:
+        return []
+    signed = intent.signed(api)
+    out = []
+    for where, url in dict.fromkeys(servers):
+        host = intent.url_host(url)
+        if host and not intent.host_covered(host, signed.dns, signed.ips):
+            sans = ", ".join([*signed.dns, *signed.ips]) or "none"
+            out.append(
+                Finding(
+                    where,
+                    "kubeconfig-host",
+                    f"server {url}: host {host} is not among the {api.name} certificate's "
+                    f"SANs ({sans}); kubectl will refuse the connection",
+                )
+            )
+    return out
+
+
+def _plan_servers(plan: Plan | None) -> list[tuple[str, str]]:
+    """Server URLs of the kubeconfigs the plan writes (when the recipe makes any)."""
+    from kpki_openssl.plan import WriteFile
+
+    if plan is None:
+        return []
+    out = []
+    for step in plan.steps:
+        for action in step.actions:
+            if isinstance(action, WriteFile) and action.path.endswith(KUBECONFIG_SUFFIXES):
+                out += [(action.path, url) for url in servers_in_text(action.content)]
+    return out
+
+
+def _role_words(spec: CertSpec) -> str:
+    return ", ".join(spec.extended_key_usage) or ", ".join(spec.key_usage) or "extensions"
+
+
+def _ext_names(ext: intent.Extensions) -> str:
+    names = []
+    if ext.is_ca is not None:
+        names.append("basicConstraints")
+    if ext.key_usage:
+        names.append("keyUsage")
+    if ext.extended_key_usage:
+        names.append("extendedKeyUsage")
+    if ext.dns or ext.ips:
+        names.append("subjectAltName")
+    return ", ".join(names)
