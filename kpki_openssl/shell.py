@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from kpki_openssl.plan import Action, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import VariableValue
@@ -17,7 +18,10 @@ SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
 
 def command_line(command: Command) -> str:
     """The exact command as a person would type it, e.g. `openssl genrsa -out ca.key 2048`."""
-    return shlex.join(command.argv)
+    return " ".join(map(_quote, command.argv))
+
+
+_quote = lru_cache(maxsize=65536)(shlex.quote)  # the same few words recur in every step
 
 
 def heredoc(write: WriteFile) -> str:
