@@ -39,7 +39,6 @@ def main(args: argparse.Namespace) -> int:
     import itertools
 
     from kpki_openssl import console, shell
-    from kpki_openssl.runner import LOG_NAME, Runner
     from kpki_openssl.usage import usage_lines
     from kpki_openssl.validate import positive_int
 
@@ -54,6 +53,8 @@ def main(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    from kpki_openssl.runner import LOG_NAME, Runner  # plumbum and threads: not for dry-run
+
     jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     out = out_dir(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
