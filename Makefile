@@ -32,7 +32,7 @@ format:
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
-# Speed against the exported script and easy-rsa 3 (a few minutes; BENCH_ARGS=--quick for ~20 s).
+# Speed against the exported script and easy-rsa 3 (a few minutes; BENCH_ARGS=--quick for ~30 s).
 bench: install-test system-deps
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
