@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 from kpki_openssl import components, kubeconfig, openssl_argv
@@ -201,4 +201,45 @@ def component_step(spec: ComponentFile) -> Step:
         title=spec.title,
         explain=spec.explain,
         actions=(WriteFile(spec.file, spec.text),),
+    )
+
+
+RENEW_EXPLAIN = (
+    "Renew: sign the existing CSR again with the same CA and the same key. The subject comes from "
+    "{csr} and the SANs and extensions from {cnf}, as they are in the folder; only the validity "
+    "(and the serial number) is new."
+)
+
+
+def build_renew_plan(plan: Plan) -> Plan:
+    """The renew steps for the plan's certificates: one `x509 -req` each, CAs first; then the
+    kubeconfigs that embed a renewed certificate, made again (else they would hold the old one).
+    """
+    by_name = {c.name: c for c in plan.certs}
+    steps = [
+        renew_step(s.cert, by_name.get(s.cert.ca) if s.cert.ca else None)
+        for s in plan.steps
+        if s.cert is not None
+    ]
+    renewed = {s.name for s in steps}
+    steps += [s for s in plan.steps if s.cert is None and set(s.needs) & renewed]
+    return replace(plan, steps=tuple(steps))
+
+
+def renew_step(spec: CertSpec, signer: CertSpec | None) -> Step:
+    """Re-sign one certificate: it reads the CSR, .cnf and keys an earlier run made."""
+    signer_files = (signer.cert_file, signer.key_file) if signer else (spec.key_file,)
+    cnf = (spec.cnf_file,) if spec.cnf_file and spec.sign_extensions else ()
+    command = Command(
+        openssl_argv.renew_argv(spec, signer),
+        reads=(spec.csr_file, *cnf, *signer_files),
+        writes=(spec.cert_file,),
+    )
+    return Step(
+        name=spec.name,
+        title=f"renew {spec.title}",
+        explain=RENEW_EXPLAIN.format(csr=spec.csr_file, cnf=spec.cnf_file or "the command line"),
+        actions=(command,),
+        needs=(signer.name,) if signer else (),
+        cert=spec,
     )

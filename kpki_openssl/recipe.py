@@ -295,7 +295,8 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
     if var.kind == "list":
         items = tuple(value)  # type: ignore[arg-type]
         out = tuple(
-            check(f"{field}[{i}]", x) if check else _text(field, x) for i, x in enumerate(items)
+            check(f"{field}[{i}]", x) if check else validate.one_line_text(f"{field}[{i}]", x)
+            for i, x in enumerate(items)
         )
         dupes = sorted(x for x, n in Counter(out).items() if n > 1)
         if dupes:
@@ -303,14 +304,16 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
         return out
     if var.kind == "map":
         return {
-            validate.step_name(f"{field} key", k): (check(f"{field}[{k}]", v) if check else v)
+            validate.step_name(f"{field} key", k): (
+                check(f"{field}[{k}]", v) if check else validate.one_line_text(f"{field}[{k}]", v)
+            )
             for k, v in dict(value).items()  # type: ignore[call-overload]
         }
     if var.kind == "bool":
         return yes_no(field, value)
     if var.kind == "int":
         return validate.positive_int(field, value)
-    text = _text(field, value)
+    text = validate.one_line_text(field, _text(field, value))
     if var.choices and text not in var.choices:
         raise InputError(f"{field}: {text!r} is not one of {', '.join(var.choices)}")
     return check(field, text) if check else text
@@ -612,7 +615,7 @@ def _sequence(field: str, value: Any) -> Sequence:
 def _text(field: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InputError(f"{field}: expected text, got {_show(value)}")
-    return str(value)
+    return validate.multiline_text(field, str(value))
 
 
 def _words(field: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:

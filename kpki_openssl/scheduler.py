@@ -1,11 +1,12 @@
 """Run a plan's independent steps at the same time, and hand their results back in plan order.
 
-A step may start once every step it depends on has finished: the steps named in its `needs`
-(its signing CA) and the steps that make a file it reads (a kubeconfig's certificate). The CA
-runs first, then everything it signs, up to `jobs` at a time. Whatever finishes first, `emit`
-sees the results strictly in plan order, so the command log and the progress lines read the
-same as a one-at-a-time run. After a failure no new step starts; the steps already running
-finish and are emitted, so the log still records every command that ran.
+A step may start once every step it depends on has been emitted: the steps named in its
+`needs` (its signing CA) and the steps that make a file it reads (a kubeconfig's certificate).
+The CA runs first, then everything it signs, up to `jobs` at a time. Whatever finishes first,
+`emit` sees the results strictly in plan order (the runner writes the log and moves the files
+into place there), so the command log and the progress lines read the same as a
+one-at-a-time run. After a failure no new step starts; the steps already running finish and
+are emitted, so the log still records every command that ran.
 
 This module knows nothing about openssl or files: it schedules callables over `Step`s.
 """
@@ -85,22 +86,25 @@ def run_in_order(
         finished(steps[i])
         if outcome.error is not None or failed(outcome.value):  # type: ignore[arg-type]
             stop = True
-            return
-        for j in dependents[i]:
-            waiting[j] -= 1
-            if waiting[j] == 0:
-                heapq.heappush(ready, j)
 
     def flush(upto_gap: bool) -> None:
-        """Emit finished steps in plan order; stop at the first unfinished one if upto_gap."""
-        nonlocal emitted
+        """Emit finished steps in plan order; stop at the first unfinished one if upto_gap.
+        A step emitted without failing lets the steps that depend on it start."""
+        nonlocal emitted, stop
         while emitted < n:
-            outcome = outcomes[emitted]
+            i, outcome = emitted, outcomes[emitted]
             if outcome is None:
                 if upto_gap:
                     return
             elif outcome.error is None:
-                emit(steps[emitted], outcome.value)  # type: ignore[arg-type]
+                emit(steps[i], outcome.value)  # type: ignore[arg-type]
+                if failed(outcome.value):  # type: ignore[arg-type]
+                    stop = True  # (emit may find a failure too)
+                else:
+                    for j in dependents[i]:
+                        waiting[j] -= 1
+                        if waiting[j] == 0:
+                            heapq.heappush(ready, j)
             emitted += 1
 
     if jobs <= 1:

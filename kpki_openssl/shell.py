@@ -67,8 +67,13 @@ def _wrap(words: list[str], width: int) -> list[str]:
     return lines
 
 
+def one_line(text: str) -> str:
+    """Text for the rest of a comment line: every run of whitespace (newlines too) one space."""
+    return " ".join(text.split())
+
+
 def step_text(step: Step, explain: bool = True) -> str:
-    parts = [f"\n# ===== step {step.name}: {step.title} =====\n"]
+    parts = [f"\n# ===== step {step.name}: {one_line(step.title)} =====\n"]
     if explain and step.explain:
         parts.append(comment(step.explain))
     parts.extend(f"# {line}\n" for line in step.notes)
@@ -87,7 +92,7 @@ def variables_comment(values: Mapping[str, VariableValue]) -> str:
             shown = ",".join(f"{k}={v}" for k, v in value.items())
         else:
             shown = str(value)
-        lines.append(f"#   {key} = {shown}")
+        lines.append(f"#   {key} = {one_line(shown)}")
     return "\n".join(lines) + "\n" if lines else ""
 
 

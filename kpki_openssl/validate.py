@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from functools import lru_cache
 
 from kpki_openssl.errors import InputError
@@ -21,6 +22,8 @@ _SUBJECT_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 :._@()-]*$")
 SUBJECT_ATTRIBUTES = ("CN", "O", "OU", "C", "ST", "L")
 # Upper bounds from RFC 5280's ub-* values.
 _SUBJECT_MAX = {"CN": 64, "O": 64, "OU": 64, "C": 2, "ST": 128, "L": 128}
+# C is an ISO 3166 two-letter code; openssl encodes it as a PrintableString (no '@' or '_').
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 _STEP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 _FILE_BASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
@@ -33,9 +36,15 @@ def dns_name(field: str, value: object) -> str:
 
 
 def ip_address(field: str, value: object) -> str:
-    """An IPv4 or IPv6 address, returned in its canonical text form."""
+    """An IPv4 or IPv6 address, returned in its canonical text form.
+
+    IPv6 scope IDs (fe80::1%eth0) are refused: a certificate cannot hold them and openssl's
+    IP.n parser rejects them.
+    """
+    if not isinstance(value, str) or "%" in value:
+        raise InputError(f"{field}: {value!r} is not an IP address")
     try:
-        return str(ipaddress.ip_address(str(value).strip() if isinstance(value, str) else value))
+        return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         raise InputError(f"{field}: {value!r} is not an IP address") from None
 
@@ -52,12 +61,42 @@ def subject_value(field: str, attribute: str, value: object) -> str:
     limit = _SUBJECT_MAX[attribute]
     if len(value) > limit:
         raise InputError(f"{field}.{attribute}: {value!r} is longer than {limit} characters")
+    if attribute == "C" and not _COUNTRY.match(value):
+        raise InputError(f"{field}.C: {value!r} is not a two-letter country code")
     if not _SUBJECT_VALUE.match(value) or value.endswith(" "):
         raise InputError(
             f"{field}.{attribute}: {value!r} has characters a subject may not hold "
             "(allowed: letters, digits, space and : . _ @ ( ) -)"
         )
     return value
+
+
+def one_line_text(field: str, value: object) -> str:
+    """A single-line text value: no control characters (newlines, NUL, escapes) and no
+    undecodable bytes, so it can be written into a comment, a file or a log unchanged."""
+    if not isinstance(value, str):
+        raise InputError(f"{field}: {value!r} is not text")
+    bad = next((c for c in value if _is_control(c) or _is_surrogate(c)), None)
+    if bad is not None:
+        raise InputError(f"{field}: {value!r} holds a control character or undecodable byte")
+    return value
+
+
+def multiline_text(field: str, value: str) -> str:
+    """Free text (explanations, a verbatim .cnf): newlines and tabs allowed, nothing else that
+    a shell here-document, a comment or a UTF-8 file could not hold."""
+    bad = next((c for c in value if (_is_control(c) and c not in "\n\t") or _is_surrogate(c)), None)
+    if bad is not None:
+        raise InputError(f"{field}: {value!r} holds a control character or undecodable byte")
+    return value
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc"
+
+
+def _is_surrogate(char: str) -> bool:
+    return unicodedata.category(char) == "Cs"
 
 
 def step_name(field: str, value: object) -> str:

@@ -61,12 +61,15 @@ KUBELET_FILES = ("kubelet-node01.kubeconfig", "admin.kubeconfig")
 @pytest.fixture(scope="module")
 def embedded_pki(consumer_pki: Path, tmp_path_factory) -> Path:
     """The same PKI with embedded kubeconfigs: its *.kubeconfig removed, then `run all
-    --set embed_certs=yes` again, so only the kubeconfig steps run (kubectl --embed-certs)."""
+    --set embed_certs=yes` again, so only the kubeconfig steps run (kubectl --embed-certs).
+    The copy lives in another folder, so the files that name host_pki_dir are written again too
+    (left in place, `run` would report them as changed and leave them)."""
     need_program("kubectl")
     out = tmp_path_factory.mktemp("embedded") / "pki"
     shutil.copytree(consumer_pki, out)
-    for path in out.glob("*.kubeconfig"):
-        path.unlink()
+    for pattern in ("*.kubeconfig", "*.flags", "kubelet-config-*.yaml"):
+        for path in out.glob(pattern):
+            path.unlink()
     argv = ["run", "all", "--quiet", "--out", str(out), *consumer_sets(out)]
     assert cli_main([*argv, "--set", "embed_certs=yes"]) == 0
     return out

@@ -141,22 +141,47 @@ def test_bad_jobs_is_one_line_exit_2(tmp_path: Path, value: str) -> None:
     assert not (tmp_path / "pki").exists()
 
 
+BROKEN_RECIPE = """
+name: broken
+variables:
+  key_type: {default: ecdsa}
+  days: {default: 30}
+  ca_days: {default: 365}
+profiles:
+  ca: {ca: true, key_usage: [keyCertSign, cRLSign]}
+  client: {key_usage: [digitalSignature], extended_key_usage: [clientAuth]}
+certificates:
+  - {name: ca, profile: ca, subject: {CN: test-ca}}
+  - {name: a1, ca: ca, profile: client, subject: {CN: a1}}
+  - {name: bad, ca: ca, profile: client, subject: {CN: bad}, cnf: {file: bad.cnf, text: "[req"}}
+""" + "".join(
+    f"  - {{name: a{i}, ca: ca, profile: client, subject: {{CN: a{i}}}}}\n" for i in range(3, 12)
+)
+
+
 def test_failure_in_a_parallel_run_stops_and_logs_what_ran(tmp_path: Path) -> None:
-    """admin.key is a folder, so admin's `req` fails while other steps run: the run stops
-    starting steps, logs what ran in plan order (the failure commented out) and exits 1."""
+    """`bad`'s .cnf does not parse, so its `req` fails while other steps run: the run starts
+    nothing new, logs what ran in plan order (the failure commented out) and exits 1."""
+    recipe = tmp_path / "broken.yaml"
+    recipe.write_text(BROKEN_RECIPE)
     out = tmp_path / "pki"
-    (out / "admin.key").mkdir(parents=True)
-    done = run_cli("run", "all", "--jobs", "2", "--out", str(out), *FAST)
+    done = run_cli("run", "all", "--jobs", "2", "--recipe", str(recipe), "--out", str(out))
     assert done.returncode == 1
-    assert "openssl req -new -key admin.key" in done.stderr
+    assert "openssl req -new -key bad.key -subj /CN=bad -out bad.csr -config bad.cnf" in done.stderr
     log = (out / "commands.sh").read_text()
-    assert "\n# openssl req -new -key admin.key" in log  # the failure, commented out
+    assert "\n# openssl req -new -key bad.key" in log  # the failure, commented out
     logged = list(dict.fromkeys(ln.split()[3].rstrip(":") for ln in log.splitlines()
-                                if ln.startswith("# 20")))  # fmt: skip
-    plan_order = _plan_steps()
-    assert logged[0] == "ca" and "admin" in logged
+                                if ln.startswith("# 20") and " step " in ln))  # fmt: skip
+    plan_order = ["ca", "a1", "bad", *(f"a{i}" for i in range(3, 12))]
+    assert logged[:3] == ["ca", "a1", "bad"] or logged[:2] == ["ca", "bad"]
     assert logged == sorted(logged, key=plan_order.index)  # plan order, whatever finished first
-    assert "apiserver" not in logged and "kubelet-n6" not in logged  # never started
+    assert "a11" not in logged and not (out / "a11.crt").exists()  # never started
+    assert not (out / "bad.key").exists()  # a failed step leaves nothing in the folder
+    assert verify_all(out, [n for n in logged if n != "bad"])
+
+
+def verify_all(out: Path, names: list[str]) -> bool:
+    return all(openssl_verify(out / "ca.crt", out / f"{n}.crt").returncode == 0 for n in names)
 
 
 # --- the scheduler itself, with real threads -------------------------------------------------

@@ -12,10 +12,19 @@ import sys
 from collections.abc import Sequence
 
 from kpki_openssl import __version__
-from kpki_openssl.cli import check_expiration, export, inspect, lint, list_steps, run, verify
+from kpki_openssl.cli import (
+    check_expiration,
+    export,
+    inspect,
+    lint,
+    list_steps,
+    renew,
+    run,
+    verify,
+)
 from kpki_openssl.errors import CommandFailed, KpkiError
 
-COMMANDS = (run, list_steps, export, verify, inspect, check_expiration, lint)
+COMMANDS = (run, renew, list_steps, export, verify, inspect, check_expiration, lint)
 
 
 def build_parser() -> argparse.ArgumentParser:

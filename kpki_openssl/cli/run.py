@@ -1,11 +1,23 @@
-"""`run all|STEP... [--dry-run]`: execute the plan, or print it and write nothing."""
+"""`run all|STEP... [--dry-run] [--force [--new-keys]] [--replace-ca]`: execute the plan, or
+print it and write nothing."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    from kpki_openssl.plan import Plan
+    from kpki_openssl.runner import RunOptions
+
+CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,14 +25,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="build the PKI (or named steps) in the output folder",
         description="Run the plan's openssl commands in the output folder and log each one to "
-        "DIR/commands.sh. Existing keys are never replaced; steps whose files all exist are "
-        "skipped.",
+        "DIR/commands.sh. It completes what is missing: an existing key is never replaced and a "
+        "built certificate is never re-issued unless a flag says so. A certificate whose recipe "
+        f"inputs changed is reported, not rebuilt, and the exit status is {CHANGED_EXIT}.",
     )
     parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
     parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print every command and generated file; write nothing",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="re-issue the selected leaf certificates (new CSR and signature, same key)",
+    )
+    parser.add_argument(
+        "--new-keys",
+        action="store_true",
+        help="with --force: make new keys for the re-issued leaf certificates",
+    )
+    parser.add_argument(
+        "--replace-ca",
+        action="store_true",
+        help="make a NEW CA key and certificate (the old ones are kept in DIR/.kpki/replaced/) "
+        "and re-issue every certificate it signs; everything holding the old ca.crt must be "
+        "updated",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument(
@@ -39,32 +69,100 @@ def main(args: argparse.Namespace) -> int:
     import itertools
 
     from kpki_openssl import console, shell
+    from kpki_openssl.errors import InputError
+    from kpki_openssl.runner import LOG_NAME, Runner, RunOptions
     from kpki_openssl.usage import usage_lines
     from kpki_openssl.validate import positive_int
 
+    if args.new_keys and not args.force:
+        raise InputError("--new-keys: only together with --force (it re-keys re-issued leaves)")
     full = load_plan(args)
     plan = full.select(args.steps)
+    if args.replace_ca:
+        plan = full.select([s.name for s in plan.steps] + signed_by(full, plan))
+    if args.force or args.replace_ca:  # files that embed a re-issued certificate, made again
+        plan = full.select([s.name for s in plan.steps] + embedding(full, plan))
     usage = usage_lines(full, plan)
+    out = out_dir(args)
+    options = RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
     if args.dry_run:
+        if out.is_dir():
+            parts: Iterable[str] = [preview(plan, out, options)]
+        else:
+            parts = shell.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
         console.show_script(
-            itertools.chain(
-                ["# dry run: nothing is written\n"], shell.plan_parts(plan), tail if usage else []
-            )
+            itertools.chain(["# dry run: nothing is written\n"], parts, tail if usage else [])
         )
         return 0
-    from kpki_openssl.runner import LOG_NAME, Runner  # plumbum and threads: not for dry-run
-
     jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
-    out = out_dir(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
     with console.run_progress(len(plan.steps), args.quiet) as progress:
-        runner = Runner(out, report=progress.line)
+        runner = Runner(out, report=progress.line, options=options, invocation=invocation(args))
         result = runner.run(plan, makers, jobs=jobs, progress=progress)
+    for change in result.changed:
+        sys.stderr.write(f"kpki-openssl: {change}\n")
+    for ca in result.replaced:
+        signed = [s.name for s in plan.steps if ca in s.needs]
+        sys.stdout.write(
+            f"replaced CA {ca}: new key and certificate (the old ones are in {out}/.kpki/"
+            f"replaced/); re-issued what it signs: {', '.join(signed) or 'nothing'}. Anything "
+            "that still holds the old CA certificate (kubeconfigs, kubelets, etcd) must get the "
+            "new one, and certificates the old CA signed elsewhere no longer verify.\n"
+        )
+    changed = f", {len(result.changed)} changed (left alone)" if result.changed else ""
     sys.stdout.write(
-        f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete); "
-        f"commands logged in {out / LOG_NAME}\n"
+        f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete)"
+        f"{changed}; commands logged in {out / LOG_NAME}\n"
     )
     if usage:
         sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
-    return 0
+    return CHANGED_EXIT if result.changed else 0
+
+
+def preview(plan: Plan, out: Path, options: RunOptions) -> str:
+    """Dry-run in a folder that already holds files: only what `run` would do there."""
+    from dataclasses import replace
+
+    from kpki_openssl import shell
+    from kpki_openssl.runner import Runner
+
+    notes, todo = [], []
+    for step, decision in Runner(out, options=options).preview(plan):
+        if decision.kind == "skip":
+            notes.append(f"# {decision.change or f'skip: {step.name} (already built)'}\n")
+            continue
+        notes.extend(f"# keep: {key} (exists; a key is never replaced)\n" for key in decision.kept)
+        todo.append(replace(step, actions=decision.actions))
+    left = len(plan.steps) - len(todo)
+    head = f"# in {shell.one_line(str(out))}: {len(todo)} to run, {left} left as they are\n"
+    return head + "".join(notes) + shell.plan_text(replace(plan, steps=tuple(todo)))
+
+
+def signed_by(full: Plan, plan: Plan) -> list[str]:
+    """Every step signed (directly or not) by a CA step of `plan`: re-issued with --replace-ca."""
+    cas = {s.name for s in plan.steps if s.cert is not None and s.cert.is_ca}
+    out: list[str] = []
+    for step in full.steps:
+        if set(step.needs) & cas:
+            out.append(step.name)
+            if step.cert is not None and step.cert.is_ca:
+                cas.add(step.name)
+    return out
+
+
+def embedding(full: Plan, plan: Plan) -> list[str]:
+    """Steps that are not certificates but need one of `plan`'s (embedded kubeconfigs)."""
+    chosen = {s.name for s in plan.steps}
+    return [s.name for s in full.steps if s.cert is None and set(s.needs) & chosen]
+
+
+def invocation(args: argparse.Namespace) -> str:
+    """The command as typed, for the log's run header (one line, quoted)."""
+    parts = ["run", *args.steps]
+    parts += [f"--{flag.replace('_', '-')}" for flag in ("force", "new_keys", "replace_ca")
+              if getattr(args, flag)]  # fmt: skip
+    parts += ["--recipe", args.recipe, *(f"--set={v}" for v in args.sets)]
+    from kpki_openssl.shell import one_line
+
+    return one_line(shlex.join(parts))
