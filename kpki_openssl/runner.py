@@ -152,6 +152,8 @@ class Runner:
         self._mutex = threading.Lock()  # state and result, if steps ever run in threads
         self._log_mutex = threading.Lock()
         self._step = threading.local()  # .record: the StepRecord a worker thread fills
+        self._state_saved_at: float | None = None  # set while a run batches state saves
+        self._state_dirty = False
 
     # ----- whole runs: checks, then the folder, the lock and the steps -----
 
@@ -171,15 +173,21 @@ class Runner:
         with self._session(result):
             if jobs > 1 and self._shared_serial_files(plan):
                 jobs = 1
-            records = scheduler.run_in_order(
-                plan.steps,
-                self._work,
-                jobs,
-                emit=lambda step, rec: self._settle(step, rec, result),
-                failed=lambda rec: rec.error is not None,
-                started=progress.started if progress else lambda _s: None,
-                finished=progress.finished if progress else lambda _s: None,
-            )
+            self._state_saved_at = time.monotonic()
+            try:
+                records = scheduler.run_in_order(
+                    plan.steps,
+                    self._work,
+                    jobs,
+                    emit=lambda step, rec: self._settle(step, rec, result),
+                    failed=lambda rec: rec.error is not None,
+                    started=progress.started if progress else lambda _s: None,
+                    finished=progress.finished if progress else lambda _s: None,
+                )
+            finally:
+                self._state_saved_at = None
+                if self._state_dirty:
+                    self._save_state(now=True)
         for rec in records:
             if rec is not None and rec.error is not None:
                 raise rec.error
@@ -581,7 +589,17 @@ class Runner:
         steps = data.get("steps") if isinstance(data, dict) else None
         return steps if isinstance(steps, dict) else {}
 
-    def _save_state(self) -> None:
+    def _save_state(self, now: bool = False) -> None:
+        """state.json rewritten whole; during a run at most once a second (and at its end), so
+        a run of thousands of steps does not rewrite a growing file thousands of times. A run
+        killed in between loses only records, which make change detection say less."""
+        if self._state_saved_at is not None and not now:
+            self._state_dirty = True
+            if time.monotonic() - self._state_saved_at < 1.0:
+                return
+        self._state_dirty = False
+        if self._state_saved_at is not None:
+            self._state_saved_at = time.monotonic()
         text = json.dumps({"version": 1, "steps": self._state}, indent=1, sort_keys=True)
         write_file(self.meta / "state.json", text + "\n", PRIVATE_MODE)
 
