@@ -32,8 +32,9 @@ format:
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
+# Speed against the exported script and easy-rsa 3 (a few minutes; BENCH_ARGS=--quick for ~30 s).
 bench: install-test system-deps
-	$(PYTHON) bench/bench.py
+	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

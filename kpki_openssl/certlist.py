@@ -11,6 +11,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kpki_openssl import validate
 from kpki_openssl.errors import InputError
@@ -22,10 +23,29 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_
 _TEMPLATE_PART = re.compile(r"\{\{|\}\}|" + _PLACEHOLDER.pattern)
 
 
+KEY_TYPES = ("rsa", "ecdsa", "ed25519")
+EC_CURVES = ("P-256", "P-384")
+
+
 @dataclass(frozen=True)
 class KeySpec:
+    """The private key every certificate gets: RSA of `size` bits, ECDSA on `curve`, or Ed25519."""
+
     type: str = "rsa"
     size: int = 2048
+    curve: str = "P-256"
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, VariableValue]) -> KeySpec:
+        """From the recipe variables key_type, key_size and ecdsa_curve (each optional)."""
+        key_type = str(values.get("key_type", "rsa"))
+        if key_type not in KEY_TYPES:
+            raise InputError(f"key_type: {key_type!r} is not one of {', '.join(KEY_TYPES)}")
+        curve = str(values.get("ecdsa_curve", "P-256"))
+        if curve not in EC_CURVES:
+            raise InputError(f"ecdsa_curve: {curve!r} is not one of {', '.join(EC_CURVES)}")
+        size = validate.positive_int("key_size", values.get("key_size", 2048))
+        return cls(type=key_type, size=size, curve=curve)
 
 
 @dataclass(frozen=True)
@@ -111,10 +131,7 @@ def expand_keypairs(
     recipe: Recipe, values: Mapping[str, VariableValue], certs: tuple[CertSpec, ...] = ()
 ) -> tuple[KeyPairSpec, ...]:
     """The recipe's bare key pairs, templates filled; names and files unique among all rows."""
-    key = KeySpec(
-        type=str(values.get("key_type", "rsa")),
-        size=int(values.get("key_size", 2048)),  # type: ignore[arg-type]
-    )
+    key = KeySpec.from_values(values)
     names = {c.name for c in certs}
     files = {c.base for c in certs}
     out = []
@@ -150,10 +167,7 @@ def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpe
 
 def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[CertSpec]:
     """Every row expanded, before the table checks (lint reports duplicates itself)."""
-    key = KeySpec(
-        type=str(values.get("key_type", "rsa")),
-        size=int(values.get("key_size", 2048)),  # type: ignore[arg-type]
-    )
+    key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
         for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
@@ -257,16 +271,19 @@ def _spec(
 def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
     """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is '';
     yes/no variables read yes or no; {{ and }} are literal braces."""
-
-    def one(match: re.Match) -> str:
-        if match.group(0) in ("{{", "}}"):
-            return match.group(0)[0]
-        value = _lookup(match, ctx, field)
+    if "{" not in template and "}" not in template:  # most text has no placeholder
+        return template
+    out: list[str] = []
+    for part in _segments(template):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = _lookup(part, template, ctx, field)
         if isinstance(value, bool):
-            return "yes" if value else "no"
-        return ",".join(value) if isinstance(value, tuple) else str(value)
-
-    return _TEMPLATE_PART.sub(one, template)
+            out.append("yes" if value else "no")
+        else:
+            out.append(",".join(value) if isinstance(value, tuple) else str(value))
+    return "".join(out)
 
 
 def fill_list(
@@ -275,8 +292,9 @@ def fill_list(
     """Fill each item; an item that is exactly {list} becomes the list's items; '' items drop."""
     out: list[str] = []
     for template in templates:
-        whole = _PLACEHOLDER.fullmatch(template)
-        value = _lookup(whole, ctx, field) if whole else None
+        parts = _segments(template) if "{" in template else ()
+        whole = len(parts) == 1 and not isinstance(parts[0], str)
+        value = _lookup(parts[0], template, ctx, field) if whole else None  # type: ignore[arg-type]
         if isinstance(value, tuple):
             out.extend(value)
         else:
@@ -284,10 +302,38 @@ def fill_list(
     return [x for x in out if x != ""]
 
 
-def _lookup(match: re.Match, ctx: Mapping[str, VariableValue], field: str) -> VariableValue:
-    name, key = match.group(1), match.group(2)
+@lru_cache(maxsize=4096)
+def _segments(template: str) -> tuple[str | tuple[str, str | None], ...]:
+    """A template split once into literal text and (variable, map key) placeholders: a
+    5,000-node plan fills the same few templates 100,000 times."""
+    parts: list[str | tuple[str, str | None]] = []
+    text: list[str] = []  # literal text since the last placeholder
+    pos = 0
+    for match in _TEMPLATE_PART.finditer(template):
+        text.append(template[pos : match.start()])
+        pos = match.end()
+        if match.group(0) in ("{{", "}}"):
+            text.append(match.group(0)[0])
+            continue
+        if "".join(text):
+            parts.append("".join(text))
+        text = []
+        parts.append((match.group(1), match.group(2)))
+    text.append(template[pos:])
+    if "".join(text):
+        parts.append("".join(text))
+    return tuple(parts)
+
+
+def _lookup(
+    placeholder: tuple[str, str | None],
+    template: str,
+    ctx: Mapping[str, VariableValue],
+    field: str,
+) -> VariableValue:
+    name, key = placeholder
     if name not in ctx:
-        raise InputError(f"{field}: unknown variable {{{name}}} in {match.string!r}")
+        raise InputError(f"{field}: unknown variable {{{name}}} in {template!r}")
     value = ctx[name]
     if key is None:
         return value

@@ -44,9 +44,9 @@ class ComponentFile:
                 f"# Flags for {self.program}, one per line; lines starting with # are comments.\n"
             )
             return head + "".join(f"{name}={value}\n" for name, value in self.flags)
-        import yaml
+        from kpki_openssl import yamltext
 
-        return head + yaml.safe_dump(self.data, sort_keys=False, default_flow_style=False)
+        return head + yamltext.dump(self.data)  # = yaml.safe_dump(..., sort_keys=False)
 
 
 def expand(

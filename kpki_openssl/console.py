@@ -7,7 +7,7 @@ markup (commands, [alt_names] sections) is never parsed as markup.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 
@@ -15,12 +15,16 @@ def is_terminal(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def show_script(text: str, stream: TextIO | None = None) -> None:
-    """Shell text: highlighted on a terminal, byte-for-byte plain when piped."""
+def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None:
+    """Shell text (whole, or in pieces): highlighted on a terminal, byte-for-byte plain when
+    piped, where pieces are written as they come so a huge plan is never held twice."""
     stream = stream or sys.stdout
+    parts = [text] if isinstance(text, str) else text
     if not is_terminal(stream):
-        stream.write(text)
+        for part in parts:
+            stream.write(part)
         return
+    text = "".join(parts)
     from rich.console import Console
     from rich.syntax import Syntax
 
@@ -64,6 +68,102 @@ class Reporter:
         if not self.quiet:
             self.stream.write(message + "\n")
             self.stream.flush()
+
+
+def cpu_count() -> int:
+    """The CPUs this process may use (the default --jobs)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr (piped, or --quiet: nothing at all)."""
+
+    def __init__(self, total: int, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.line = Reporter(quiet, stream)
+
+    def started(self, step: object) -> None:
+        pass
+
+    def finished(self, step: object) -> None:
+        pass
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class BarProgress(PlainProgress):
+    """A rich progress bar on a terminal's stderr: steps done of total, the steps running now,
+    elapsed and remaining time. Report lines scroll above the bar."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(file=stream, highlight=False)
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.task = self.bar.add_task("starting", total=total)
+        self.running: list[str] = []
+
+    def line(self, message: str) -> None:  # type: ignore[override]
+        self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def started(self, step: object) -> None:
+        self.running.append(getattr(step, "name", str(step)))
+        self._describe()
+
+    def finished(self, step: object) -> None:
+        name = getattr(step, "name", str(step))
+        if name in self.running:
+            self.running.remove(name)
+        self.bar.advance(self.task)
+        self._describe()
+
+    def _describe(self) -> None:
+        text = ", ".join(self.running) or "done"
+        self.bar.update(self.task, description=text if len(text) <= 40 else text[:39] + "…")
+
+    def __enter__(self) -> BarProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+def run_progress(total: int, quiet: bool = False, stream: TextIO | None = None) -> PlainProgress:
+    """`run`'s progress: a bar when `stream` (stderr) is a terminal and not quiet; plain lines
+    otherwise."""
+    stream = stream or sys.stderr
+    if not quiet and is_terminal(stream):
+        return BarProgress(total, stream)
+    return PlainProgress(total, quiet, stream)
 
 
 class progress:  # noqa: N801 - used as a context manager, like open()

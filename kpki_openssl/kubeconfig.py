@@ -161,15 +161,13 @@ def kubeconfig_document(spec: KubeconfigSpec, local: bool = False) -> dict:
 
 
 def kubeconfig_text(spec: KubeconfigSpec) -> str:
-    """The file the plan writes: YAML from pyyaml, with a one-line header comment."""
-    import yaml
+    """The file the plan writes: YAML (as pyyaml writes it), with a one-line header comment."""
+    from kpki_openssl import yamltext
 
     head = f"# {spec.file}: {spec.title}. Written by kpki_openssl.\n"
     if spec.embed:
         head += "# The kubectl --embed-certs commands below replace the file names by their data.\n"
-    body = yaml.safe_dump(
-        kubeconfig_document(spec, local=spec.embed), sort_keys=False, default_flow_style=False
-    )
+    body = yamltext.dump(kubeconfig_document(spec, local=spec.embed))  # = yaml.safe_dump
     return head + body
 
 

@@ -20,8 +20,23 @@ def extension_section(spec: CertSpec) -> str:
 
 
 def genkey_argv(spec: CertSpec | KeyPairSpec) -> tuple[str, ...]:
-    """Step 1 of 3: the private key (`openssl genrsa -out admin.key 2048`)."""
-    return (OPENSSL, "genrsa", "-out", spec.key_file, str(spec.key.size))
+    """Step 1 of 3: the private key.
+
+    RSA keeps the document's `openssl genrsa -out admin.key 2048`. ECDSA and Ed25519 use
+    `openssl genpkey`, the one key command for every algorithm: it writes the same PKCS#8
+    `BEGIN PRIVATE KEY` file genrsa writes on OpenSSL 3, mode 0600, with nothing else in it
+    (`ecparam -genkey` would add an `EC PARAMETERS` block and a SEC1 `BEGIN EC PRIVATE KEY`).
+    """
+    key = spec.key
+    if key.type == "ecdsa":
+        return (
+            OPENSSL, "genpkey", "-algorithm", "EC",
+            "-pkeyopt", f"ec_paramgen_curve:{key.curve}",
+            "-out", spec.key_file,
+        )  # fmt: skip
+    if key.type == "ed25519":
+        return (OPENSSL, "genpkey", "-algorithm", "ED25519", "-out", spec.key_file)
+    return (OPENSSL, "genrsa", "-out", spec.key_file, str(key.size))
 
 
 def req_argv(spec: CertSpec) -> tuple[str, ...]:
@@ -60,6 +75,14 @@ def x509_argv(spec: CertSpec, signer: CertSpec | None) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def key_usages(spec: CertSpec) -> tuple[str, ...]:
+    """The profile's key usages that fit the key: keyEncipherment is RSA key transport, which
+    ECDSA and Ed25519 keys cannot do (RFC 5480, RFC 8410), so only RSA certificates carry it."""
+    if spec.key.type == "rsa":
+        return spec.key_usage
+    return tuple(u for u in spec.key_usage if u != "keyEncipherment")
+
+
 def renew_argv(spec: CertSpec, signer: CertSpec | None) -> tuple[str, ...]:
     """Renew: step 3 again, on the CSR and .cnf already in the folder, with the same CA and key.
 
@@ -91,8 +114,9 @@ def cnf_text(spec: CertSpec) -> str:
         f"[{section}]",
         f"basicConstraints = critical, CA:{'TRUE' if spec.is_ca else 'FALSE'}",
     ]
-    if spec.key_usage:
-        lines.append(f"keyUsage = critical, {', '.join(spec.key_usage)}")
+    usages = key_usages(spec)
+    if usages:
+        lines.append(f"keyUsage = critical, {', '.join(usages)}")
     if spec.extended_key_usage:
         lines.append(f"extendedKeyUsage = {', '.join(spec.extended_key_usage)}")
     if spec.dns or spec.ips:

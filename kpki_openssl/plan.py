@@ -7,6 +7,7 @@ same object, and unit tests need no openssl.
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Union
@@ -123,7 +124,7 @@ def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
         *(component_step(f) for f in files),
     )
     names = [s.name for s in steps]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
         raise InputError(f"step: {dupes[0]!r} is both a certificate and a file name")
     return Plan(

@@ -10,6 +10,7 @@ per-node entries are written once (`for_each`), and tables of the files that use
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -37,6 +38,7 @@ class Variable:
     default: VariableValue
     help: str = ""
     check: str | None = None  # per-item check from validate.CHECKS
+    choices: tuple[str, ...] = ()  # the only values allowed (a text variable), e.g. key_type
 
     @property
     def kind(self) -> str:
@@ -191,7 +193,8 @@ def load_recipe(ref: str) -> Recipe:
 def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
     """Parse recipe YAML text; every shape error names the field and the value."""
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when present: the same safe loading, ~10x faster (startup matters)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -312,7 +315,7 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
             check(f"{field}[{i}]", x) if check else validate.one_line_text(f"{field}[{i}]", x)
             for i, x in enumerate(items)
         )
-        dupes = sorted({x for x in out if out.count(x) > 1})
+        dupes = sorted(x for x, n in Counter(out).items() if n > 1)
         if dupes:
             raise InputError(f"{field}: duplicate value {dupes[0]!r}")
         return out
@@ -328,6 +331,8 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
     if var.kind == "int":
         return validate.positive_int(field, value)
     text = validate.one_line_text(field, _text(field, value))
+    if var.choices and text not in var.choices:
+        raise InputError(f"{field}: {text!r} is not one of {', '.join(var.choices)}")
     return check(field, text) if check else text
 
 
@@ -335,7 +340,7 @@ def _variable(name: str, raw: Any) -> Variable:
     field = f"variables.{name}"
     validate.step_name(field, name.replace("_", "-"))
     spec = _mapping(field, raw)
-    _known_keys(field, spec, {"default", "help", "check"})
+    _known_keys(field, spec, {"default", "help", "check", "choices"})
     if "default" not in spec:
         raise InputError(f"{field}: missing 'default'")
     default = spec["default"]
@@ -352,7 +357,12 @@ def _variable(name: str, raw: Any) -> Variable:
         raise InputError(
             f"{field}.check: unknown check {check!r} (known: {', '.join(validate.CHECKS)})"
         )
-    return Variable(name, default, _text(f"{field}.help", spec.get("help", "")), check)
+    choices = tuple(
+        _text(f"{field}.choices", x) for x in _sequence(f"{field}.choices", spec.get("choices", []))
+    )
+    if choices and str(default) not in choices:
+        raise InputError(f"{field}.default: {default!r} is not one of {', '.join(choices)}")
+    return Variable(name, default, _text(f"{field}.help", spec.get("help", "")), check, choices)
 
 
 def _profile(name: str, raw: Any) -> Profile:

@@ -11,7 +11,12 @@ Safety, per step (one step = one certificate):
   first, certificate last). A killed run leaves at most a staging folder, never a half-written
   file in DIR; the next run discards the staging folder and finishes the step. Each command's
   log entry is written before any of the step's files reach DIR, so the log always explains
-  every file in DIR (keep that order if log entries are ever buffered, e.g. per step).
+  every file in DIR.
+Parallel runs (--jobs N, scheduler.py): up to N steps run their commands at once, each in its
+own staging folder, its log entries and progress lines held back; the scheduler then hands
+each finished step back in plan order, and only then are its log entries written and its files
+renamed into DIR. So the log is in plan order, still explains every file in DIR, and a step
+signed by a CA starts only once the CA's files are in DIR.
 - an existing key is never regenerated (unless --new-keys, or --replace-ca for a CA), and a
   built certificate is never re-issued without --force; a certificate whose inputs changed is
   reported with the reasons (DIR/.kpki/state.json records what each step was built from).
@@ -35,11 +40,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
-from kpki_openssl import openssl_version, record, shell
+from kpki_openssl import openssl_version, record, scheduler, shell
 from kpki_openssl.errors import CommandFailed, KpkiError
 from kpki_openssl.plan import PRIVATE_MODE, PUBLIC_MODE, Action, Command, Plan, Step, WriteFile
 
@@ -86,6 +92,14 @@ class Decision:
     change: Changed | None = None
 
 
+class Progress(Protocol):
+    """Told when each step starts and ends (in the order that happens), for a progress bar."""
+
+    def started(self, step: Step) -> None: ...
+
+    def finished(self, step: Step) -> None: ...
+
+
 @dataclass
 class RunResult:
     ran: list[str] = field(default_factory=list)  # step names run (wholly or partly)
@@ -95,6 +109,21 @@ class RunResult:
     replaced: list[str] = field(default_factory=list)  # CAs replaced (--replace-ca)
     renewed: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)  # unfinished steps of a killed run
+
+
+@dataclass
+class StepRecord:
+    """One step of a run, done by a worker thread and held until the scheduler hands it back
+    in plan order: its progress lines, command-log entries, its own results, and the staged
+    files still to be renamed into DIR (with what to record once they are there)."""
+
+    name: str
+    result: RunResult = field(default_factory=RunResult)
+    lines: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    staged: tuple[Path, list[tuple[str, int]]] | None = None  # stage folder, (file, mode)
+    finish: Callable[[], None] | None = None  # what _run_step does after the install
+    error: KpkiError | None = None
 
 
 def _now() -> str:
@@ -113,7 +142,7 @@ class Runner:
         invocation: str = "",
     ) -> None:
         self.out = Path(out)
-        self.report = report or (lambda _msg: None)
+        self._report = report or (lambda _msg: None)
         self.log = log
         self.options = options or RunOptions()
         self.invocation = invocation
@@ -122,19 +151,106 @@ class Runner:
         self._rebuilt: set[str] = set()  # built steps made again in this run
         self._mutex = threading.Lock()  # state and result, if steps ever run in threads
         self._log_mutex = threading.Lock()
+        self._step = threading.local()  # .record: the StepRecord a worker thread fills
+        self._state_saved_at: float | None = None  # set while a run batches state saves
+        self._state_dirty = False
 
     # ----- whole runs: checks, then the folder, the lock and the steps -----
 
-    def run(self, plan: Plan, makers: Mapping[str, str] | None = None) -> RunResult:
-        """Run the plan's steps in order. `makers` maps a file to the step that makes it,
-        so a step whose inputs are missing can say which step to run first."""
+    def run(
+        self,
+        plan: Plan,
+        makers: Mapping[str, str] | None = None,
+        jobs: int = 1,
+        progress: Progress | None = None,
+    ) -> RunResult:
+        """Run the plan's steps, up to `jobs` at a time (a step waits for its CA); lines, log
+        entries and results come out in plan order. `makers` maps a file to the step that
+        makes it, so a step whose inputs are missing can say which step to run first."""
         self._check_inputs(plan, makers or {})
         self._check_programs(plan)
         result = RunResult()
         with self._session(result):
-            for step in plan.steps:
-                self._run_step(step, result)
+            if jobs > 1 and self._shared_serial_files(plan):
+                jobs = 1
+            self._state_saved_at = time.monotonic()
+            try:
+                records = scheduler.run_in_order(
+                    plan.steps,
+                    self._work,
+                    jobs,
+                    emit=lambda step, rec: self._settle(step, rec, result),
+                    failed=lambda rec: rec.error is not None,
+                    started=progress.started if progress else lambda _s: None,
+                    finished=progress.finished if progress else lambda _s: None,
+                )
+            finally:
+                self._state_saved_at = None
+                if self._state_dirty:
+                    self._save_state(now=True)
+        for rec in records:
+            if rec is not None and rec.error is not None:
+                raise rec.error
         return result
+
+    def report(self, message: str) -> None:
+        """A progress line: held with its step's record in a step, else shown at once."""
+        rec = getattr(self._step, "record", None)
+        if rec is not None:
+            rec.lines.append(message)
+        else:
+            self._report(message)
+
+    def _work(self, step: Step) -> StepRecord:
+        """A worker's part of one step: decide, run its commands in the staging folder."""
+        rec = StepRecord(step.name)
+        self._step.record = rec
+        try:
+            self._run_step(step, rec.result)
+        except KpkiError as exc:
+            rec.error = exc
+        finally:
+            self._step.record = None
+        return rec
+
+    def _settle(self, step: Step, rec: StepRecord, result: RunResult) -> None:
+        """In plan order: show the step's lines, log its commands, then rename its files into
+        DIR and record them (the log explains every file in DIR before it is there)."""
+        for line in rec.lines:
+            self._report(line)
+        if rec.log:
+            self._log("".join(rec.log))
+        if rec.staged is not None:
+            stage, made = rec.staged
+            try:
+                if rec.error is None:
+                    self._install(step, stage, made)
+            except KpkiError as exc:
+                rec.error = exc
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+        if rec.error is None and rec.finish is not None:
+            rec.finish()
+        for name in ("ran", "skipped", "kept", "changed", "replaced", "renewed", "discarded"):
+            getattr(result, name).extend(getattr(rec.result, name))
+
+    def _shared_serial_files(self, plan: Plan) -> list[str]:
+        """Serial files (`ca.srl`) in the folder: openssl x509 -CA reads and rewrites the
+        CA's serial file when it exists, so concurrent signers would race on it."""
+        cas = {
+            a.argv[a.argv.index("-CA") + 1]
+            for s in plan.steps
+            for a in s.actions
+            if isinstance(a, Command) and "-CA" in a.argv
+        }
+        found = [str(Path(ca).with_suffix(".srl")) for ca in sorted(cas)]
+        found = [p for p in found if (self.out / p).exists()]
+        if found:
+            self.report(
+                f"note  {', '.join(found)} exists: openssl would share it between signers, "
+                "so steps run one at a time"
+            )
+        return found
 
     def renew(self, plan: Plan, strict: bool = True) -> RunResult:
         """Re-sign the renew plan's certificates. Unbuilt ones are an error when named
@@ -280,14 +396,22 @@ class Runner:
             # a key it does not match (the step then resumes as "key without certificate")
             (self.out / cert_file).unlink()
         self._stage(step, list(decision.actions))
-        self._remember(step, list(decision.kept))
-        with self._mutex:
-            result.ran.append(step.name)
-            if again:  # what embeds or is signed by it is made again too
-                self._rebuilt.add(step.name)
-            if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
-                self._rebuilt.add(step.name)
-                result.replaced.append(step.name)
+
+        def finish() -> None:
+            self._remember(step, list(decision.kept))
+            with self._mutex:
+                result.ran.append(step.name)
+                if again:  # what embeds or is signed by it is made again too
+                    self._rebuilt.add(step.name)
+                if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
+                    self._rebuilt.add(step.name)
+                    result.replaced.append(step.name)
+
+        rec = getattr(self._step, "record", None)
+        if rec is not None:
+            rec.finish = finish  # once the files are in DIR (Runner._settle)
+        else:
+            finish()
 
     def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
         """What `run` would do with each step in this folder (for dry-run); writes nothing."""
@@ -379,6 +503,7 @@ class Runner:
     def _stage(self, step: Step, actions: list[Action]) -> None:
         stage = self.meta / "stage" / f"{step.name.replace('/', '%')}.{os.getpid()}"
         stage.mkdir(parents=True, mode=0o700)
+        held = False
         try:
             made: dict[str, int] = {}  # file -> mode, in the order first written
             for action in actions:
@@ -389,9 +514,14 @@ class Runner:
                 else:
                     made[action.path] = min(action.mode, made.get(action.path, action.mode))
                 self._run_action(step.name, action, stage)
+            rec = getattr(self._step, "record", None)
+            if rec is not None:  # renamed into DIR in plan order, after the log entries
+                rec.staged, held = (stage, list(made.items())), True
+                return
             self._install(step, stage, list(made.items()))
         finally:
-            shutil.rmtree(stage, ignore_errors=True)
+            if not held:
+                shutil.rmtree(stage, ignore_errors=True)
 
     def _link_inputs(self, stage: Path, reads: tuple[str, ...], made: set[str]) -> None:
         for path in reads:
@@ -459,7 +589,17 @@ class Runner:
         steps = data.get("steps") if isinstance(data, dict) else None
         return steps if isinstance(steps, dict) else {}
 
-    def _save_state(self) -> None:
+    def _save_state(self, now: bool = False) -> None:
+        """state.json rewritten whole; during a run at most once a second (and at its end), so
+        a run of thousands of steps does not rewrite a growing file thousands of times. A run
+        killed in between loses only records, which make change detection say less."""
+        if self._state_saved_at is not None and not now:
+            self._state_dirty = True
+            if time.monotonic() - self._state_saved_at < 1.0:
+                return
+        self._state_dirty = False
+        if self._state_saved_at is not None:
+            self._state_saved_at = time.monotonic()
         text = json.dumps({"version": 1, "steps": self._state}, indent=1, sort_keys=True)
         write_file(self.meta / "state.json", text + "\n", PRIVATE_MODE)
 
@@ -467,7 +607,12 @@ class Runner:
         self._log(f"# {_now()} {text}\n")
 
     def _log(self, entry: str) -> None:
-        """Append one entry with a single write, so a killed run never leaves half an entry."""
+        """Append one entry with a single write, so a killed run never leaves half an entry.
+        Inside a step of a run, the entry waits in the step's record (Runner._settle)."""
+        rec = getattr(self._step, "record", None)
+        if rec is not None:
+            rec.log.append(entry)
+            return
         if not self.log:
             return
         with self._log_mutex:

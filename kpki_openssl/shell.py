@@ -7,8 +7,8 @@ Every argument goes through shlex, and files the tool writes itself become quote
 from __future__ import annotations
 
 import shlex
-import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 
 from kpki_openssl.plan import Action, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import VariableValue
@@ -18,12 +18,15 @@ SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
 
 def command_line(command: Command) -> str:
     """The exact command as a person would type it, e.g. `openssl genrsa -out ca.key 2048`."""
-    return argv_text(command.argv)
+    return " ".join(map(_quote, command.argv))
+
+
+_quote = lru_cache(maxsize=65536)(shlex.quote)  # the same few words recur in every step
 
 
 def argv_text(argv: Sequence[str]) -> str:
     """Any argv as shell text, every argument quoted as needed."""
-    return shlex.join(argv)
+    return " ".join(map(_quote, argv))
 
 
 def heredoc(write: WriteFile) -> str:
@@ -52,11 +55,26 @@ def comment(text: str, width: int = 78) -> str:
     """Text as shell comment lines, wrapped, each starting with '# '."""
     out = []
     for paragraph in text.strip().split("\n\n"):
-        wrapped = textwrap.wrap(
-            " ".join(paragraph.split()), width - 2, break_long_words=False, break_on_hyphens=False
-        ) or [""]
+        wrapped = _wrap(paragraph.split(), width - 2) or [""]
         out.extend(f"# {line}" if line else "#" for line in wrapped)
     return "\n".join(out) + "\n" if out else ""
+
+
+def _wrap(words: list[str], width: int) -> list[str]:
+    """Greedy word wrap, never breaking a word: textwrap.wrap's result for plain words, but
+    several times faster, which matters when a plan has 10,000 explained steps."""
+    lines: list[str] = []
+    current: list[str] = []
+    length = -1
+    for word in words:
+        if current and length + 1 + len(word) > width:
+            lines.append(" ".join(current))
+            current, length = [], -1
+        current.append(word)
+        length += 1 + len(word)
+    if current:
+        lines.append(" ".join(current))
+    return lines
 
 
 def one_line(text: str) -> str:
@@ -90,10 +108,16 @@ def variables_comment(values: Mapping[str, VariableValue]) -> str:
 
 def plan_text(plan: Plan, explain: bool = True) -> str:
     """Every step's files and commands, in plan order, with a header naming recipe and values."""
+    return "".join(plan_parts(plan, explain))
+
+
+def plan_parts(plan: Plan, explain: bool = True) -> Iterator[str]:
+    """plan_text piece by piece, so a 10,000-step dry-run never holds the whole text at once."""
     count = len(plan.steps)
     head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
-    head += "# variables:\n" + variables_comment(plan.values)
-    return head + "".join(step_text(s, explain) for s in plan.steps)
+    yield head + "# variables:\n" + variables_comment(plan.values)
+    for step in plan.steps:
+        yield step_text(step, explain)
 
 
 def script(plan: Plan) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from kpki_openssl.plan import Plan
@@ -52,16 +53,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "updated",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        metavar="N",
+        help="run up to N independent steps at once (default: the number of CPUs); "
+        "the log and the output stay in plan order",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    import itertools
+
     from kpki_openssl import console, shell
     from kpki_openssl.errors import InputError
     from kpki_openssl.runner import LOG_NAME, Runner, RunOptions
     from kpki_openssl.usage import usage_lines
+    from kpki_openssl.validate import positive_int
 
     if args.new_keys and not args.force:
         raise InputError("--new-keys: only together with --force (it re-keys re-issued leaves)")
@@ -75,16 +86,20 @@ def main(args: argparse.Namespace) -> int:
     out = out_dir(args)
     options = RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
     if args.dry_run:
-        text = shell.plan_text(plan) if not out.is_dir() else preview(plan, out, options)
-        if usage:
-            text += "\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)
-        console.show_script("# dry run: nothing is written\n" + text)
+        if out.is_dir():
+            parts: Iterable[str] = [preview(plan, out, options)]
+        else:
+            parts = shell.plan_parts(plan)
+        tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
+        console.show_script(
+            itertools.chain(["# dry run: nothing is written\n"], parts, tail if usage else [])
+        )
         return 0
+    jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     makers = {path: step.name for step in full.steps for path in step.writes}
-    runner = Runner(
-        out, report=console.Reporter(args.quiet), options=options, invocation=invocation(args)
-    )
-    result = runner.run(plan, makers)
+    with console.run_progress(len(plan.steps), args.quiet) as progress:
+        runner = Runner(out, report=progress.line, options=options, invocation=invocation(args))
+        result = runner.run(plan, makers, jobs=jobs, progress=progress)
     for change in result.changed:
         sys.stderr.write(f"kpki-openssl: {change}\n")
     for ca in result.replaced:

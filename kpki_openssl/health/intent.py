@@ -169,7 +169,7 @@ def _generated(spec: CertSpec) -> Extensions:
     return Extensions(
         present=True,
         is_ca=spec.is_ca,
-        key_usage=spec.key_usage,
+        key_usage=openssl_argv.key_usages(spec),  # what the generated .cnf says (RSA-only usages)
         extended_key_usage=spec.extended_key_usage,
         dns=spec.dns,
         ips=spec.ips,

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""How fast kpki_openssl builds a PKI, next to the alternatives, on this machine.
+
+  (a) tool overhead: `run all --jobs 1` vs `bash` running the exported script (same plan)
+  (b) speed-up:      `run all` (default --jobs) vs the exported script, 100 nodes
+  (c) vs easy-rsa 3: `run all` vs easy-rsa building the same certificates (subjects, SANs)
+  (d) scale:         wall time and peak RSS of `run all --dry-run` for 10..5,000 nodes; `--help`
+
+Pairs (and triples) run interleaved, A B A B ..., each in a fresh temporary folder, and the
+table shows medians; the ratios are the claim, not the absolute times. Peak RSS comes from
+wait4(), per process. Run it with `make bench` or `python bench/bench.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+EASYRSA = Path("/usr/share/easy-rsa/easyrsa")
+EASYRSA_PROFILE = {"client": "client", "server": "server", "server-and-client": "serverClient"}
+
+
+def kpki(*argv: str) -> list[str]:
+    """The tool as a user runs it, importing this checkout."""
+    return [sys.executable, "-m", "kpki_openssl", *argv]
+
+
+ENV = dict(os.environ, PYTHONPATH=str(REPO))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One process run: wall seconds, CPU seconds (user + system, the process and the
+    children it waited for: every openssl), and peak RSS in KiB."""
+
+    wall: float
+    cpu: float
+    rss: int
+
+
+def measure(argv: Sequence[str], cwd: Path | None = None) -> Sample:
+    """One process, which must succeed."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(
+                f"bench: {shlex.join(argv)} exited {proc.returncode}:\n{err.read().decode()}"
+            )
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+
+
+def nodes(n: int) -> str:
+    return ",".join(f"n{i:04d}" for i in range(1, n + 1))
+
+
+def plan_args(n_nodes: int | None, key_type: str) -> list[str]:
+    args = ["--set", f"key_type={key_type}"]
+    if n_nodes is not None:
+        args += ["--set", f"nodes={nodes(n_nodes)}"]
+    return args
+
+
+def count_certs(folder: Path) -> int:
+    return sum(1 for _ in folder.rglob("*.crt"))
+
+
+class Contest:
+    """Named contenders, each a function(work folder) -> Sample; run interleaved."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+
+    def run(self, contenders: dict[str, Callable[[Path], Sample]]) -> dict[str, list[Sample]]:
+        times: dict[str, list[Sample]] = {name: [] for name in contenders}
+        for round_ in range(self.rounds):
+            for name, contender in contenders.items():
+                with tempfile.TemporaryDirectory(prefix="kpki-bench-") as tmp:
+                    sample = contender(Path(tmp))
+                times[name].append(sample)
+                print(f"    round {round_ + 1} {name}: {sample.wall:.3f} s wall, "
+                      f"{sample.cpu:.3f} s cpu", file=sys.stderr, flush=True)  # fmt: skip
+        return times
+
+
+# --- contenders -------------------------------------------------------------------------------
+
+
+def tool_run(args: list[str], jobs: int | None, expect: int) -> Callable[[Path], Sample]:
+    def run(tmp: Path) -> Sample:
+        jobs_args = [] if jobs is None else ["--jobs", str(jobs)]
+        sample = measure(kpki("run", "all", "-q", "--out", str(tmp / "pki"), *jobs_args, *args))
+        assert count_certs(tmp / "pki") == expect, "the tool made a different number of certs"
+        return sample
+
+    return run
+
+
+def script_run(script: Path, expect: int) -> Callable[[Path], Sample]:
+    def run(tmp: Path) -> Sample:
+        sample = measure(["bash", str(script)], cwd=tmp)
+        assert count_certs(tmp) == expect, "the script made a different number of certificates"
+        return sample
+
+    return run
+
+
+def easyrsa_script(args: list[str], key_type: str) -> tuple[str, int]:
+    """A bash script that makes the plan's certificates with easy-rsa 3 (see bench/README.md)."""
+    from kpki_openssl.plan import build_plan
+    from kpki_openssl.recipe import load_recipe, resolve_variables
+
+    recipe = load_recipe("kubernetes")
+    sets = [args[i + 1] for i in range(0, len(args), 2)]
+    plan = build_plan(recipe, resolve_variables(recipe, sets))
+    algo = {
+        "rsa": ["--use-algo=rsa", f"--keysize={plan.values['key_size']}"],
+        "ecdsa": ["--use-algo=ec", "--curve=prime256v1"],
+        "ed25519": ["--use-algo=ed", "--curve=ed25519"],
+    }[key_type]
+    lines = [
+        "set -euo pipefail",
+        f"E={shlex.quote(str(EASYRSA))}",
+        'export EASYRSA_BATCH=1 EASYRSA_PKI="$PWD/pki"',
+        '"$E" init-pki',
+    ]
+    for cert in plan.certs:
+        orgs = cert.organizations
+        if cert.is_ca:
+            lines.append(
+                shlex.join(["$E", *algo, f"--req-cn={cert.common_name}", f"--days={cert.days}",
+                            "build-ca", "nopass"]).replace("'$E'", '"$E"')
+            )  # fmt: skip
+            continue
+        dn = (
+            ["--dn-mode=org", f"--req-org={orgs[0]}", "--req-c=", "--req-st=", "--req-city=",
+             "--req-email=", "--req-ou="]
+            if orgs
+            else ["--dn-mode=cn_only"]
+        )  # fmt: skip
+        req = ["$E", *algo, *dn, f"--req-cn={cert.common_name}", "gen-req", cert.base, "nopass"]
+        san = [f"DNS:{d}" for d in cert.dns] + [f"IP:{ip}" for ip in cert.ips]
+        san_opt = [f"--subject-alt-name={','.join(san)}"] if san else []
+        sign = ["$E", f"--days={cert.days}", *san_opt, "sign-req",
+                EASYRSA_PROFILE[cert.profile], cert.base]  # fmt: skip
+        lines.append(shlex.join(req).replace("'$E'", '"$E"'))
+        lines.append(shlex.join(sign).replace("'$E'", '"$E"'))
+    return "\n".join(lines) + "\n", len(plan.certs)
+
+
+def easyrsa_run(script: Path, expect: int) -> Callable[[Path], Sample]:
+    def run(tmp: Path) -> Sample:
+        sample = measure(["bash", str(script)], cwd=tmp)
+        made = count_certs(tmp / "pki")  # ca.crt and issued/*.crt
+        assert made >= expect, f"easy-rsa made {made} certificates, expected {expect}"
+        return sample
+
+    return run
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+class Table:
+    HEAD = ("part", "what", "A: median wall", "B: median wall", "A/B wall", "A/B cpu", "target")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def pair(self, part: str, what: str, a: tuple[str, list[Sample]],
+             b: tuple[str, list[Sample]], target: str) -> None:  # fmt: skip
+        wall = med([x.wall for x in a[1]]) / med([x.wall for x in b[1]])
+        cpu = med([x.cpu for x in a[1]]) / med([x.cpu for x in b[1]])
+        self.rows.append((
+            part, what,
+            f"{a[0]} {med([x.wall for x in a[1]]):.3f} s",
+            f"{b[0]} {med([x.wall for x in b[1]]):.3f} s",
+            f"**{wall:.2f}**", f"{cpu:.2f}", target,
+        ))  # fmt: skip
+        print(f"  {part} {what}: {wall:.2f} wall, {cpu:.2f} cpu", file=sys.stderr, flush=True)
+
+    def single(self, part: str, what: str, value: str, target: str) -> None:
+        self.rows.append((part, what, value, "", "", "", target))
+        print(f"  {part} {what}: {value}", file=sys.stderr, flush=True)
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.HEAD) + " |", "|" + "---|" * len(self.HEAD)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def machine() -> str:
+    from kpki_openssl.console import cpu_count
+
+    openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout
+    return (
+        f"{dt.date.today().isoformat()}, {cpu_count()} CPUs, {platform.machine()}, "
+        f"Python {platform.python_version()}, {openssl.strip()}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds, 20 nodes, ecdsa only")
+    parser.add_argument("--rounds", type=int, help="pairs per comparison (default 5; quick 3)")
+    parser.add_argument("--nodes", type=int, help="nodes for (a)/(b) (default 100; quick 20)")
+    parser.add_argument(
+        "--parts", default="abcd", help="which parts to run, e.g. 'ad' (default: abcd)"
+    )
+    parser.add_argument(
+        "--show-easyrsa",
+        metavar="KEY_TYPE",
+        choices=("rsa", "ecdsa", "ed25519"),
+        help="print the easy-rsa script that (c) runs for this key type, and exit",
+    )
+    args = parser.parse_args(argv)
+    if args.show_easyrsa:
+        sys.stdout.write(easyrsa_script(plan_args(None, args.show_easyrsa), args.show_easyrsa)[0])
+        return 0
+    rounds = args.rounds or (3 if args.quick else 5)
+    n_nodes = args.nodes or (20 if args.quick else 100)
+    contest = Contest(rounds)
+    table = Table()
+    work = Path(tempfile.mkdtemp(prefix="kpki-bench-scripts-"))
+    print(f"bench: {machine()}; {rounds} interleaved rounds", file=sys.stderr, flush=True)
+    try:
+        if "a" in args.parts or "b" in args.parts:
+            # (a) on the bundled plan (16 steps), where interpreter startup is a visible share
+            small = plan_args(None, "ecdsa")
+            script = work / "small.sh"
+            subprocess.run(kpki("export", "-o", str(script), *small), env=ENV, check=True)
+            n_small = 16
+            t = contest.run(
+                {
+                    "tool": tool_run(small, 1, n_small),
+                    "bash": script_run(script, n_small),
+                }
+            )
+            if "a" in args.parts:
+                table.pair("(a)", f"overhead, bundled plan ({n_small} certs, ecdsa)",
+                           ("jobs 1", t["tool"]), ("bash", t["bash"]), "≤ 1.05")  # fmt: skip
+            # (a) and (b) on n nodes: one interleaved triple per round shares the bash runs
+            big = plan_args(n_nodes, "ecdsa")
+            script = work / "big.sh"
+            subprocess.run(kpki("export", "-o", str(script), *big), env=ENV, check=True)
+            n_big = 10 + 2 * n_nodes
+            t = contest.run(
+                {
+                    "jobs1": tool_run(big, 1, n_big),
+                    "bash": script_run(script, n_big),
+                    "default": tool_run(big, None, n_big),
+                }
+            )
+            if "a" in args.parts:
+                table.pair("(a)", f"overhead, {n_nodes} nodes ({n_big} certs, ecdsa)",
+                           ("jobs 1", t["jobs1"]), ("bash", t["bash"]), "≤ 1.05")  # fmt: skip
+            if "b" in args.parts:
+                table.pair("(b)", f"speed-up, {n_nodes} nodes ({n_big} certs, ecdsa)",
+                           ("run all", t["default"]), ("bash", t["bash"]), "≤ 0.55")  # fmt: skip
+        if "c" in args.parts and EASYRSA.exists():
+            for key_type in ["ecdsa"] if args.quick else ["ecdsa", "rsa"]:
+                plan = plan_args(None, key_type)
+                text, n_certs = easyrsa_script(plan, key_type)
+                script = work / f"easyrsa-{key_type}.sh"
+                script.write_text(text)
+                t = contest.run(
+                    {
+                        "tool": tool_run(plan, None, n_certs),
+                        "easyrsa": easyrsa_run(script, n_certs),
+                    }
+                )
+                table.pair("(c)", f"vs easy-rsa 3, bundled plan ({n_certs} certs, {key_type})",
+                           ("run all", t["tool"]), ("easy-rsa", t["easyrsa"]), "≤ 0.5")  # fmt: skip
+        elif "c" in args.parts:
+            table.single("(c)", "vs easy-rsa 3", f"skipped: {EASYRSA} not installed", "≤ 0.5")
+        if "d" in args.parts:
+            sizes = [10, 100, 1000, 5000]
+            for size in sizes:
+                runs = [
+                    measure(kpki("run", "all", "--dry-run", "--set", f"nodes={nodes(size)}"))
+                    for _ in range(rounds)
+                ]
+                seconds = med([r.wall for r in runs])
+                rss = max(r.rss for r in runs) / 1024
+                target = "≤ 1 s, ≤ 150 MB" if size == 5000 else ""
+                table.single("(d)", f"dry-run, {size} nodes ({10 + 2 * size} certs)",
+                             f"{seconds:.3f} s, {rss:.0f} MB peak", target)  # fmt: skip
+            runs = [measure(kpki("--help")) for _ in range(rounds)]
+            shown = f"{med([r.wall for r in runs]):.3f} s, {max(r.rss for r in runs) / 1024:.0f} MB"
+            table.single("(d)", "`python -m kpki_openssl --help`", shown + " peak", "≤ 0.3 s")
+            bare = [measure([sys.executable, "-c", "pass"]).wall for _ in range(rounds)]
+            table.single("(d)", "for scale: `python -c pass`", f"{med(bare):.3f} s", "")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Measured {machine()}; medians of {rounds} interleaved rounds; load average at the "
+          f"end {load} (other work on the machine slows the parallel runs most).\n")  # fmt: skip
+    print(table.markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
