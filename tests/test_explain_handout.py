@@ -27,21 +27,29 @@ def step_names(*extra: str) -> list[str]:
     return [ln.split()[0] for ln in done.stdout.splitlines()[1:]]
 
 
+def _settings(loaded) -> list[list[str]]:
+    """Defaults, plus each other key type the recipe offers (EC keys use other commands)."""
+    base = ["embed_certs=yes"] if "embed_certs" in loaded.variables else []
+    var = loaded.variables.get("key_type")
+    others = [t for t in (var.choices if var is not None else ()) if t != "rsa"]
+    return [base, *([*base, f"key_type={t}"] for t in others)]
+
+
 @pytest.mark.parametrize("recipe", sorted(bundled_recipes()))
 def test_every_flag_of_every_bundled_recipe_is_explained(recipe: str) -> None:
     loaded = load_recipe(recipe)
-    sets = ["embed_certs=yes"] if "embed_certs" in loaded.variables else []
-    plan = build_plan(loaded, resolve_variables(loaded, sets))
-    kinds = {a.argv[0] for s in plan.steps for a in s.actions if isinstance(a, Command)}
-    assert "openssl" in kinds
-    for step in plan.steps:
-        for action in step.actions:
-            if isinstance(action, Command):
-                notes = flags.explain_argv(action.argv)
-                missing = [n.text for n in notes if not n.meaning]
-                assert not missing, (recipe, step.name, missing)
-                # every token of the command is covered by exactly one note
-                assert " ".join(n.text for n in notes) == " ".join(action.argv)
+    for sets in _settings(loaded):
+        plan = build_plan(loaded, resolve_variables(loaded, sets))
+        kinds = {a.argv[0] for s in plan.steps for a in s.actions if isinstance(a, Command)}
+        assert "openssl" in kinds
+        for step in plan.steps:
+            for action in step.actions:
+                if isinstance(action, Command):
+                    notes = flags.explain_argv(action.argv)
+                    missing = [n.text for n in notes if not n.meaning]
+                    assert not missing, (recipe, sets, step.name, missing)
+                    # every token of the command is covered by exactly one note
+                    assert " ".join(n.text for n in notes) == " ".join(action.argv)
 
 
 def test_explain_all_covers_every_step_and_command() -> None:

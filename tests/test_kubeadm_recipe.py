@@ -238,3 +238,30 @@ def test_kubeadm_is_lint_clean_and_verifies(kubeadm_dir: Path) -> None:
     verified = run_cli("verify", "--quiet", "--recipe", "kubeadm", "--out", str(kubeadm_dir))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "all pass" in verified.stdout
+
+
+def test_kubeadm_with_ecdsa_keys(tmp_path: Path) -> None:
+    """key_type=ecdsa: every key (sa.key too, whose public half comes from openssl pkey) is EC
+    P-256, and the folder verifies."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    need_program("openssl")
+    out = tmp_path / "etc-kubernetes"
+    sets = ("--recipe", "kubeadm", "--out", str(out), "--set", "key_type=ecdsa",
+            "--set", "embed_certs=no")  # fmt: skip
+    done = run_cli("run", "all", "--quiet", *sets)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "openssl pkey -in pki/sa.key -pubout -out pki/sa.pub" in (out / "commands.sh").read_text()
+    )
+    for key in out.rglob("*.key"):
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey), key
+        assert private.curve.name == "secp256r1"
+    public = serialization.load_pem_public_key((out / "pki/sa.pub").read_bytes())
+    sa = serialization.load_pem_private_key((out / "pki/sa.key").read_bytes(), password=None)
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert public.public_bytes(*fmt) == sa.public_key().public_bytes(*fmt)
+    verified = run_cli("verify", "--quiet", *sets)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
