@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+from kpki_openssl.cli.common import (
+    add_out_option,
+    add_recipe_options,
+    load_plan,
+    out_dir,
+    write_output,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,11 +53,7 @@ def main(args: argparse.Namespace) -> int:
         ) from None
     text = certificates_api.manifest(request, pem)
     if args.output:
-        from pathlib import Path
-
-        from kpki_openssl.runner import write_file
-
-        write_file(Path(args.output), text, 0o644)
+        write_output(args.output, text, 0o644)
     else:
         sys.stdout.write(text)
     return 0
