@@ -102,7 +102,7 @@ def test_node_script_makes_keys_and_manifests_on_the_node(tmp_path: Path) -> Non
     assert "openssl x509" not in text  # signing is the cluster's job
     node = tmp_path / "node02"
     node.mkdir()
-    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True)
+    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True, timeout=120)
     keys = sorted(p.name for p in node.glob("*.key"))
     assert keys == ["kubelet-client-node02.key", "kubelet-node02.key"]
     for key in keys:
@@ -130,7 +130,7 @@ def test_node_script_makes_keys_and_manifests_on_the_node(tmp_path: Path) -> Non
         )
     # run again: the node's keys are kept, the CSRs remade from them
     before = {k: (node / k).read_bytes() for k in keys}
-    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True)
+    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True, timeout=120)
     assert {k: (node / k).read_bytes() for k in keys} == before
 
 

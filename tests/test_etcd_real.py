@@ -144,8 +144,8 @@ def test_client_certificate_from_another_ca_is_refused(cluster: Cluster, foreign
 def test_flags_files_name_only_flags_etcd_accepts(consumer_pki: Path) -> None:
     """The flag names in every generated etcd-*.flags, checked against `etcd --help`."""
     etcd = need_program("etcd")
-    help_text = subprocess.run([etcd, "--help"], capture_output=True, text=True).stdout
-    help_text += subprocess.run([etcd, "--help"], capture_output=True, text=True).stderr
+    help_text = subprocess.run([etcd, "--help"], capture_output=True, text=True, timeout=30).stdout
+    help_text += subprocess.run([etcd, "--help"], capture_output=True, text=True, timeout=30).stderr
     files = sorted(consumer_pki.glob("etcd-*.flags"))
     assert [f.name for f in files] == [f"etcd-{m}.flags" for m in ETCD_PEERS]
     for path in files:

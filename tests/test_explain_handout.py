@@ -157,7 +157,9 @@ def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
         t.content for t in _markdown_tokens(done.stdout) if t.type == "fence" and t.info == "sh"
     )
     assert len(blocks) > 12
-    subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True, timeout=120
+    )
     for base in ("admin", "apiserver", "kubelet-n1", "etcdserver"):
         verified = openssl_verify(tmp_path / "ca.crt", tmp_path / f"{base}.crt")
         assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -262,7 +262,9 @@ def test_shown_commands_perform_the_checks(pki: Path) -> None:
         if check["check"] in ("chain", "key-match") and check["file"] in (
             "admin.key", "kube-proxy.key", "kubelet-node01.key", "apiserver.crt"
         ):  # fmt: skip
-            ran = subprocess.run(["bash", "-c", check["command"]], cwd=pki, capture_output=True)
+            ran = subprocess.run(
+                ["bash", "-c", check["command"]], cwd=pki, capture_output=True, timeout=60
+            )
             assert (ran.returncode == 0) == check["ok"], check
             tried.append(check["ok"])
     assert sorted(tried) == [False, False, True, True]  # two swapped keys fail, two good pass
@@ -385,5 +387,7 @@ def test_generated_embedded_kubeconfig_with_another_key(tmp_path: Path) -> None:
         ("admin.kubeconfig", "key-match")
     ]
     assert "client-key-data does not match" in bad[0]["problem"]
-    shown = subprocess.run(["bash", "-c", bad[0]["command"]], cwd=out, capture_output=True)
+    shown = subprocess.run(
+        ["bash", "-c", bad[0]["command"]], cwd=out, capture_output=True, timeout=60
+    )
     assert shown.returncode == 1 and shown.stdout  # diff shows the two public keys differ

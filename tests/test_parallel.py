@@ -110,20 +110,25 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed the terminal
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
                 break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    out, _ = proc.communicate(timeout=60)
-    os.close(master)
+        out, _ = proc.communicate(timeout=60)
+    finally:  # never leave the run behind, whatever failed above
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+        os.close(master)
     assert proc.returncode == 0
     text = seen.decode("utf-8", "replace")
     steps = len(_plan_steps())
