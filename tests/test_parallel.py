@@ -138,10 +138,11 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert b"\x1b[" not in out and out.decode().startswith(str(tmp_path / "p"))
 
 
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]])
 @pytest.mark.parametrize("value", ["0", "-2", "many"])
-def test_bad_jobs_is_one_line_exit_2(tmp_path: Path, value: str) -> None:
-    done = run_cli("run", "all", "--jobs", value, "--out", str(tmp_path / "pki"))
-    assert done.returncode == 2
+def test_bad_jobs_is_one_line_exit_2(tmp_path: Path, value: str, dry: list[str]) -> None:
+    done = run_cli("run", "all", "--jobs", value, "--out", str(tmp_path / "pki"), *dry)
+    assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "--jobs" in done.stderr and value in done.stderr
     assert not (tmp_path / "pki").exists()
 

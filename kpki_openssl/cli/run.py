@@ -76,6 +76,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.new_keys and not args.force:
         raise InputError("--new-keys: only together with --force (it re-keys re-issued leaves)")
+    # checked before the dry run too: a bad value is refused whether or not it is used
+    jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     full = load_plan(args)
     plan = full.select(args.steps)
     if args.replace_ca:
@@ -95,7 +97,6 @@ def main(args: argparse.Namespace) -> int:
             itertools.chain(["# dry run: nothing is written\n"], parts, tail if usage else [])
         )
         return 0
-    jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     makers = {path: step.name for step in full.steps for path in step.writes}
     with console.run_progress(len(plan.steps), args.quiet) as progress:
         runner = Runner(out, report=progress.line, options=options, invocation=invocation(args))
