@@ -338,7 +338,11 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
 
 def _variable(name: str, raw: Any) -> Variable:
     field = f"variables.{name}"
-    validate.step_name(field, name.replace("_", "-"))
+    if not isinstance(name, str) or not validate.is_variable_name(name):
+        raise InputError(
+            f"{field}: {name!r} is not a valid variable name "
+            "(lower-case letters, digits, '.', '_' and '-', at most 64)"
+        )
     spec = _mapping(field, raw)
     _known_keys(field, spec, {"default", "help", "check", "choices"})
     if "default" not in spec:

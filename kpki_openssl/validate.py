@@ -109,6 +109,11 @@ def step_name(field: str, value: object) -> str:
     return value
 
 
+def is_variable_name(name: str) -> bool:
+    """A recipe variable's name follows the step-name rules (with '_' allowed too)."""
+    return bool(_STEP_NAME.match(name.replace("_", "-")))
+
+
 def file_base(field: str, value: object) -> str:
     """A relative file stem (subfolders allowed): never absolute, never climbing out ('..')."""
     if (

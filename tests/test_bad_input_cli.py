@@ -191,3 +191,18 @@ def test_out_that_cannot_be_made(tmp_path: Path) -> None:
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert str(blocker / "pki") in done.stderr
+
+
+@pytest.mark.parametrize(
+    "name, needle",
+    [("5", "variables.5: 5 is not a valid variable name"),
+     ("'Bad Name'", "variables.Bad Name: 'Bad Name' is not a valid variable name")],
+)  # fmt: skip
+def test_bad_variable_names(tmp_path: Path, name: str, needle: str) -> None:
+    """A variable named by a YAML number was a traceback (AttributeError), not one line."""
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(
+        TINY.format(rows="").replace("variables:\n", f"variables:\n  {name}: {{default: x}}\n")
+    )
+    out = tmp_path / "pki"
+    check_refused(run_cli("run", "all", "--recipe", str(recipe), "--out", str(out)), needle, out)
