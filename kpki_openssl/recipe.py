@@ -286,6 +286,8 @@ def _parse_set_value(var: Variable, raw: str) -> VariableValue:
             k, sep, v = part.partition("=")
             if not sep or not k.strip():
                 raise InputError(f"--set {var.name}: {part!r} is not KEY=VALUE")
+            if k.strip() in pairs:  # node01=10.0.0.1,node01=10.0.0.2: which one was meant?
+                raise InputError(f"--set {var.name}: duplicate key {k.strip()!r}")
             pairs[k.strip()] = v.strip()
         return pairs
     if var.kind == "bool":

@@ -177,11 +177,12 @@ def _host_and_port(value: str) -> tuple[str, int] | str:
 
     try:
         parts = urlsplit(value)
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port
     except ValueError:
         parts, port = None, 0
     if (
         parts is None
+        or port == 0  # ':0' is no port a server listens on
         or parts.scheme != "https"
         or not parts.hostname
         or parts.path not in ("", "/")

@@ -38,6 +38,14 @@ SETS = {
         ["--set", "node_ips=node01=1.2.3"],
         "--set node_ips[node01]: '1.2.3' is not an IP address",
     ),
+    "duplicate map key": (
+        ["--set", "node_ips=node01=10.0.0.1,node01=10.0.0.2"],
+        "--set node_ips: duplicate key 'node01'",
+    ),
+    "server port 0": (
+        ["--set", "kubeconfig_server=https://kube-apiserver:0"],
+        "'https://kube-apiserver:0' is not an https://HOST[:PORT] URL",
+    ),
     "unknown variable": (["--set", "colour=red"], "--set: unknown variable 'colour'"),
     "wrong type": (["--set", "days=soon"], "--set days: 'soon' is not a whole number"),
     "not KEY=VALUE": (["--set", "nodes"], "--set: 'nodes' is not KEY=VALUE"),
