@@ -173,8 +173,8 @@ def bundled_recipes() -> dict[str, Path]:
     return found
 
 
-def load_recipe(ref: str) -> Recipe:
-    """A bundled recipe by name, or a recipe file by path."""
+def load_recipe(ref: str, option: str = "--recipe") -> Recipe:
+    """A bundled recipe by name, or a recipe file by path; `option` names it in errors."""
     bundled = bundled_recipes()
     if ref in bundled:
         path = bundled[ref]
@@ -182,11 +182,11 @@ def load_recipe(ref: str) -> Recipe:
         path = Path(ref)
         if not path.is_file():
             names = ", ".join(bundled) or "none"
-            raise InputError(f"--recipe: {ref!r} is neither a bundled recipe ({names}) nor a file")
+            raise InputError(f"{option}: {ref!r} is neither a bundled recipe ({names}) nor a file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--recipe: cannot read {str(path)!r}: {exc}") from None
+        raise InputError(f"{option}: cannot read {str(path)!r}: {exc}") from None
     return parse_recipe(text, str(path))
 
 
