@@ -163,3 +163,23 @@ def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
     for base in ("admin", "apiserver", "kubelet-n1", "etcdserver"):
         verified = openssl_verify(tmp_path / "ca.crt", tmp_path / f"{base}.crt")
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_departure_with_empty_fields_keeps_one_line_each(tmp_path: Path) -> None:
+    """A departure that gives only `what`: each label on its own line (they ran together)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: tiny\n"
+        "profiles:\n  ca: {ca: true, key_usage: [keyCertSign, cRLSign]}\n"
+        "variables:\n  days: {default: 10}\n  ca_days: {default: 20}\n"
+        "certificates:\n  - {name: ca, profile: ca, subject: {CN: root}, departures: [{what: a}]}\n"
+    )
+    done = run_cli("explain", "ca", "--recipe", str(recipe))
+    assert done.returncode == 0, done.stderr
+    part = done.stdout.split("Where this departs from the document, and why\n", 1)[1]
+    assert part.splitlines()[:4] == [
+        "  - a",
+        "      document: -",
+        "      ours:     -",
+        "      why:      -",
+    ]
