@@ -214,3 +214,12 @@ def test_bad_variable_names(tmp_path: Path, name: str, needle: str) -> None:
     )
     out = tmp_path / "pki"
     check_refused(run_cli("run", "all", "--recipe", str(recipe), "--out", str(out)), needle, out)
+
+
+@pytest.mark.parametrize("command", [["run", "all"], ["verify"], ["check-expiration"]])
+def test_empty_out_is_refused(tmp_path: Path, command: list[str]) -> None:
+    """--out '' is not the current folder (Path('') is '.'): one line, nothing written there."""
+    done = run_cli(*command, "--out", "", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "kpki-openssl: error: --out: '' is empty\n"
+    assert list(tmp_path.iterdir()) == []

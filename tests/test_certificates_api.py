@@ -138,3 +138,13 @@ def test_node_not_in_nodes_is_one_line(tmp_path: Path) -> None:
     done = run_cli("export", "--node", "node09")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "'node09'" in done.stderr
+
+
+@pytest.mark.parametrize("signer", ["", "a b", "example/etcd", "example.com/", "example.com/a b"])
+def test_a_signer_that_is_no_signer_name_is_one_line(built_pki: Path, signer: str) -> None:
+    done = run_cli("csr", "apiserver", "--out", str(built_pki), "--signer", signer)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr == (
+        f"kpki-openssl: error: --signer: {signer!r} is not a signer name of the form "
+        "DOMAIN/NAME (example.com/my-signer)\n"
+    )

@@ -42,10 +42,12 @@ def add_out_option(parser: argparse.ArgumentParser) -> None:
 
 def out_dir(args: argparse.Namespace) -> Path:
     """--out as a path; refused (exit 2) when it names something that is not a folder."""
+    from kpki_openssl.errors import InputError
+
+    if not args.out.strip():  # Path('') is '.': the current folder, never what was meant
+        raise InputError(f"--out: {args.out!r} is empty")
     path = Path(args.out)
     if path.exists() and not path.is_dir():
-        from kpki_openssl.errors import InputError
-
         raise InputError(f"--out: {args.out!r} is not a folder")
     return path
 

@@ -39,6 +39,8 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl import certificates_api
     from kpki_openssl.errors import InputError
 
+    if args.signer is not None:
+        signer_name(args.signer)
     step = load_plan(args).step(args.name)
     if step.cert is None:
         raise InputError(f"csr: step {args.name!r} makes no certificate request")
@@ -57,3 +59,24 @@ def main(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def signer_name(value: str) -> str:
+    """--signer: DOMAIN/PATH as the Certificates API requires (example.com/my-signer)."""
+    import re
+
+    from kpki_openssl import validate
+    from kpki_openssl.errors import InputError
+
+    domain, _, path = value.partition("/")
+    try:
+        validate.dns_name("--signer", domain)
+        ok = "." in domain and re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", path)
+    except InputError:
+        ok = False
+    if not ok:
+        raise InputError(
+            f"--signer: {value!r} is not a signer name of the form DOMAIN/NAME "
+            "(example.com/my-signer)"
+        )
+    return value
