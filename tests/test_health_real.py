@@ -391,3 +391,24 @@ def test_generated_embedded_kubeconfig_with_another_key(tmp_path: Path) -> None:
         ["bash", "-c", bad[0]["command"]], cwd=out, capture_output=True, timeout=60
     )
     assert shown.returncode == 1 and shown.stdout  # diff shows the two public keys differ
+
+
+def test_the_tools_own_folder_is_not_part_of_the_pki(pki: Path, tmp_path: Path) -> None:
+    """An old CA kept by --replace-ca and a staging leftover of a killed run live in .kpki/:
+    check-expiration listed the old CA as a second 'ca', verify blamed the leftover kubeconfig."""
+    old = pki / ".kpki" / "replaced" / "20260101T000000Z"
+    old.mkdir(parents=True)
+    openssl(old, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.crt", "-subj", "/CN=OLD-CA", "-days", "10",
+            "-addext", "basicConstraints=critical,CA:TRUE")  # fmt: skip
+    stage = pki / ".kpki" / "stage" / "admin.kubeconfig.4242"
+    stage.mkdir(parents=True)
+    shutil.copy(pki / "admin.kubeconfig", stage / "admin.kubeconfig")
+    done = run_cli("check-expiration", "--out", str(pki), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [c["file"] for c in doc["certificate_authorities"]] == ["ca.crt"]
+    assert not any(c["file"].startswith(".kpki") for c in doc["certificates"])
+    checked = verify(pki)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{len(kubeconfigs(pki)) - 1} kubeconfigs" in checked.stdout  # not the leftover
