@@ -158,11 +158,11 @@ def embedding(full: Plan, plan: Plan) -> list[str]:
     return [s.name for s in full.steps if s.cert is None and set(s.needs) & chosen]
 
 
-def invocation(args: argparse.Namespace) -> str:
+def invocation(args: argparse.Namespace, command: str = "run") -> str:
     """The command as typed, for the log's run header (one line, quoted)."""
-    parts = ["run", *args.steps]
+    parts = [command, *args.steps]
     parts += [f"--{flag.replace('_', '-')}" for flag in ("force", "new_keys", "replace_ca")
-              if getattr(args, flag)]  # fmt: skip
+              if getattr(args, flag, False)]  # fmt: skip
     parts += ["--recipe", args.recipe, *(f"--set={v}" for v in args.sets)]
     from kpki_openssl.shell import one_line
 
