@@ -370,8 +370,11 @@ def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
         if isinstance(part, str):
             out.append(part)
             continue
-        value = _lookup(part, template, ctx, field)
-        if isinstance(value, bool):
+        name, key = part
+        value = ctx[name] if key is None and name in ctx else _lookup(part, template, ctx, field)
+        if isinstance(value, str):  # the common case: a plain text variable or loop item
+            out.append(value)
+        elif isinstance(value, bool):
             out.append("yes" if value else "no")
         else:
             out.append(",".join(value) if isinstance(value, tuple) else str(value))

@@ -37,7 +37,7 @@ def heredoc(write: WriteFile) -> str:
 
 def quoted_heredoc(command: str, content: str) -> str:
     """`COMMAND <<'EOF'` + content + `EOF`: quoted, so the shell expands nothing in it."""
-    lines = content.splitlines()
+    lines = content.splitlines() if "EOF" in content else []  # no EOF anywhere: no EOF line
     delimiter, n = "EOF", 0
     while delimiter in lines:
         n += 1
