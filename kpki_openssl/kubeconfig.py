@@ -73,7 +73,6 @@ def _spec(
     validate.file_base(f"{where}.file", file)
     validate.step_name(f"{where}.file", file)
     client = _cert(certs, fill(entry.client, ctx, f"{where}.client"), f"{where}.client")
-
     served_by = memo.once(
         "served_by",
         (entry.served_by,),
