@@ -1,6 +1,7 @@
 # Two commands do all setup on a fresh machine:
 #   make pki    - install kpki_openssl and build a full PKI in ./pki from the bundled recipe
-#   make test   - install what the tests need (Python packages; etcd, easy-rsa via apt) and run them
+#   make test   - install what the tests need (Python packages; etcd, kubectl, curl, easy-rsa, tmux
+#                 via apt) and run them
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 OUT ?= pki

@@ -131,10 +131,6 @@ class Note:
     meaning: str
 
 
-def subcommand_meaning(name: str) -> str | None:
-    return _SUBCOMMANDS.get(name)
-
-
 def explain_argv(argv: Sequence[str]) -> tuple[Note, ...]:
     """The argv of one openssl command, part by part, each with its meaning.
 

@@ -161,7 +161,7 @@ def explain_text(lesson: StepLesson) -> str:
         for dep in lesson.departures:
             parts.append(f"  - {dep.what}\n")
             for label, text in (("document", dep.document), ("ours", dep.ours), ("why", dep.why)):
-                body = _wrap(text, " " * 16)
+                body = _wrap(text, " " * 16) or " " * 16 + "-\n"  # an empty field: a dash
                 parts.append(f"      {label + ':':<9} " + body[16:])
     if lesson.document_text:
         parts.append("\nWhat the document has\n")

@@ -117,6 +117,9 @@ def step_markdown(number: int, step_lesson: lesson.StepLesson, step_shell: str) 
     return "".join(out)
 
 
+UMASK = "umask 077\n"  # the exported script's first command, for the pasted blocks too
+
+
 def handout(plan: Plan, description: str = "") -> str:
     """The whole plan as one Markdown document."""
     lessons = lesson.plan_lessons(plan)
@@ -127,8 +130,11 @@ def handout(plan: Plan, description: str = "") -> str:
         "Every certificate is made by three commands: `openssl genrsa` (a private key), "
         "`openssl req` (a certificate signing request) and `openssl x509 -req` (the signature). "
         "Run the commands below in an empty folder, in order; each step says why it exists and "
-        "what each flag does.\n\n"
+        "what each flag does. First make every file you create private to you, as the exported "
+        "script does (kubeconfigs written with `cat` and `kubectl` would otherwise be readable "
+        "by others, embedded keys included):\n\n"
     )
+    out.append(fence(UMASK) + "\n")
     out.append("## Variables\n\n")
     rows = [(code(k), cell(_value(v)) if _value(v) else " ") for k, v in plan.values.items()]
     out.append(table(("variable", "value"), rows) + "\n")

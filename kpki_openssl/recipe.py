@@ -173,8 +173,8 @@ def bundled_recipes() -> dict[str, Path]:
     return found
 
 
-def load_recipe(ref: str) -> Recipe:
-    """A bundled recipe by name, or a recipe file by path."""
+def load_recipe(ref: str, option: str = "--recipe") -> Recipe:
+    """A bundled recipe by name, or a recipe file by path; `option` names it in errors."""
     bundled = bundled_recipes()
     if ref in bundled:
         path = bundled[ref]
@@ -182,11 +182,11 @@ def load_recipe(ref: str) -> Recipe:
         path = Path(ref)
         if not path.is_file():
             names = ", ".join(bundled) or "none"
-            raise InputError(f"--recipe: {ref!r} is neither a bundled recipe ({names}) nor a file")
+            raise InputError(f"{option}: {ref!r} is neither a bundled recipe ({names}) nor a file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--recipe: cannot read {str(path)!r}: {exc}") from None
+        raise InputError(f"{option}: cannot read {str(path)!r}: {exc}") from None
     return parse_recipe(text, str(path))
 
 
@@ -286,6 +286,8 @@ def _parse_set_value(var: Variable, raw: str) -> VariableValue:
             k, sep, v = part.partition("=")
             if not sep or not k.strip():
                 raise InputError(f"--set {var.name}: {part!r} is not KEY=VALUE")
+            if k.strip() in pairs:  # node01=10.0.0.1,node01=10.0.0.2: which one was meant?
+                raise InputError(f"--set {var.name}: duplicate key {k.strip()!r}")
             pairs[k.strip()] = v.strip()
         return pairs
     if var.kind == "bool":
@@ -338,7 +340,11 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
 
 def _variable(name: str, raw: Any) -> Variable:
     field = f"variables.{name}"
-    validate.step_name(field, name.replace("_", "-"))
+    if not isinstance(name, str) or not validate.is_variable_name(name):
+        raise InputError(
+            f"{field}: {name!r} is not a valid variable name "
+            "(lower-case letters, digits, '.', '_' and '-', at most 64)"
+        )
     spec = _mapping(field, raw)
     _known_keys(field, spec, {"default", "help", "check", "choices"})
     if "default" not in spec:

@@ -109,6 +109,11 @@ def step_name(field: str, value: object) -> str:
     return value
 
 
+def is_variable_name(name: str) -> bool:
+    """A recipe variable's name follows the step-name rules (with '_' allowed too)."""
+    return bool(_STEP_NAME.match(name.replace("_", "-")))
+
+
 def file_base(field: str, value: object) -> str:
     """A relative file stem (subfolders allowed): never absolute, never climbing out ('..')."""
     if (
@@ -172,11 +177,12 @@ def _host_and_port(value: str) -> tuple[str, int] | str:
 
     try:
         parts = urlsplit(value)
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port
     except ValueError:
         parts, port = None, 0
     if (
         parts is None
+        or port == 0  # ':0' is no port a server listens on
         or parts.scheme != "https"
         or not parts.hostname
         or parts.path not in ("", "/")

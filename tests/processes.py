@@ -84,6 +84,25 @@ def wait_for(
         time.sleep(0.3)
 
 
+def single_etcd(
+    etcd: str, name: str, data: Path, ports: tuple[int, int], ca: Path, server: Path, peer: Path
+) -> list[str]:
+    """argv of a one-member etcd on 127.0.0.1 with mutual TLS for clients and peers.
+
+    `ports` is (client, peer); `server` and `peer` are certificate stems (X.crt, X.key)."""
+    client_url, peer_url = (f"https://{LOOPBACK}:{port}" for port in ports)
+    return [
+        etcd, "--name", name, "--data-dir", str(data),
+        "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", f"{name}={peer_url}",
+        "--cert-file", f"{server}.crt", "--key-file", f"{server}.key",
+        "--client-cert-auth", "--trusted-ca-file", str(ca),
+        "--peer-cert-file", f"{peer}.crt", "--peer-key-file", f"{peer}.key",
+        "--peer-client-cert-auth", "--peer-trusted-ca-file", str(ca),
+    ]  # fmt: skip
+
+
 def read_flags(path: Path) -> list[str]:
     """A generated flags file as argv items (comment lines dropped)."""
     return [

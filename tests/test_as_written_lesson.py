@@ -111,3 +111,10 @@ def test_compare_puts_the_document_beside_the_fix() -> None:
     assert "\n+openssl req -new -key kube-scheduler.key -subj /CN=system:kube-scheduler/" in text
     assert "# lint as-written: identity: CN=kube-scheduler" in text
     assert "# lint as-written: cnf-section:" in text
+
+
+def test_compare_against_a_recipe_that_does_not_exist() -> None:
+    done = run_cli("compare", "--against", "nope")
+    assert done.returncode == 2
+    assert done.stderr.startswith("kpki-openssl: error: --against: 'nope' is neither a bundled")
+    assert done.stderr.count("\n") == 1

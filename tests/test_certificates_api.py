@@ -102,7 +102,7 @@ def test_node_script_makes_keys_and_manifests_on_the_node(tmp_path: Path) -> Non
     assert "openssl x509" not in text  # signing is the cluster's job
     node = tmp_path / "node02"
     node.mkdir()
-    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True)
+    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True, timeout=120)
     keys = sorted(p.name for p in node.glob("*.key"))
     assert keys == ["kubelet-client-node02.key", "kubelet-node02.key"]
     for key in keys:
@@ -130,7 +130,7 @@ def test_node_script_makes_keys_and_manifests_on_the_node(tmp_path: Path) -> Non
         )
     # run again: the node's keys are kept, the CSRs remade from them
     before = {k: (node / k).read_bytes() for k in keys}
-    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True)
+    subprocess.run(["bash", str(script)], cwd=node, check=True, capture_output=True, timeout=120)
     assert {k: (node / k).read_bytes() for k in keys} == before
 
 
@@ -138,3 +138,13 @@ def test_node_not_in_nodes_is_one_line(tmp_path: Path) -> None:
     done = run_cli("export", "--node", "node09")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "'node09'" in done.stderr
+
+
+@pytest.mark.parametrize("signer", ["", "a b", "example/etcd", "example.com/", "example.com/a b"])
+def test_a_signer_that_is_no_signer_name_is_one_line(built_pki: Path, signer: str) -> None:
+    done = run_cli("csr", "apiserver", "--out", str(built_pki), "--signer", signer)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr == (
+        f"kpki-openssl: error: --signer: {signer!r} is not a signer name of the form "
+        "DOMAIN/NAME (example.com/my-signer)\n"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 from tests.conftest import run_cli
@@ -29,21 +30,18 @@ def test_dry_run_piped_is_plain_and_whole(tmp_path: Path) -> None:
     assert "IP.2 = 172.17.0.87" in text
 
 
-def test_dry_run_matches_what_run_logs(tmp_path: Path) -> None:
-    """One plan, two outputs: the commands dry-run prints are the ones run executes."""
-    dry = run_cli("run", "all", "--dry-run", "--set", "nodes=n1", "--set", "key_size=1024")
+def test_dry_run_matches_what_run_logs(built_pki: Path) -> None:
+    """One plan, two outputs: the commands dry-run prints are the ones run executed (the
+    session PKI was built with the same defaults)."""
+    dry = run_cli("run", "all", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    out = tmp_path / "pki"
-    done = run_cli(
-        "run", "all", "--quiet", "--out", str(out), "--set", "nodes=n1", "--set", "key_size=1024"
-    )
-    assert done.returncode == 0, done.stderr
     commands = [ln for ln in dry.stdout.splitlines() if ln.startswith("openssl ")]
     logged = [
-        ln for ln in (out / "commands.sh").read_text().splitlines() if ln.startswith("openssl ")
-    ]
+        ln for ln in (built_pki / "commands.sh").read_text().splitlines()
+        if ln.startswith("openssl ")
+    ]  # fmt: skip
     assert commands == logged
-    assert len(commands) == 3 * (1 + 7 + 2 + 2)  # CA, 7 single leaves... per-node 2, etcd 1 peer
+    assert len(commands) == 3 * (1 + len(LEAVES))  # three commands per certificate
 
 
 def test_set_five_nodes_gives_five_kubelet_pairs(tmp_path: Path) -> None:
@@ -55,6 +53,7 @@ def test_set_five_nodes_gives_five_kubelet_pairs(tmp_path: Path) -> None:
         "--set", "node_ips=w1=10.0.0.11,w5=fd00::5",
         "--set", "etcd_peers=e1,e2",
         "--set", "days=90",
+        "--set", "key_type=ecdsa",  # quick keys: this test is about names, not key types
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     for node in nodes:
@@ -84,22 +83,22 @@ def test_run_named_steps_and_missing_ca(tmp_path: Path) -> None:
         and "ca.crt" in early.stderr
         and "run ca first" in early.stderr
     )
-    assert not (out / "admin.key").exists()
+    assert not out.exists()  # nothing written, not even the folder
     assert run_cli("run", "ca", "admin", "--quiet", "--out", str(out)).returncode == 0
     assert sorted(p.suffix for p in out.glob("admin.*")) == [".cnf", ".crt", ".csr", ".key"]
     assert not (out / "apiserver.crt").exists()
     assert openssl_verify(out / "ca.crt", out / "admin.crt").returncode == 0
 
 
-def test_second_run_keeps_every_key(tmp_path: Path) -> None:
+def test_second_run_keeps_every_key(built_pki: Path, tmp_path: Path) -> None:
     out = tmp_path / "pki"
-    args = ("run", "all", "--quiet", "--out", str(out), "--set", "key_size=1024")
-    assert run_cli(*args).returncode == 0
+    shutil.copytree(built_pki, out)  # the session PKI, state file and all
     before = {p.name: p.read_bytes() for p in out.glob("*.key")}
-    again = run_cli(*args)
+    again = run_cli("run", "all", "--quiet", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert re.search(r"0 steps run, \d+ skipped", again.stdout)
+    assert re.search(r": 0 steps run, \d+ skipped", again.stdout), again.stdout
     assert {p.name: p.read_bytes() for p in out.glob("*.key")} == before
+    assert len(before) == 1 + len(LEAVES)
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:

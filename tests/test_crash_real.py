@@ -126,7 +126,9 @@ def test_killed_runs_resume_to_a_valid_pki(tmp_path: Path) -> None:
     replay = tmp_path / "replay"
     replay.mkdir()
     (replay / "commands.sh").write_text(log)
-    subprocess.run(["bash", "commands.sh"], cwd=replay, check=True, capture_output=True)
+    subprocess.run(
+        ["bash", "commands.sh"], cwd=replay, check=True, capture_output=True, timeout=120
+    )
     assert_complete_and_valid(replay)
 
 

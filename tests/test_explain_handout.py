@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -144,20 +146,49 @@ def test_handout_renders_cleanly(handout: str) -> None:
     assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
     inline = [c for t in tokens if t.type == "inline" for c in (t.children or [])]
     assert not [c for c in inline if c.type == "html_inline"]
-    assert handout.count("```sh\n") == len(step_names())
+    assert handout.count("```sh\n") == 1 + len(step_names())  # umask 077, then each step
 
 
 def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
     """The handout's sh blocks, pasted in order into bash, build a PKI openssl accepts."""
     need_program("openssl")
-    done = run_cli("export", "--format", "markdown", "--set", "nodes=n1", "--set", "key_size=1024")
+    sets = ("--set", "nodes=n1", "--set", "key_size=1024", "--set", "embed_certs=yes")
+    done = run_cli("export", "--format", "markdown", *sets)
     assert done.returncode == 0, done.stderr
     blocks = [t.content for t in _markdown_tokens(done.stdout) if t.type == "fence"]
     script = "set -euo pipefail\n" + "".join(
         t.content for t in _markdown_tokens(done.stdout) if t.type == "fence" and t.info == "sh"
     )
     assert len(blocks) > 12
-    subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True, timeout=120,
+        preexec_fn=lambda: os.umask(0o022),  # a usual login umask: files 0644 unless told
+    )  # fmt: skip
     for base in ("admin", "apiserver", "kubelet-n1", "etcdserver"):
         verified = openssl_verify(tmp_path / "ca.crt", tmp_path / f"{base}.crt")
         assert verified.returncode == 0, verified.stdout + verified.stderr
+    # keys, and kubeconfigs that embed one, are private as the exported script makes them
+    private = [*tmp_path.glob("*.key"), *tmp_path.glob("*.kubeconfig")]
+    assert len(private) > 10
+    for path in private:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+def test_a_departure_with_empty_fields_keeps_one_line_each(tmp_path: Path) -> None:
+    """A departure that gives only `what`: each label on its own line (they ran together)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: tiny\n"
+        "profiles:\n  ca: {ca: true, key_usage: [keyCertSign, cRLSign]}\n"
+        "variables:\n  days: {default: 10}\n  ca_days: {default: 20}\n"
+        "certificates:\n  - {name: ca, profile: ca, subject: {CN: root}, departures: [{what: a}]}\n"
+    )
+    done = run_cli("explain", "ca", "--recipe", str(recipe))
+    assert done.returncode == 0, done.stderr
+    part = done.stdout.split("Where this departs from the document, and why\n", 1)[1]
+    assert part.splitlines()[:4] == [
+        "  - a",
+        "      document: -",
+        "      ours:     -",
+        "      why:      -",
+    ]

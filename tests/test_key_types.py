@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from tests.conftest import need_program, run_cli
 from tests.oracle import load_cert, openssl_verify
-from tests.processes import LOOPBACK, Processes, free_ports, port_open, wait_for
+from tests.processes import LOOPBACK, Processes, free_ports, port_open, single_etcd, wait_for
 
 KINDS = {
     "rsa": ("--set", "key_type=rsa"),
@@ -100,19 +100,10 @@ def test_etcd_serves_and_etcdctl_authenticates(typed_pki, tmp_path: Path) -> Non
     etcd, etcdctl = need_program("etcd"), need_program("etcdctl")
     kind, pki = typed_pki
     client, peer = free_ports(2)
-    argv = [
-        etcd, "--name", "etcdserver", "--data-dir", str(tmp_path / "data"),
-        "--listen-client-urls", f"https://{LOOPBACK}:{client}",
-        "--advertise-client-urls", f"https://{LOOPBACK}:{client}",
-        "--listen-peer-urls", f"https://{LOOPBACK}:{peer}",
-        "--initial-advertise-peer-urls", f"https://{LOOPBACK}:{peer}",
-        "--initial-cluster", f"etcdserver=https://{LOOPBACK}:{peer}",
-        "--cert-file", str(pki / "etcdserver.crt"), "--key-file", str(pki / "etcdserver.key"),
-        "--client-cert-auth", "--trusted-ca-file", str(pki / "ca.crt"),
-        "--peer-cert-file", str(pki / "etcdpeer1.crt"),
-        "--peer-key-file", str(pki / "etcdpeer1.key"),
-        "--peer-client-cert-auth", "--peer-trusted-ca-file", str(pki / "ca.crt"),
-    ]  # fmt: skip
+    argv = single_etcd(
+        etcd, "etcdserver", tmp_path / "data", (client, peer),
+        ca=pki / "ca.crt", server=pki / "etcdserver", peer=pki / "etcdpeer1",
+    )  # fmt: skip
     ctl = [
         etcdctl, "--endpoints", f"https://{LOOPBACK}:{client}", "--dial-timeout", "2s",
         "--cacert", str(pki / "ca.crt"),

@@ -4,10 +4,8 @@ own CA (and refused by the others), and a real etcd serving with the etcd/ certi
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from tests.oracle import (
     sans,
     subject_pairs,
 )
+from tests.processes import LOOPBACK, Processes, free_ports, single_etcd, wait_for
 
 # Written out by hand from kubeadm's certlist.go (current release).
 CAS = {"ca": [("CN", "kubernetes")], "front-proxy-ca": [("CN", "front-proxy-ca")],
@@ -104,39 +103,19 @@ def test_sa_key_pair_matches(kubeadm_pki: Path) -> None:
     assert private.key_size == 2048
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.mark.real
 def test_real_etcd_with_the_kubeadm_etcd_certificates(kubeadm_pki: Path, tmp_path: Path) -> None:
     """etcd serves with etcd/server + etcd/peer; etcdctl connects with apiserver-etcd-client and
     etcd/healthcheck-client; a client certificate of the cluster CA is refused."""
     etcd = need_program("etcd")
     etcdctl = need_program("etcdctl")
-    client_port, peer_port = _free_ports(2)
-    client_url = f"https://127.0.0.1:{client_port}"
-    peer_url = f"https://127.0.0.1:{peer_port}"
+    client_port, peer_port = free_ports(2)
+    client_url = f"https://{LOOPBACK}:{client_port}"
     pki = kubeadm_pki
-    log = tmp_path / "etcd.log"
-    argv = [
-        etcd, "--name", NODE, "--data-dir", str(tmp_path / "data"),
-        "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-        "--initial-cluster", f"{NODE}={peer_url}",
-        "--cert-file", str(pki / "etcd/server.crt"), "--key-file", str(pki / "etcd/server.key"),
-        "--client-cert-auth", "--trusted-ca-file", str(pki / "etcd/ca.crt"),
-        "--peer-cert-file", str(pki / "etcd/peer.crt"),
-        "--peer-key-file", str(pki / "etcd/peer.key"),
-        "--peer-client-cert-auth", "--peer-trusted-ca-file", str(pki / "etcd/ca.crt"),
-    ]  # fmt: skip
+    argv = single_etcd(
+        etcd, NODE, tmp_path / "data", (client_port, peer_port),
+        ca=pki / "etcd/ca.crt", server=pki / "etcd/server", peer=pki / "etcd/peer",
+    )  # fmt: skip
     env = dict(os.environ, ETCDCTL_API="3")
 
     def ctl(cert: str, *args: str) -> subprocess.CompletedProcess:
@@ -147,32 +126,24 @@ def test_real_etcd_with_the_kubeadm_etcd_certificates(kubeadm_pki: Path, tmp_pat
             capture_output=True, text=True, env=env, timeout=30,
         )  # fmt: skip
 
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                health = ctl("etcd/healthcheck-client", "endpoint", "health")
-                if health.returncode == 0:
-                    break
-                assert proc.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, health.stderr + log.read_text()[-3000:]
-                time.sleep(0.3)
-            assert "is healthy" in health.stdout + health.stderr
-            put = ctl("apiserver-etcd-client", "put", "/registry/kpki", "kubeadm-layout")
-            assert put.returncode == 0, put.stderr
-            got = ctl("apiserver-etcd-client", "get", "/registry/kpki", "--print-value-only")
-            assert got.returncode == 0 and got.stdout.strip() == "kubeadm-layout", got.stderr
-            # a certificate from the cluster CA is not trusted by etcd
-            refused = ctl("apiserver-kubelet-client", "get", "/registry/kpki")
-            assert refused.returncode != 0
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    def healthy() -> bool:
+        return ctl("etcd/healthcheck-client", "endpoint", "health").returncode == 0
+
+    servers = Processes()
+    try:
+        servers.start(argv, tmp_path / "etcd.log")
+        wait_for(healthy, "etcd (etcdctl endpoint health)", alive=servers)
+        health = ctl("etcd/healthcheck-client", "endpoint", "health")
+        assert "is healthy" in health.stdout + health.stderr
+        put = ctl("apiserver-etcd-client", "put", "/registry/kpki", "kubeadm-layout")
+        assert put.returncode == 0, put.stderr
+        got = ctl("apiserver-etcd-client", "get", "/registry/kpki", "--print-value-only")
+        assert got.returncode == 0 and got.stdout.strip() == "kubeadm-layout", got.stderr
+        # a certificate from the cluster CA is not trusted by etcd
+        refused = ctl("apiserver-kubelet-client", "get", "/registry/kpki")
+        assert refused.returncode != 0
+    finally:
+        servers.stop()
 
 
 # kubeconfig -> (user name, client subject), from kubeadm's kubeconfig phase

@@ -393,7 +393,9 @@ def test_embedded_form_is_logged_and_exported_without_key_material(
     text = script.read_text()
     assert "PRIVATE KEY" not in text and "--embed-certs=true" in text
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    subprocess.run(["bash", str(script)], cwd=folder, check=True, capture_output=True, env=env)
+    subprocess.run(
+        ["bash", str(script)], cwd=folder, check=True, capture_output=True, env=env, timeout=120
+    )
     assert stat.S_IMODE((folder / "admin.kubeconfig").stat().st_mode) == 0o600
     done = get_pods(folder, "admin.kubeconfig", apiserver_port, "kube-apiserver", tmp_path)
     assert done.returncode == 0, done.stderr

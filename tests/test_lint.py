@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kpki_openssl.errors import InputError
 from kpki_openssl.health.lint import CHECKS, lint
 from kpki_openssl.recipe import load_recipe, parse_recipe, resolve_variables
 from tests.conftest import run_cli
@@ -155,3 +156,11 @@ def test_each_check_fires_on_its_fault(rows, sets, expected) -> None:
 def test_kubeconfig_host_covered_by_dns_or_ip_is_clean() -> None:
     assert findings_of(tiny(), "kubeconfig_server=https://kubernetes:6443") == set()
     assert findings_of(tiny(), "kubeconfig_server=https://10.0.0.1") == set()
+
+
+def test_a_recipe_no_run_would_accept_is_bad_input_not_clean() -> None:
+    """A component naming a file no certificate makes: run refuses it, so lint may not call it
+    lint-clean (it did: the plan's refusal was swallowed)."""
+    recipe = tiny("components:\n  - {file: x.flags, flags: {--tls-cert-file: /etc/wbe.crt}}\n")
+    with pytest.raises(InputError, match="'wbe.crt', which no certificate of this recipe makes"):
+        lint(recipe, resolve_variables(recipe))

@@ -110,20 +110,25 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed the terminal
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
                 break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    out, _ = proc.communicate(timeout=60)
-    os.close(master)
+        out, _ = proc.communicate(timeout=60)
+    finally:  # never leave the run behind, whatever failed above
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+        os.close(master)
     assert proc.returncode == 0
     text = seen.decode("utf-8", "replace")
     steps = len(_plan_steps())
@@ -133,10 +138,11 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert b"\x1b[" not in out and out.decode().startswith(str(tmp_path / "p"))
 
 
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]])
 @pytest.mark.parametrize("value", ["0", "-2", "many"])
-def test_bad_jobs_is_one_line_exit_2(tmp_path: Path, value: str) -> None:
-    done = run_cli("run", "all", "--jobs", value, "--out", str(tmp_path / "pki"))
-    assert done.returncode == 2
+def test_bad_jobs_is_one_line_exit_2(tmp_path: Path, value: str, dry: list[str]) -> None:
+    done = run_cli("run", "all", "--jobs", value, "--out", str(tmp_path / "pki"), *dry)
+    assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "--jobs" in done.stderr and value in done.stderr
     assert not (tmp_path / "pki").exists()
 

@@ -38,7 +38,7 @@ def exported_pki(tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stderr
     out = folder / "pki"
     out.mkdir()
-    subprocess.run(["bash", str(script)], cwd=out, check=True, capture_output=True)
+    subprocess.run(["bash", str(script)], cwd=out, check=True, capture_output=True, timeout=120)
     return out
 
 
@@ -47,7 +47,7 @@ def replayed_pki(built_pki: Path, tmp_path_factory) -> Path:
     """The command log of a real run, replayed by bash in an empty folder."""
     out = tmp_path_factory.mktemp("replayed")
     shutil.copy(built_pki / "commands.sh", out / "commands.sh")
-    subprocess.run(["bash", "commands.sh"], cwd=out, check=True, capture_output=True)
+    subprocess.run(["bash", "commands.sh"], cwd=out, check=True, capture_output=True, timeout=120)
     (out / "commands.sh").unlink()
     return out
 

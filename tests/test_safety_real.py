@@ -202,6 +202,7 @@ def test_modes_whatever_the_umask(tmp_path: Path) -> None:
         env=env,
         check=True,
         preexec_fn=lambda: os.umask(0),
+        timeout=120,
     )
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     for key in ("ca.key", "admin.key", "admin.kubeconfig", ".kpki/state.json"):

@@ -81,3 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("kpki-openssl: interrupted\n")
         return 130
+    except OSError as exc:  # a folder that cannot be made, a disk that is full: one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"kpki-openssl: error: {where}{exc.strerror or exc}\n")
+        return 1

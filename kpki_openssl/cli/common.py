@@ -41,7 +41,30 @@ def add_out_option(parser: argparse.ArgumentParser) -> None:
 
 
 def out_dir(args: argparse.Namespace) -> Path:
-    return Path(args.out)
+    """--out as a path; refused (exit 2) when it names something that is not a folder."""
+    from kpki_openssl.errors import InputError
+
+    if not args.out.strip():  # Path('') is '.': the current folder, never what was meant
+        raise InputError(f"--out: {args.out!r} is empty")
+    path = Path(args.out)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out: {args.out!r} is not a folder")
+    return path
+
+
+def write_output(name: str, text: str, mode: int) -> None:
+    """-o FILE: the whole text, written atomically; a folder or an unwritable place is refused
+    in one line (exit 2), not with a traceback."""
+    from kpki_openssl.errors import InputError
+    from kpki_openssl.runner import write_file
+
+    path = Path(name)
+    if path.is_dir():
+        raise InputError(f"-o: {name!r} is a folder, not a file")
+    try:
+        write_file(path, text, mode)
+    except OSError as exc:
+        raise InputError(f"-o: cannot write {name!r}: {exc.strerror or exc}") from None
 
 
 def load_plan(args: argparse.Namespace) -> Plan:

@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.recipe import load_recipe, resolve_variables
 
     plan = load_plan(args)
-    other = load_recipe(args.against)
+    other = load_recipe(args.against, option="--against")
     sets = [s for s in args.sets if s.partition("=")[0].strip() in other.variables]
     before = build_plan(other, resolve_variables(other, sets))
     if args.steps and "all" not in args.steps:

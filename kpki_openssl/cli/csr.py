@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+from kpki_openssl.cli.common import (
+    add_out_option,
+    add_recipe_options,
+    load_plan,
+    out_dir,
+    write_output,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +39,8 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl import certificates_api
     from kpki_openssl.errors import InputError
 
+    if args.signer is not None:
+        signer_name(args.signer)
     step = load_plan(args).step(args.name)
     if step.cert is None:
         raise InputError(f"csr: step {args.name!r} makes no certificate request")
@@ -47,11 +55,28 @@ def main(args: argparse.Namespace) -> int:
         ) from None
     text = certificates_api.manifest(request, pem)
     if args.output:
-        from pathlib import Path
-
-        from kpki_openssl.runner import write_file
-
-        write_file(Path(args.output), text, 0o644)
+        write_output(args.output, text, 0o644)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def signer_name(value: str) -> str:
+    """--signer: DOMAIN/PATH as the Certificates API requires (example.com/my-signer)."""
+    import re
+
+    from kpki_openssl import validate
+    from kpki_openssl.errors import InputError
+
+    domain, _, path = value.partition("/")
+    try:
+        validate.dns_name("--signer", domain)
+        ok = "." in domain and re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", path)
+    except InputError:
+        ok = False
+    if not ok:
+        raise InputError(
+            f"--signer: {value!r} is not a signer name of the form DOMAIN/NAME "
+            "(example.com/my-signer)"
+        )
+    return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kpki_openssl.cli.common import add_recipe_options, load_plan
+from kpki_openssl.cli.common import add_recipe_options, load_plan, write_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,11 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from kpki_openssl import shell
     from kpki_openssl.errors import InputError
-    from kpki_openssl.runner import write_file
 
     plan = load_plan(args).select(args.steps)
     mode = 0o755
@@ -58,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         text = shell.script(plan)
     if args.output:
-        write_file(Path(args.output), text, mode)
+        write_output(args.output, text, mode)
     else:
         sys.stdout.write(text)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
-from kpki_openssl.cli.run import embedding
+from kpki_openssl.cli.run import embedding, invocation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import shlex
-
     from kpki_openssl import console, shell
     from kpki_openssl.errors import KpkiError
     from kpki_openssl.plan import build_renew_plan
@@ -47,9 +45,8 @@ def main(args: argparse.Namespace) -> int:
     out = out_dir(args)
     if not out.is_dir():
         raise KpkiError(f"{out}: no PKI here to renew ('run all --out {out}' builds one)")
-    typed = ["renew", *args.steps, "--recipe", args.recipe, *(f"--set={v}" for v in args.sets)]
-    invocation = shell.one_line(shlex.join(typed))
-    runner = Runner(out, report=console.Reporter(args.quiet), invocation=invocation)
+    typed = invocation(args, "renew")
+    runner = Runner(out, report=console.Reporter(args.quiet), invocation=typed)
     result = runner.renew(plan, strict="all" not in args.steps)
     sys.stdout.write(
         f"{out}: {len(result.renewed)} renewed, {len(result.skipped)} not built yet; "

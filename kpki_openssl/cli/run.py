@@ -75,6 +75,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.new_keys and not args.force:
         raise InputError("--new-keys: only together with --force (it re-keys re-issued leaves)")
+    # checked before the dry run too: a bad value is refused whether or not it is used
+    jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     full = load_plan(args)
     plan = full.select(args.steps)
     if args.replace_ca:
@@ -96,7 +98,6 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.runner import LOG_NAME, Runner  # not before: a dry run needs no plumbum
 
     options = run_options(args)
-    jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     makers = {path: step.name for step in full.steps for path in step.writes}
     with console.run_progress(len(plan.steps), args.quiet) as progress:
         runner = Runner(out, report=progress.line, options=options, invocation=invocation(args))
@@ -164,11 +165,11 @@ def embedding(full: Plan, plan: Plan) -> list[str]:
     return [s.name for s in full.steps if s.cert is None and set(s.needs) & chosen]
 
 
-def invocation(args: argparse.Namespace) -> str:
+def invocation(args: argparse.Namespace, command: str = "run") -> str:
     """The command as typed, for the log's run header (one line, quoted)."""
-    parts = ["run", *args.steps]
+    parts = [command, *args.steps]
     parts += [f"--{flag.replace('_', '-')}" for flag in ("force", "new_keys", "replace_ca")
-              if getattr(args, flag)]  # fmt: skip
+              if getattr(args, flag, False)]  # fmt: skip
     parts += ["--recipe", args.recipe, *(f"--set={v}" for v in args.sets)]
     from kpki_openssl.shell import one_line
 

@@ -47,6 +47,8 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
     found: list[tuple[str, str, str, str, CertInfo]] = []
     unreadable: list[str] = []
     for path in sorted(out.rglob("*.crt"), key=lambda p: (str(p.parent), p.stem)):
+        if kubeconfig_files.in_tool_dir(out, path):  # an old CA kept by --replace-ca, ...
+            continue
         rel = path.relative_to(out).as_posix()
         progress(rel)
         try:

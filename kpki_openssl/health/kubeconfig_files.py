@@ -105,13 +105,22 @@ def parse(file: str, text: str) -> Kubeconfig | None:
     return Kubeconfig(file, tuple(entries))
 
 
+# runner.META_DIR: the tool's own bookkeeping (staging leftovers, replaced CAs), not the PKI
+TOOL_DIR = ".kpki"
+
+
+def in_tool_dir(out: Path, path: Path) -> bool:
+    """Whether `path` (under `out`) is the tool's bookkeeping rather than part of the PKI."""
+    return path.relative_to(out).parts[0] == TOOL_DIR
+
+
 def find(out: Path, extra: tuple[str, ...] = ()) -> list[str]:
     """Kubeconfig files in the folder (by suffix and content), plus `extra` names (from the
     plan) even when missing, relative to the folder, sorted."""
     found = set(extra)
     for suffix in KUBECONFIG_SUFFIXES:
         for path in out.rglob(f"*{suffix}"):
-            if path.is_file():
+            if path.is_file() and not in_tool_dir(out, path):
                 rel = path.relative_to(out).as_posix()
                 if rel in found:
                     continue

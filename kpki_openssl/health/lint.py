@@ -76,19 +76,27 @@ def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
                 Finding(spec.name, "weak-key", f"RSA {spec.key.size} bits (use {MIN_RSA_BITS}+)")
             )
     duplicated = any(f.check == "duplicate-file" for f in findings)
-    plan = None if duplicated else _plan(recipe, values)
+    plan, refused = (None, None) if duplicated else _plan(recipe, values)
     findings += _kubeconfig_hosts(values, specs, plan)
     findings += _plan_duplicates(plan)
+    if refused is not None and not any(f.check in _EXPLAINS_REFUSAL for f in findings):
+        raise refused  # a recipe no run would accept is bad input (exit 2), never "lint-clean"
     return findings
 
 
-def _plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan | None:
+# findings that are why the plan is refused: reported as findings, not as bad input
+_EXPLAINS_REFUSAL = ("kubeconfig-host", "duplicate-file")
+
+
+def _plan(
+    recipe: Recipe, values: Mapping[str, VariableValue]
+) -> tuple[Plan | None, InputError | None]:
     from kpki_openssl.plan import build_plan
 
     try:
-        return build_plan(recipe, values)
-    except InputError:
-        return None
+        return build_plan(recipe, values), None
+    except InputError as exc:
+        return None, exc
 
 
 def _plan_duplicates(plan: Plan | None) -> list[Finding]:
