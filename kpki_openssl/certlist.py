@@ -7,11 +7,11 @@ or per peer. Pure: no I/O.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, Protocol, TypeVar
 
 from kpki_openssl import validate
 from kpki_openssl.errors import InputError
@@ -170,12 +170,12 @@ def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Cer
     key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
+        memo = RowMemo(entry.for_each[:1] if entry.for_each else ())
         for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
-            spec = _spec(recipe, entry, {**values, **binding}, key)
+            for_each = None
             if entry.for_each is not None:
-                item = binding[entry.for_each[0]]
-                spec = dataclasses.replace(spec, for_each=(entry.for_each[1], item))
-            specs.append(spec)
+                for_each = (entry.for_each[1], binding[entry.for_each[0]])
+            specs.append(_spec(recipe, entry, {**values, **binding}, key, memo, for_each))
     return specs
 
 
@@ -216,8 +216,92 @@ def bindings(
     return [{loop_var: item} for item in items]
 
 
+_MISSING = object()
+T = TypeVar("T")
+
+
+class RowMemo:
+    """What one table row makes that is the same for every item of its `for_each`.
+
+    A template that names neither the loop variable nor {name} fills to the same text for every
+    node, so what is made from it alone (checked, parsed, wrapped in records) is made once per
+    row, not 5,000 times. The first item still makes everything, in order, so a bad template
+    fails exactly where and how it always did."""
+
+    _VARIES = object()
+
+    def __init__(self, varying: Iterable[str] = ()) -> None:
+        self.varying = frozenset(varying) | {"name"}
+        self.done: dict[object, Any] = {}
+
+    def once(self, key: object, templates: Iterable[str], make: Callable[[], T]) -> T:
+        """make(), or what it made for an earlier item when `templates` name nothing varying
+        (`templates` is read only on the first call for `key`)."""
+        known = self.done.get(key, _MISSING)
+        if known is _MISSING:
+            value = make()
+            varies = any(self.varying & _names(t) for t in templates)
+            self.done[key] = self._VARIES if varies else value
+            return value
+        return make() if known is self._VARIES else known
+
+
+class _MakesFile(Protocol):
+    @property
+    def file(self) -> str: ...
+
+
+class _FileRow(_MakesFile, Protocol):
+    @property
+    def for_each(self) -> tuple[str, str] | None: ...
+
+
+R = TypeVar("R", bound=_FileRow)
+S = TypeVar("S", bound=_MakesFile)
+
+
+def expand_files(
+    table: str,
+    rows: Sequence[R],
+    values: Mapping[str, VariableValue],
+    make: Callable[[R, Mapping[str, VariableValue], RowMemo], S],
+) -> tuple[S, ...]:
+    """A file table (kubeconfigs, components) expanded: `make(row, ctx, memo)` once per item of
+    each row's `for_each`; a file made twice is refused."""
+    out: list[S] = []
+    seen: set[str] = set()
+    for row in rows:
+        memo = RowMemo(row.for_each[:1] if row.for_each else ())
+        for binding in bindings(f"{table}[{row.file}]", row.for_each, values):
+            spec = make(row, {**values, **binding}, memo)
+            if spec.file in seen:
+                raise InputError(f"{table}[{spec.file}].file: duplicate file {spec.file!r}")
+            seen.add(spec.file)
+            out.append(spec)
+    return tuple(out)
+
+
+def fill_departures(
+    departures: Iterable[Departure], ctx: Mapping[str, VariableValue], field: str, memo: RowMemo
+) -> tuple[Departure, ...]:
+    """Each departure's four texts filled; one that names nothing varying is made once."""
+    return tuple(
+        memo.once(
+            ("departure", i),
+            (getattr(d, f) for f in _DEPARTURE_FIELDS),
+            lambda d=d: Departure(*(fill(getattr(d, f), ctx, field) for f in _DEPARTURE_FIELDS)),
+        )
+        for i, d in enumerate(departures)
+    )
+
+
 def _spec(
-    recipe: Recipe, entry: CertEntry, ctx: Mapping[str, VariableValue], key: KeySpec
+    recipe: Recipe,
+    entry: CertEntry,
+    ctx: Mapping[str, VariableValue],
+    key: KeySpec,
+    memo: RowMemo,
+    for_each: tuple[str, str] | None,
 ) -> CertSpec:
     where = f"certificates[{entry.name}]"
     name = validate.step_name(f"{where}.name", fill(entry.name, ctx, f"{where}.name"))
@@ -252,19 +336,27 @@ def _spec(
         ips=_unique(ips),
         days=None
         if entry.days == "none"
-        else validate.positive_int(f"{where}.days", fill(entry.days, ctx, f"{where}.days")),
+        else memo.once(
+            "days",
+            (entry.days,),
+            lambda: validate.positive_int(f"{where}.days", fill(entry.days, ctx, f"{where}.days")),
+        ),
         key=key,
         title=fill(entry.title, ctx, f"{where}.title"),
         explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=tuple(fill(line, own, f"{where}.document") for line in entry.document),
-        departures=tuple(
-            Departure(*(fill(getattr(d, f), own, f"{where}.departures") for f in _DEPARTURE_FIELDS))
-            for d in recipe.departures + entry.departures
+        document=memo.once(
+            "document",
+            entry.document,
+            lambda: tuple(fill(line, own, f"{where}.document") for line in entry.document),
+        ),
+        departures=fill_departures(
+            recipe.departures + entry.departures, own, f"{where}.departures", memo
         ),
         cnf=entry.cnf,
         cnf_name=entry.cnf_file,
         cnf_text=entry.cnf_text,
         sign_extensions=entry.sign_extensions,
+        for_each=for_each,
     )
 
 
@@ -278,8 +370,11 @@ def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
         if isinstance(part, str):
             out.append(part)
             continue
-        value = _lookup(part, template, ctx, field)
-        if isinstance(value, bool):
+        name, key = part
+        value = ctx[name] if key is None and name in ctx else _lookup(part, template, ctx, field)
+        if isinstance(value, str):  # the common case: a plain text variable or loop item
+            out.append(value)
+        elif isinstance(value, bool):
             out.append("yes" if value else "no")
         else:
             out.append(",".join(value) if isinstance(value, tuple) else str(value))
@@ -300,6 +395,16 @@ def fill_list(
         else:
             out.append(fill(template, ctx, field))
     return [x for x in out if x != ""]
+
+
+@lru_cache(maxsize=4096)
+def _names(template: str) -> frozenset[str]:
+    """The variables (and map keys) a template names."""
+    if "{" not in template:
+        return frozenset()
+    return frozenset(
+        name for part in _segments(template) if not isinstance(part, str) for name in part if name
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -9,16 +9,22 @@ this recipe makes, so a typo in a table fails here, not on a host.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kpki_openssl import validate
-from kpki_openssl.certlist import CertSpec, bindings, fill, fill_list
+from kpki_openssl.certlist import (
+    CertSpec,
+    RowMemo,
+    expand_files,
+    fill,
+    fill_departures,
+    fill_list,
+)
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import ComponentEntry, Departure, Recipe, VariableValue
 
-_DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 _CERT_SUFFIXES = (".crt", ".key", ".pem")
 
 
@@ -54,20 +60,14 @@ def expand(
 ) -> tuple[ComponentFile, ...]:
     """Every component file of the recipe, templates filled and certificate names checked."""
     made = {f for c in certs for f in (c.cert_file, c.key_file)}
-    out: list[ComponentFile] = []
-    seen: set[str] = set()
-    for entry in recipe.components:
-        where = f"components[{entry.file}]"
-        for binding in bindings(where, entry.for_each, values):
-            spec = _spec(entry, {**values, **binding}, made)
-            if spec.file in seen:
-                raise InputError(f"components[{spec.file}].file: duplicate file {spec.file!r}")
-            seen.add(spec.file)
-            out.append(spec)
-    return tuple(out)
+    return expand_files(
+        "components", recipe.components, values, lambda e, ctx, memo: _spec(e, ctx, made, memo)
+    )
 
 
-def _spec(entry: ComponentEntry, ctx: Mapping[str, VariableValue], made: set[str]) -> ComponentFile:
+def _spec(
+    entry: ComponentEntry, ctx: Mapping[str, VariableValue], made: set[str], memo: RowMemo
+) -> ComponentFile:
     where = f"components[{entry.file}]"
     file = fill(entry.file, ctx, f"{where}.file")
     where = f"components[{file}]"
@@ -82,8 +82,8 @@ def _spec(entry: ComponentEntry, ctx: Mapping[str, VariableValue], made: set[str
         for name, value in flags:
             _check_file_names(f"{where}.flags.{name}", [value], made)
     else:
-        data = _fill_tree(entry.document_yaml, ctx, f"{where}.yaml")
-        _check_tree(f"{where}.yaml", data, made)
+        data = _fill_tree(entry.document_yaml, ctx, f"{where}.yaml", memo)
+        _check_tree(f"{where}.yaml", data, made, memo)
     return ComponentFile(
         file=file,
         program=fill(entry.program, ctx, f"{where}.program"),
@@ -92,11 +92,12 @@ def _spec(entry: ComponentEntry, ctx: Mapping[str, VariableValue], made: set[str
         data=data,
         title=fill(entry.title, ctx, f"{where}.title"),
         explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
-        departures=tuple(
-            Departure(*(fill(getattr(d, f), ctx, f"{where}.departures") for f in _DEPARTURE_FIELDS))
-            for d in entry.departures
+        document=memo.once(
+            "document",
+            entry.document,
+            lambda: tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
         ),
+        departures=fill_departures(entry.departures, ctx, f"{where}.departures", memo),
     )
 
 
@@ -109,36 +110,62 @@ def _flag_value(value: Any, ctx: Mapping[str, VariableValue], field: str) -> str
     return text
 
 
-def _fill_tree(node: Any, ctx: Mapping[str, VariableValue], field: str) -> Any:
-    """Templates filled throughout; a list item that is exactly {list} becomes the list's items."""
+def _fill_tree(node: Any, ctx: Mapping[str, VariableValue], field: str, memo: RowMemo) -> Any:
+    """Templates filled throughout; a list item that is exactly {list} becomes the list's items.
+    A part that names nothing varying is filled once per row, and the same object is shared."""
     if isinstance(node, str):
         return fill(node, ctx, field)
-    if isinstance(node, list):
-        if all(isinstance(x, str) for x in node):
-            return fill_list(tuple(node), ctx, field)
-        return [_fill_tree(x, ctx, f"{field}[{i}]") for i, x in enumerate(node)]
-    if isinstance(node, dict):
-        for key in node:
-            if not isinstance(key, str):
-                raise InputError(
-                    f"{field}: key {key!r} is not text (YAML reads on/off/yes/no/numbers as "
-                    "values; quote the key)"
-                )
-        return {k: _fill_tree(v, ctx, f"{field}.{k}") for k, v in node.items()}
+    if isinstance(node, (list, dict)):
+        return memo.once(("tree", id(node)), _strings(node), lambda: _fill(node, ctx, field, memo))
     return node
 
 
-def _check_tree(field: str, node: Any, made: set[str]) -> None:
+def _fill(node: list | dict, ctx: Mapping[str, VariableValue], field: str, memo: RowMemo) -> Any:
+    if isinstance(node, list):
+        if all(isinstance(x, str) for x in node):
+            return fill_list(tuple(node), ctx, field)
+        return [_fill_tree(x, ctx, f"{field}[{i}]", memo) for i, x in enumerate(node)]
+    for key in node:
+        if not isinstance(key, str):
+            raise InputError(
+                f"{field}: key {key!r} is not text (YAML reads on/off/yes/no/numbers as "
+                "values; quote the key)"
+            )
+    return {k: _fill_tree(v, ctx, f"{field}.{k}", memo) for k, v in node.items()}
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every text in a recipe's YAML tree (the templates)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _check_tree(field: str, node: Any, made: set[str], memo: RowMemo) -> None:
+    """Every file name in the filled tree is one the recipe makes; a part shared by every item
+    of the row (see _fill_tree) is checked once."""
+    if isinstance(node, (dict, list)):
+        # once per object: a shared part is the same object for every item (kept in the memo,
+        # so its id is never reused while the row is expanded)
+        memo.once(("checked", id(node)), (), lambda: (_check(field, node, made, memo), node))
+    elif isinstance(node, str):
+        _check_file_names(field, [node], made)
+
+
+def _check(field: str, node: dict | list, made: set[str], memo: RowMemo) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            _check_tree(f"{field}.{key}", value, made)
-    elif isinstance(node, list):
+            _check_tree(f"{field}.{key}", value, made, memo)
+    else:
         _check_file_names(field, [x for x in node if isinstance(x, str)], made)
         for i, value in enumerate(node):
             if not isinstance(value, str):
-                _check_tree(f"{field}[{i}]", value, made)
-    elif isinstance(node, str):
-        _check_file_names(field, [node], made)
+                _check_tree(f"{field}[{i}]", value, made, memo)
 
 
 def _check_file_names(field: str, values: list[str], made: set[str]) -> None:

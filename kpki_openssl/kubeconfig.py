@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kpki_openssl import validate
-from kpki_openssl.certlist import CertSpec, bindings, fill
+from kpki_openssl.certlist import CertSpec, RowMemo, expand_files, fill, fill_departures
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import Departure, KubeconfigEntry, Recipe, VariableValue, yes_no
 
 KUBECTL = "kubectl"
-_DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 
 
 @dataclass(frozen=True)
@@ -57,21 +56,16 @@ def expand(
 ) -> tuple[KubeconfigSpec, ...]:
     """Every kubeconfig of the recipe, templates filled, each checked against the certificates."""
     by_name = {c.name: c for c in certs}
-    specs: list[KubeconfigSpec] = []
-    seen: set[str] = set()
-    for entry in recipe.kubeconfigs:
-        where = f"kubeconfigs[{entry.file}]"
-        for binding in bindings(where, entry.for_each, values):
-            spec = _spec(entry, {**values, **binding}, by_name)
-            if spec.file in seen:
-                raise InputError(f"kubeconfigs[{spec.file}].file: duplicate file {spec.file!r}")
-            seen.add(spec.file)
-            specs.append(spec)
-    return tuple(specs)
+    return expand_files(
+        "kubeconfigs", recipe.kubeconfigs, values, lambda e, ctx, memo: _spec(e, ctx, by_name, memo)
+    )
 
 
 def _spec(
-    entry: KubeconfigEntry, ctx: Mapping[str, VariableValue], certs: Mapping[str, CertSpec]
+    entry: KubeconfigEntry,
+    ctx: Mapping[str, VariableValue],
+    certs: Mapping[str, CertSpec],
+    memo: RowMemo,
 ) -> KubeconfigSpec:
     where = f"kubeconfigs[{entry.file}]"
     file = fill(entry.file, ctx, f"{where}.file")
@@ -79,23 +73,35 @@ def _spec(
     validate.file_base(f"{where}.file", file)
     validate.step_name(f"{where}.file", file)
     client = _cert(certs, fill(entry.client, ctx, f"{where}.client"), f"{where}.client")
-    served_by = _cert(certs, fill(entry.served_by, ctx, f"{where}.served_by"), f"{where}.served_by")
+    served_by = memo.once(
+        "served_by",
+        (entry.served_by,),
+        lambda: _cert(
+            certs, fill(entry.served_by, ctx, f"{where}.served_by"), f"{where}.served_by"
+        ),
+    )
     if client.is_ca or "clientAuth" not in client.extended_key_usage:
         raise InputError(
             f"{where}.client: certificate {client.name!r} is not a client certificate "
             "(its extendedKeyUsage lacks clientAuth)"
         )
+    server = memo.once(
+        "server", (entry.served_by, entry.server), lambda: _server(entry, ctx, where, served_by)
+    )
     ca = certs[served_by.ca] if served_by.ca else served_by
-    server = validate.https_url(f"{where}.server", fill(entry.server, ctx, f"{where}.server"))
-    check_server_covered(where, server, served_by)
     user = fill(entry.user, ctx, f"{where}.user") or client.common_name
     cluster = fill(entry.cluster, ctx, f"{where}.cluster")
     context = fill(entry.context, ctx, f"{where}.context") or f"{user}@{cluster}"
     for name, value in (("user", user), ("cluster", cluster), ("context", context)):
         _check_label(f"{where}.{name}", value)
-    ca_dir = _folder(fill(entry.ca_dir, ctx, f"{where}.paths.ca"), f"{where}.paths.ca")
-    client_dir = _folder(
-        fill(entry.client_dir, ctx, f"{where}.paths.client"), f"{where}.paths.client"
+    ca_dir, client_dir, embed = memo.once(
+        "paths",
+        (entry.ca_dir, entry.client_dir, entry.embed),
+        lambda: (
+            _folder(fill(entry.ca_dir, ctx, f"{where}.paths.ca"), f"{where}.paths.ca"),
+            _folder(fill(entry.client_dir, ctx, f"{where}.paths.client"), f"{where}.paths.client"),
+            yes_no(f"{where}.embed", fill(entry.embed, ctx, f"{where}.embed")),
+        ),
     )
     return KubeconfigSpec(
         file=file,
@@ -103,7 +109,7 @@ def _spec(
         user=user,
         context=context,
         server=server,
-        embed=yes_no(f"{where}.embed", fill(entry.embed, ctx, f"{where}.embed")),
+        embed=embed,
         ca_file=ca.cert_file,
         cert_file=client.cert_file,
         key_file=client.key_file,
@@ -114,12 +120,21 @@ def _spec(
         served_by=served_by.name,
         title=fill(entry.title, ctx, f"{where}.title"),
         explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
-        departures=tuple(
-            Departure(*(fill(getattr(d, f), ctx, f"{where}.departures") for f in _DEPARTURE_FIELDS))
-            for d in entry.departures
+        document=memo.once(
+            "document",
+            entry.document,
+            lambda: tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
         ),
+        departures=fill_departures(entry.departures, ctx, f"{where}.departures", memo),
     )
+
+
+def _server(
+    entry: KubeconfigEntry, ctx: Mapping[str, VariableValue], where: str, served_by: CertSpec
+) -> str:
+    server = validate.https_url(f"{where}.server", fill(entry.server, ctx, f"{where}.server"))
+    check_server_covered(where, server, served_by)
+    return server
 
 
 def check_server_covered(where: str, server: str, served_by: CertSpec) -> None:

@@ -6,6 +6,7 @@ Every argument goes through shlex, and files the tool writes itself become quote
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -36,7 +37,7 @@ def heredoc(write: WriteFile) -> str:
 
 def quoted_heredoc(command: str, content: str) -> str:
     """`COMMAND <<'EOF'` + content + `EOF`: quoted, so the shell expands nothing in it."""
-    lines = content.splitlines()
+    lines = content.splitlines() if "EOF" in content else []  # no EOF anywhere: no EOF line
     delimiter, n = "EOF", 0
     while delimiter in lines:
         n += 1
@@ -62,7 +63,24 @@ def comment(text: str, width: int = 78) -> str:
 
 def _wrap(words: list[str], width: int) -> list[str]:
     """Greedy word wrap, never breaking a word: textwrap.wrap's result for plain words, but
-    several times faster, which matters when a plan has 10,000 explained steps."""
+    several times faster, which matters when a plan has 20,000 explained steps. A regular
+    expression finds each line (the longest run of words that fits) in C; a word longer than
+    the width, which it cannot place, falls back to the loop."""
+    text = " ".join(words)
+    if len(text) <= width:
+        return [text] if text else []
+    lines = _line_pattern(width).findall(text)
+    if sum(map(len, lines)) + len(lines) - 1 == len(text):  # every character placed
+        return lines
+    return _wrap_words(words, width)
+
+
+@lru_cache(maxsize=8)
+def _line_pattern(width: int) -> re.Pattern[str]:
+    return re.compile(rf"(\S.{{0,{width - 1}}})(?: |$)")
+
+
+def _wrap_words(words: list[str], width: int) -> list[str]:
     lines: list[str] = []
     current: list[str] = []
     length = -1

@@ -47,7 +47,9 @@ def _mapping(data: dict, first: str, pad: str, lines: list[str]) -> None:
     for key, value in data.items():
         head = f"{prefix}{_scalar(key) if isinstance(key, str) else _fail()}:"
         prefix = pad
-        if isinstance(value, dict) and value:
+        if isinstance(value, str):  # the most common value: straight to the line
+            lines.append(f"{head} {_scalar(value)}")
+        elif isinstance(value, dict) and value:
             lines.append(head)
             _mapping(value, pad + "  ", pad + "  ", lines)
         elif isinstance(value, list) and value:
@@ -59,7 +61,9 @@ def _mapping(data: dict, first: str, pad: str, lines: list[str]) -> None:
 
 def _sequence(items: list, pad: str, lines: list[str]) -> None:
     for item in items:
-        if isinstance(item, dict) and item:
+        if isinstance(item, str):
+            lines.append(f"{pad}- {_scalar(item)}")
+        elif isinstance(item, dict) and item:
             _mapping(item, pad + "- ", pad + "  ", lines)
         elif isinstance(item, list) and item:
             _fail()
@@ -94,8 +98,16 @@ def _reads_as_string(text: str) -> bool:
     """False when plain `text` would read back as something else (true, 1.5, 12:30, null)."""
     import yaml
 
-    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+    tag = _resolver().resolve(yaml.ScalarNode, text, (True, False))
     return tag == "tag:yaml.org,2002:str"
+
+
+@lru_cache(maxsize=1)
+def _resolver() -> Any:
+    """One resolver for every check: resolving a scalar keeps no state."""
+    import yaml
+
+    return yaml.resolver.Resolver()
 
 
 def _fail() -> str:

@@ -70,7 +70,6 @@ def main(args: argparse.Namespace) -> int:
 
     from kpki_openssl import console, shell
     from kpki_openssl.errors import InputError
-    from kpki_openssl.runner import LOG_NAME, Runner, RunOptions
     from kpki_openssl.usage import usage_lines
     from kpki_openssl.validate import positive_int
 
@@ -86,10 +85,9 @@ def main(args: argparse.Namespace) -> int:
         plan = full.select([s.name for s in plan.steps] + embedding(full, plan))
     usage = usage_lines(full, plan)
     out = out_dir(args)
-    options = RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
     if args.dry_run:
         if out.is_dir():
-            parts: Iterable[str] = [preview(plan, out, options)]
+            parts: Iterable[str] = [preview(plan, out, run_options(args))]
         else:
             parts = shell.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
@@ -97,6 +95,9 @@ def main(args: argparse.Namespace) -> int:
             itertools.chain(["# dry run: nothing is written\n"], parts, tail if usage else [])
         )
         return 0
+    from kpki_openssl.runner import LOG_NAME, Runner  # not before: a dry run needs no plumbum
+
+    options = run_options(args)
     makers = {path: step.name for step in full.steps for path in step.writes}
     with console.run_progress(len(plan.steps), args.quiet) as progress:
         runner = Runner(out, report=progress.line, options=options, invocation=invocation(args))
@@ -119,6 +120,12 @@ def main(args: argparse.Namespace) -> int:
     if usage:
         sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
     return CHANGED_EXIT if result.changed else 0
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    from kpki_openssl.runner import RunOptions
+
+    return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
 
 
 def preview(plan: Plan, out: Path, options: RunOptions) -> str:
