@@ -176,25 +176,3 @@ def _check_file_names(field: str, values: list[str], made: set[str]) -> None:
                 raise InputError(
                     f"{field}: {value!r} names {base!r}, which no certificate of this recipe makes"
                 )
-
-
-def file_paths(spec: ComponentFile) -> tuple[str, ...]:
-    """Every certificate or key path the file names, in order (for tests and usage notes)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, str) and node.endswith(_CERT_SUFFIXES):
-            found.append(node)
-        elif isinstance(node, dict):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    if spec.format == "flags":
-        for _name, value in spec.flags:
-            walk(value)
-    else:
-        walk(spec.data)
-    return tuple(found)

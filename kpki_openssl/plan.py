@@ -229,12 +229,16 @@ def build_renew_plan(plan: Plan) -> Plan:
 
 
 def renew_step(spec: CertSpec, signer: CertSpec | None) -> Step:
-    """Re-sign one certificate: it reads the CSR, .cnf and keys an earlier run made."""
-    signer_files = (signer.cert_file, signer.key_file) if signer else (spec.key_file,)
+    """Re-sign one certificate: it reads the CSR, .cnf and keys an earlier run made.
+
+    The certificate's own key is read too, though x509 -req does not need it: renew keeps the
+    key, so a certificate renewed without its key would be one nobody can use.
+    """
+    signer_files = (signer.cert_file, signer.key_file) if signer else ()
     cnf = (spec.cnf_file,) if spec.cnf_file and spec.sign_extensions else ()
     command = Command(
         openssl_argv.renew_argv(spec, signer),
-        reads=(spec.csr_file, *cnf, *signer_files),
+        reads=(spec.csr_file, *cnf, *signer_files, spec.key_file),
         writes=(spec.cert_file,),
     )
     return Step(

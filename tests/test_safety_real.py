@@ -182,6 +182,18 @@ def test_renew_needs_a_built_certificate(tmp_path: Path) -> None:
     assert not (tmp_path / "none").exists()
 
 
+def test_renew_refuses_a_certificate_whose_key_is_gone(tmp_path: Path) -> None:
+    """renew keeps the key: without it the renewed certificate could never be used."""
+    out = tmp_path / "pki"
+    assert run_cli("run", "ca", "admin", "--out", str(out), *FAST).returncode == 0
+    (out / "admin.key").unlink()
+    before = (out / "admin.crt").read_bytes()
+    done = run_cli("renew", "admin", "--out", str(out), *FAST)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "admin.key" in done.stderr and "Traceback" not in done.stderr
+    assert (out / "admin.crt").read_bytes() == before
+
+
 def test_modes_whatever_the_umask(tmp_path: Path) -> None:
     need_program("openssl")
     out = tmp_path / "pki"
