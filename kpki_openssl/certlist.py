@@ -295,6 +295,31 @@ def fill_departures(
     )
 
 
+def fill_lesson(
+    entry: Any,
+    ctx: Mapping[str, VariableValue],
+    where: str,
+    memo: RowMemo,
+    *,
+    shared: tuple[Departure, ...] = (),
+    named: Mapping[str, VariableValue] | None = None,
+) -> dict[str, Any]:
+    """The teaching texts every row carries — title, explain, the document's lines and the
+    departures (the recipe's `shared` ones first) — filled alike for certificates, kubeconfigs
+    and component files. `named` is the context that may also name the row ({name})."""
+    own = ctx if named is None else named
+    return {
+        "title": fill(entry.title, ctx, f"{where}.title"),
+        "explain": fill(entry.explain, ctx, f"{where}.explain"),
+        "document": memo.once(
+            "document",
+            entry.document,
+            lambda: tuple(fill(line, own, f"{where}.document") for line in entry.document),
+        ),
+        "departures": fill_departures(shared + entry.departures, own, f"{where}.departures", memo),
+    }
+
+
 def _spec(
     recipe: Recipe,
     entry: CertEntry,
@@ -342,16 +367,7 @@ def _spec(
             lambda: validate.positive_int(f"{where}.days", fill(entry.days, ctx, f"{where}.days")),
         ),
         key=key,
-        title=fill(entry.title, ctx, f"{where}.title"),
-        explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=memo.once(
-            "document",
-            entry.document,
-            lambda: tuple(fill(line, own, f"{where}.document") for line in entry.document),
-        ),
-        departures=fill_departures(
-            recipe.departures + entry.departures, own, f"{where}.departures", memo
-        ),
+        **fill_lesson(entry, ctx, where, memo, shared=recipe.departures, named=own),
         cnf=entry.cnf,
         cnf_name=entry.cnf_file,
         cnf_text=entry.cnf_text,

@@ -19,7 +19,7 @@ from kpki_openssl.certlist import (
     RowMemo,
     expand_files,
     fill,
-    fill_departures,
+    fill_lesson,
     fill_list,
 )
 from kpki_openssl.errors import InputError
@@ -90,14 +90,7 @@ def _spec(
         format=entry.format,
         flags=flags,
         data=data,
-        title=fill(entry.title, ctx, f"{where}.title"),
-        explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=memo.once(
-            "document",
-            entry.document,
-            lambda: tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
-        ),
-        departures=fill_departures(entry.departures, ctx, f"{where}.departures", memo),
+        **fill_lesson(entry, ctx, where, memo),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kpki_openssl import validate
-from kpki_openssl.certlist import CertSpec, RowMemo, expand_files, fill, fill_departures
+from kpki_openssl.certlist import CertSpec, RowMemo, expand_files, fill, fill_lesson
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import Departure, KubeconfigEntry, Recipe, VariableValue, yes_no
 
@@ -118,14 +118,7 @@ def _spec(
         key_path=_join(client_dir, client.key_file),
         client=client.name,
         served_by=served_by.name,
-        title=fill(entry.title, ctx, f"{where}.title"),
-        explain=fill(entry.explain, ctx, f"{where}.explain"),
-        document=memo.once(
-            "document",
-            entry.document,
-            lambda: tuple(fill(line, ctx, f"{where}.document") for line in entry.document),
-        ),
-        departures=fill_departures(entry.departures, ctx, f"{where}.departures", memo),
+        **fill_lesson(entry, ctx, where, memo),
     )
 
 
