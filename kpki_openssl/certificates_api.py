@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from kpki_openssl.certlist import CertSpec
 from kpki_openssl.errors import InputError
-from kpki_openssl.plan import Command, Plan, Step
+from kpki_openssl.plan import CertStep, Command, Plan, Step
 
 API_VERSION = "certificates.k8s.io/v1"
 KUBELET_CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -114,7 +114,7 @@ def node_steps(plan: Plan, node: str) -> tuple[Step, ...]:
     if node not in nodes:
         raise InputError(f"--node: {node!r} is not one of the nodes ({', '.join(nodes)})")
     steps = tuple(
-        s for s in plan.steps if s.cert is not None and s.cert.for_each == ("nodes", node)
+        s for s in plan.steps if isinstance(s, CertStep) and s.spec.for_each == ("nodes", node)
     )
     if not steps:
         raise InputError(f"--node: no certificate of recipe {plan.recipe} is made per node")
@@ -123,6 +123,6 @@ def node_steps(plan: Plan, node: str) -> tuple[Step, ...]:
 
 def node_actions(step: Step) -> tuple:
     """What a node runs itself: its .cnf, key and CSR - never the signing, which needs the CA."""
-    assert step.cert is not None
-    cert_file = step.cert.cert_file
+    assert isinstance(step, CertStep)
+    cert_file = step.spec.cert_file
     return tuple(a for a in step.actions if not (isinstance(a, Command) and cert_file in a.writes))

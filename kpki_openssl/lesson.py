@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 
 from kpki_openssl import flags, shell
-from kpki_openssl.plan import Command, Plan, Step, WriteFile
+from kpki_openssl.plan import CertStep, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import Departure
 
 
@@ -40,6 +40,7 @@ class StepLesson:
     title: str
     why: str
     signed_by: str  # '' for a self-signed CA or a step without a signer
+    relation: str  # what the step makes, and from what: 'signed by ca', 'a kubeconfig: ...'
     writes: tuple[str, ...]
     files: tuple[WriteFile, ...]  # files the tool writes itself (.cnf), with their text
     commands: tuple[CommandLesson, ...]
@@ -49,24 +50,17 @@ class StepLesson:
     document_text: tuple[str, ...] = ()  # what the document has that is not a command
 
 
-def _row_of(step: Step, plan: Plan | None):
-    """The recipe row behind a step that is not a certificate (a kubeconfig, a component file)."""
-    if plan is None:
-        return None
-    rows = (*getattr(plan, "kubeconfigs", ()), *getattr(plan, "components", ()))
-    return next((r for r in rows if getattr(r, "file", None) == step.name), None)
-
-
 def step_lesson(step: Step, plan: Plan | None = None) -> StepLesson:
     commands = tuple(a for a in step.actions if isinstance(a, Command))
-    row = step.cert or step.keypair or _row_of(step, plan)
+    row = step.spec
     document = tuple(getattr(row, "document", ()))
     departures = tuple(getattr(row, "departures", ()))
     return StepLesson(
         name=step.name,
         title=step.title,
         why=step.explain,
-        signed_by=step.needs[0] if step.needs else "",
+        signed_by=step.signer.name if isinstance(step, CertStep) and step.signer else "",
+        relation=step.relation(),
         writes=step.writes,
         files=tuple(a for a in step.actions if isinstance(a, WriteFile)),
         commands=tuple(
@@ -139,7 +133,7 @@ def _wrap(text: str, indent: str, width: int = 100) -> str:
 def explain_text(lesson: StepLesson) -> str:
     """The lesson as plain text for a terminal or a pipe."""
     parts = [f"step {lesson.name}: {lesson.title}\n"]
-    signer = f"signed by {lesson.signed_by}" if lesson.signed_by else "self-signed"
+    signer = lesson.relation
     if lesson.writes:
         parts.append(f"  {signer}; writes {' '.join(lesson.writes)}\n")
     if lesson.why:

@@ -83,7 +83,7 @@ def step_markdown(number: int, step_lesson: lesson.StepLesson, step_shell: str) 
     out = [f"## {number}. {code(les.name)}: {_escape(les.title)}\n\n"]
     if les.why:
         out.append(paragraph(les.why) + "\n")
-    signer = f"signed by {code(les.signed_by)}" if les.signed_by else "self-signed"
+    signer = f"signed by {code(les.signed_by)}" if les.signed_by else les.relation
     if les.writes:
         made = ", ".join(code(w) for w in les.writes)
         out.append(f"*{signer}; makes* {made}\n\n")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Union
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import ClassVar, Union
 
 from kpki_openssl import components, kubeconfig, openssl_argv
 from kpki_openssl.certlist import CertSpec, KeyPairSpec, expand, expand_keypairs
@@ -45,18 +46,10 @@ class WriteFile:
 Action = Union[Command, WriteFile]
 
 
-@dataclass(frozen=True)
-class Step:
-    """What one named step does: usually one certificate's key, CSR and signature."""
+class _Files:
+    """What every kind of step shares: the files its actions write and read."""
 
-    name: str
-    title: str
-    explain: str
     actions: tuple[Action, ...]
-    needs: tuple[str, ...] = ()  # steps whose files this one reads (its CA)
-    cert: CertSpec | None = None
-    notes: tuple[str, ...] = ()  # comment lines shown verbatim before the actions
-    keypair: KeyPairSpec | None = None
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -78,21 +71,209 @@ class Step:
                 made.add(action.path)
         return tuple(out)
 
+    @property
+    def key_files(self) -> tuple[str, ...]:
+        """Private keys this step makes (kept across runs: never made twice without a flag)."""
+        return tuple(
+            p for a in self.actions if isinstance(a, Command) and a.private for p in a.writes
+        )
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Steps whose files must be in the folder before this one runs."""
+        return ()
+
+
+@dataclass(frozen=True)
+class CertStep(_Files):
+    """One certificate: its .cnf, key, CSR and signature. `signer` is None for a self-signed CA."""
+
+    spec: CertSpec
+    signer: CertSpec | None
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    kind: ClassVar[str] = "certificate"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def explain(self) -> str:
+        return self.spec.explain
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.signer.name,) if self.signer else ()
+
+    @property
+    def is_ca(self) -> bool:
+        return self.spec.is_ca
+
+    @property
+    def signer_key_file(self) -> str | None:
+        return self.signer.key_file if self.signer else None
+
+    def relation(self) -> str:
+        if self.signer is None:
+            return "a self-signed CA" if self.spec.is_ca else "self-signed"
+        return f"signed by {self.signer.name}"
+
+
+@dataclass(frozen=True)
+class RenewStep(CertStep):
+    """A built certificate signed again from its kept CSR, key and .cnf: new validity only."""
+
+    kind: ClassVar[str] = "renew"
+
+    @property
+    def title(self) -> str:
+        return f"renew {self.spec.title}"
+
+    @property
+    def explain(self) -> str:
+        return RENEW_EXPLAIN.format(
+            csr=self.spec.csr_file, cnf=self.spec.cnf_file or "the command line"
+        )
+
+
+@dataclass(frozen=True)
+class KeyPairStep(_Files):
+    """A bare key pair (kubeadm's sa.key / sa.pub): no certificate, no CA."""
+
+    spec: KeyPairSpec
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    kind: ClassVar[str] = "key pair"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def explain(self) -> str:
+        return self.spec.explain
+
+    def relation(self) -> str:
+        return "a key pair, no certificate"
+
+
+@dataclass(frozen=True)
+class KubeconfigStep(_Files):
+    """A kubeconfig naming one client certificate, its key and the CA that checks the server."""
+
+    spec: KubeconfigSpec
+    client: CertSpec
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    kind: ClassVar[str] = "kubeconfig"
+
+    @property
+    def name(self) -> str:
+        return self.spec.file
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def explain(self) -> str:
+        return self.spec.explain
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The embedded form copies the client certificate and its CA into the file."""
+        if not self.spec.embed:
+            return ()
+        return tuple(dict.fromkeys((self.client.name, self.client.ca or self.client.name)))
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """The certificate steps whose files it names, embedded or not."""
+        return tuple(dict.fromkeys((self.client.name, self.client.ca or self.client.name)))
+
+    def relation(self) -> str:
+        form = "embeds" if self.spec.embed else "names"
+        return (
+            f"a kubeconfig: {form} {self.spec.cert_file} and {self.spec.key_file} "
+            f"(step {self.client.name}), trusts {self.spec.ca_file}"
+        )
+
+
+@dataclass(frozen=True)
+class ComponentStep(_Files):
+    """A configuration file for a program that uses the certificates (flags or YAML)."""
+
+    spec: ComponentFile
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    kind: ClassVar[str] = "component file"
+
+    @property
+    def name(self) -> str:
+        return self.spec.file
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def explain(self) -> str:
+        return self.spec.explain
+
+    def relation(self) -> str:
+        return f"a configuration file for {self.spec.program}"
+
+
+Step = Union[CertStep, RenewStep, KeyPairStep, KubeconfigStep, ComponentStep]
+
 
 @dataclass(frozen=True)
 class Plan:
+    """The steps in order. Every other view (certificates, kubeconfigs, ...) is derived from
+    them, so a selection can never disagree with itself."""
+
     recipe: str
     values: Mapping[str, VariableValue]
     steps: tuple[Step, ...]
-    certs: tuple[CertSpec, ...] = field(default=())
-    kubeconfigs: tuple[KubeconfigSpec, ...] = field(default=())
-    components: tuple[ComponentFile, ...] = field(default=())
+
+    @cached_property
+    def certs(self) -> tuple[CertSpec, ...]:
+        return tuple(s.spec for s in self.steps if isinstance(s, CertStep))
+
+    @cached_property
+    def keypairs(self) -> tuple[KeyPairSpec, ...]:
+        return tuple(s.spec for s in self.steps if isinstance(s, KeyPairStep))
+
+    @cached_property
+    def kubeconfigs(self) -> tuple[KubeconfigSpec, ...]:
+        return tuple(s.spec for s in self.steps if isinstance(s, KubeconfigStep))
+
+    @cached_property
+    def components(self) -> tuple[ComponentFile, ...]:
+        return tuple(s.spec for s in self.steps if isinstance(s, ComponentStep))
+
+    @cached_property
+    def _by_name(self) -> dict[str, Step]:
+        return {s.name: s for s in self.steps}
 
     def step(self, name: str) -> Step:
-        for step in self.steps:
-            if step.name == name:
-                return step
-        raise InputError(f"step: unknown step {name!r} (see 'list')")
+        found = self._by_name.get(name)
+        if found is None:
+            raise InputError(f"step: unknown step {name!r} (see 'list')")
+        return found
+
+    def makers(self) -> dict[str, str]:
+        """Each file the plan writes -> the step that writes it."""
+        return {path: step.name for step in self.steps for path in step.writes}
 
     def select(self, names: Iterable[str]) -> Plan:
         """The named steps in plan order ('all' means every step)."""
@@ -100,14 +281,7 @@ class Plan:
         if "all" in wanted or not wanted:
             return self
         chosen = {self.step(n).name for n in wanted}
-        return Plan(
-            self.recipe,
-            self.values,
-            tuple(s for s in self.steps if s.name in chosen),
-            self.certs,
-            self.kubeconfigs,
-            self.components,
-        )
+        return replace(self, steps=tuple(s for s in self.steps if s.name in chosen))
 
 
 def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
@@ -127,17 +301,10 @@ def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
     dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
         raise InputError(f"step: {dupes[0]!r} is both a certificate and a file name")
-    return Plan(
-        recipe=recipe.name,
-        values=dict(values),
-        steps=steps,
-        certs=certs,
-        kubeconfigs=configs,
-        components=files,
-    )
+    return Plan(recipe=recipe.name, values=dict(values), steps=steps)
 
 
-def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
+def cert_step(spec: CertSpec, signer: CertSpec | None) -> CertStep:
     """The document's three commands for one certificate, after writing its .cnf."""
     signer_files = (signer.cert_file, signer.key_file) if signer else (spec.key_file,)
     cnf = (spec.cnf_file,) if spec.cnf_file else ()
@@ -156,17 +323,10 @@ def cert_step(spec: CertSpec, signer: CertSpec | None) -> Step:
             writes=(spec.cert_file,),
         ),
     )
-    return Step(
-        name=spec.name,
-        title=spec.title,
-        explain=spec.explain,
-        actions=actions,
-        needs=(signer.name,) if signer else (),
-        cert=spec,
-    )
+    return CertStep(spec=spec, signer=signer, actions=actions)
 
 
-def kubeconfig_step(spec: KubeconfigSpec, certs: Mapping[str, CertSpec]) -> Step:
+def kubeconfig_step(spec: KubeconfigSpec, certs: Mapping[str, CertSpec]) -> KubeconfigStep:
     """Write the kubeconfig (pyyaml); in the embedded form, then embed the certificates with
     the kubectl commands a person would type. kubeconfigs are 0600 (embedded ones hold a key)."""
     actions: list[Action] = [WriteFile(spec.file, kubeconfig.kubeconfig_text(spec), PRIVATE_MODE)]
@@ -185,25 +345,12 @@ def kubeconfig_step(spec: KubeconfigSpec, certs: Mapping[str, CertSpec]) -> Step
         "The same file, made with kubectl alone:",
         *(f"  {shlex.join(argv)}" for argv in shown),
     )
-    needs = tuple(dict.fromkeys((spec.client, certs[spec.client].ca or spec.client)))
-    return Step(
-        name=spec.file,
-        title=spec.title,
-        explain=spec.explain,
-        actions=tuple(actions),
-        needs=needs if spec.embed else (),
-        notes=notes,
-    )
+    return KubeconfigStep(spec=spec, client=certs[spec.client], actions=tuple(actions), notes=notes)
 
 
-def component_step(spec: ComponentFile) -> Step:
+def component_step(spec: ComponentFile) -> ComponentStep:
     """One configuration file for a program that uses the certificates."""
-    return Step(
-        name=spec.file,
-        title=spec.title,
-        explain=spec.explain,
-        actions=(WriteFile(spec.file, spec.text),),
-    )
+    return ComponentStep(spec=spec, actions=(WriteFile(spec.file, spec.text),))
 
 
 RENEW_EXPLAIN = (
@@ -217,18 +364,15 @@ def build_renew_plan(plan: Plan) -> Plan:
     """The renew steps for the plan's certificates: one `x509 -req` each, CAs first; then the
     kubeconfigs that embed a renewed certificate, made again (else they would hold the old one).
     """
-    by_name = {c.name: c for c in plan.certs}
-    steps = [
-        renew_step(s.cert, by_name.get(s.cert.ca) if s.cert.ca else None)
-        for s in plan.steps
-        if s.cert is not None
+    steps: list[Step] = [
+        renew_step(s.spec, s.signer) for s in plan.steps if isinstance(s, CertStep)
     ]
     renewed = {s.name for s in steps}
-    steps += [s for s in plan.steps if s.cert is None and set(s.needs) & renewed]
+    steps += [s for s in plan.steps if isinstance(s, KubeconfigStep) and set(s.needs) & renewed]
     return replace(plan, steps=tuple(steps))
 
 
-def renew_step(spec: CertSpec, signer: CertSpec | None) -> Step:
+def renew_step(spec: CertSpec, signer: CertSpec | None) -> RenewStep:
     """Re-sign one certificate: it reads the CSR, .cnf and keys an earlier run made.
 
     The certificate's own key is read too, though x509 -req does not need it: renew keeps the
@@ -241,27 +385,17 @@ def renew_step(spec: CertSpec, signer: CertSpec | None) -> Step:
         reads=(spec.csr_file, *cnf, *signer_files, spec.key_file),
         writes=(spec.cert_file,),
     )
-    return Step(
-        name=spec.name,
-        title=f"renew {spec.title}",
-        explain=RENEW_EXPLAIN.format(csr=spec.csr_file, cnf=spec.cnf_file or "the command line"),
-        actions=(command,),
-        needs=(signer.name,) if signer else (),
-        cert=spec,
-    )
+    return RenewStep(spec=spec, signer=signer, actions=(command,))
 
 
-def keypair_step(spec: KeyPairSpec) -> Step:
+def keypair_step(spec: KeyPairSpec) -> KeyPairStep:
     """A bare key pair: the private key, then its public half (kubeadm's sa.key / sa.pub)."""
-    return Step(
-        name=spec.name,
-        title=spec.title,
-        explain=spec.explain,
+    return KeyPairStep(
+        spec=spec,
         actions=(
             Command(openssl_argv.genkey_argv(spec), writes=(spec.key_file,), private=True),
             Command(
                 openssl_argv.keypair_pub_argv(spec), reads=(spec.key_file,), writes=(spec.pub_file,)
             ),
         ),
-        keypair=spec,
     )

@@ -18,26 +18,23 @@ each finished step back in plan order, and only then are its log entries written
 renamed into DIR. So the log is in plan order, still explains every file in DIR, and a step
 signed by a CA starts only once the CA's files are in DIR.
 - an existing key is never regenerated (unless --new-keys, or --replace-ca for a CA), and a
-  built certificate is never re-issued without --force; a certificate whose inputs changed is
-  reported with the reasons (DIR/.kpki/state.json records what each step was built from).
+  built certificate is never re-issued without --force; a step whose recipe fields changed is
+  reported field by field with the flag that fixes it (decide.py, from a read-only snapshot of
+  the folder and the build records in DIR/.kpki/record/, record_store.py).
 Around the whole run: the folder is created 0700, one writer at a time holds DIR/.kpki/lock
 (flock: the kernel drops it when the process dies), and the umask is 077 while openssl runs.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fcntl
-import json
 import os
-import re
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -45,9 +42,22 @@ from typing import Protocol
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
-from kpki_openssl import openssl_version, record, scheduler, shell
+from kpki_openssl import openssl_version, record, record_store, scheduler, shell, snapshot
+from kpki_openssl.decide import Changed, Decision, RunOptions, decide_all
 from kpki_openssl.errors import CommandFailed, KpkiError
-from kpki_openssl.plan import PRIVATE_MODE, PUBLIC_MODE, Action, Command, Plan, Step, WriteFile
+from kpki_openssl.plan import (
+    PRIVATE_MODE,
+    PUBLIC_MODE,
+    Action,
+    CertStep,
+    Command,
+    Plan,
+    RenewStep,
+    Step,
+    WriteFile,
+)
+
+__all__ = ["Changed", "Decision", "RunOptions", "RunResult", "Runner", "capture", "write_file"]
 
 LOG_NAME = "commands.sh"
 META_DIR = ".kpki"  # lock, state.json, stage/, replaced/: the tool's own bookkeeping
@@ -56,40 +66,8 @@ LOG_HEADER = (
     + "# Command log written by kpki_openssl: every command it ran and every file it wrote,\n"
     "# in order. Replay it in an empty folder with: bash commands.sh\n"
 )
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----\s*$", re.DOTALL)
 
 Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What a run may replace: nothing by default."""
-
-    force: bool = False  # re-issue built leaf certificates (their keys kept)
-    new_keys: bool = False  # with force: new leaf keys too
-    replace_ca: bool = False  # a new CA key and certificate; re-issues what it signed
-
-
-@dataclass
-class Changed:
-    step: str
-    reasons: list[str]
-    hint: str
-
-    def __str__(self) -> str:
-        return f"changed: {self.step} ({', '.join(self.reasons)}) — {self.hint}"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What one step needs: "skip" (built; `change` says how it differs from the plan, if it
-    does), "build" (not built: `actions` are what is missing) or "again" (built, re-issued)."""
-
-    kind: str
-    actions: tuple[Action, ...] = ()
-    kept: tuple[str, ...] = ()  # existing keys the actions use instead of making new ones
-    replace_ca: bool = False  # a built CA replaced: its old files are copied aside first
-    change: Changed | None = None
 
 
 class Progress(Protocol):
@@ -102,6 +80,8 @@ class Progress(Protocol):
 
 @dataclass
 class RunResult:
+    """What a run did; it knows its exit status and its JSON."""
+
     ran: list[str] = field(default_factory=list)  # step names run (wholly or partly)
     skipped: list[str] = field(default_factory=list)  # steps already complete and unchanged
     kept: list[str] = field(default_factory=list)  # existing keys that were kept, not remade
@@ -109,6 +89,26 @@ class RunResult:
     replaced: list[str] = field(default_factory=list)  # CAs replaced (--replace-ca)
     renewed: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)  # unfinished steps of a killed run
+    resumed: list[str] = field(default_factory=list)  # CAs of an interrupted --replace-ca, done
+
+    CHANGED_EXIT = 3  # the run finished, but built steps differ from the recipe (left alone)
+
+    @property
+    def exit_code(self) -> int:
+        return self.CHANGED_EXIT if self.changed else 0
+
+    def as_json(self) -> dict:
+        return {
+            "ran": self.ran,
+            "skipped": self.skipped,
+            "kept": self.kept,
+            "changed": [c.as_json() for c in self.changed],
+            "replaced": self.replaced,
+            "renewed": self.renewed,
+            "discarded": self.discarded,
+            "resumed": self.resumed,
+            "exit_code": self.exit_code,
+        }
 
 
 @dataclass
@@ -123,6 +123,7 @@ class StepRecord:
     log: list[str] = field(default_factory=list)
     staged: tuple[Path, list[tuple[str, int]]] | None = None  # stage folder, (file, mode)
     finish: Callable[[], None] | None = None  # what _run_step does after the install
+    fields: record.Record | None = None  # the build record, written as the files go in
     error: KpkiError | None = None
 
 
@@ -147,13 +148,10 @@ class Runner:
         self.options = options or RunOptions()
         self.invocation = invocation
         self.meta = self.out / META_DIR
-        self._state: dict[str, dict] = {}
-        self._rebuilt: set[str] = set()  # built steps made again in this run
-        self._mutex = threading.Lock()  # state and result, if steps ever run in threads
+        self._records: dict[str, record.Record] = {}
+        self._mutex = threading.Lock()  # records and results: steps run in threads
         self._log_mutex = threading.Lock()
         self._step = threading.local()  # .record: the StepRecord a worker thread fills
-        self._state_saved_at: float | None = None  # set while a run batches state saves
-        self._state_dirty = False
 
     # ----- whole runs: checks, then the folder, the lock and the steps -----
 
@@ -171,27 +169,44 @@ class Runner:
         self._check_programs(plan)
         result = RunResult()
         with self._session(result):
-            if jobs > 1 and self._shared_serial_files(plan):
-                jobs = 1
-            self._state_saved_at = time.monotonic()
-            try:
-                records = scheduler.run_in_order(
-                    plan.steps,
-                    self._work,
-                    jobs,
-                    emit=lambda step, rec: self._settle(step, rec, result),
-                    failed=lambda rec: rec.error is not None,
-                    started=progress.started if progress else lambda _s: None,
-                    finished=progress.finished if progress else lambda _s: None,
-                )
-            finally:
-                self._state_saved_at = None
-                if self._state_dirty:
-                    self._save_state(now=True)
+            snap = snapshot.take(self.out, self.meta, plan)
+            self._records = dict(snap.records)
+            decisions = decide_all(plan, snap, self.options)
+            replacing = dict(snap.replacing)
+            for step in plan.steps:
+                if decisions[step.name].replaces_ca and step.name not in replacing:
+                    replacing[step.name] = _key_digest(snap, step)
+            if replacing != dict(snap.replacing):  # before any CA file changes
+                record_store.save_replacing(self.meta, replacing, _write_meta)
+            records = scheduler.run_in_order(
+                plan.steps,
+                lambda step: self._work(step, decisions[step.name]),
+                jobs if not (jobs > 1 and self._shared_serial_files(plan)) else 1,
+                emit=lambda step, rec: self._settle(step, rec, result),
+                failed=lambda rec: rec.error is not None,
+                started=progress.started if progress else lambda _s: None,
+                finished=progress.finished if progress else lambda _s: None,
+            )
+            failed = [rec for rec in records if rec is None or rec.error is not None]
+            if replacing and not failed:  # every step signed by the new CA is re-issued
+                record_store.save_replacing(self.meta, {}, _write_meta)
+                result.resumed.extend(snap.replacing)
         for rec in records:
             if rec is not None and rec.error is not None:
                 raise rec.error
         return result
+
+    def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
+        """What `run` would do with each step in this folder (for dry-run); writes nothing."""
+        snap = snapshot.take(self.out, self.meta, plan, settle=False)
+        decisions = decide_all(plan, snap, self.options)
+        return [(step, decisions[step.name]) for step in plan.steps]
+
+    def decide(self, step: Step) -> Decision:
+        """The decision `run STEP` would make for this one step now (for the walkthrough)."""
+        plan = Plan("", {}, (step,))
+        snap = snapshot.take(self.out, self.meta, plan, settle=False)
+        return decide_all(plan, snap, self.options)[step.name]
 
     def report(self, message: str) -> None:
         """A progress line: held with its step's record in a step, else shown at once."""
@@ -201,12 +216,12 @@ class Runner:
         else:
             self._report(message)
 
-    def _work(self, step: Step) -> StepRecord:
-        """A worker's part of one step: decide, run its commands in the staging folder."""
+    def _work(self, step: Step, decision: Decision) -> StepRecord:
+        """A worker's part of one step: run its commands in the staging folder."""
         rec = StepRecord(step.name)
         self._step.record = rec
         try:
-            self._run_step(step, rec.result)
+            self._run_step(step, decision, rec)
         except KpkiError as exc:
             rec.error = exc
         finally:
@@ -224,7 +239,7 @@ class Runner:
             stage, made = rec.staged
             try:
                 if rec.error is None:
-                    self._install(step, stage, made)
+                    self._install(step, stage, made, rec.fields)
             except KpkiError as exc:
                 rec.error = exc
             finally:
@@ -237,12 +252,7 @@ class Runner:
     def _shared_serial_files(self, plan: Plan) -> list[str]:
         """Serial files (`ca.srl`) in the folder: openssl x509 -CA reads and rewrites the
         CA's serial file when it exists, so concurrent signers would race on it."""
-        cas = {
-            a.argv[a.argv.index("-CA") + 1]
-            for s in plan.steps
-            for a in s.actions
-            if isinstance(a, Command) and "-CA" in a.argv
-        }
+        cas = {s.signer.cert_file for s in plan.steps if isinstance(s, CertStep) and s.signer}
         found = [str(Path(ca).with_suffix(".srl")) for ca in sorted(cas)]
         found = [p for p in found if (self.out / p).exists()]
         if found:
@@ -262,13 +272,14 @@ class Runner:
                 f"renew {unbuilt[0]}: {self.out / plan.step(unbuilt[0]).writes[0]} does not "
                 f"exist; renew re-signs a certificate that was built ('run {unbuilt[0]}' first)"
             )
-        todo = Plan(plan.recipe, plan.values, tuple(built), plan.certs)
+        todo = replace(plan, steps=tuple(built))
         self._check_inputs(todo, {}, verb="renew")
         self._check_programs(todo)
         result = RunResult(skipped=unbuilt)
         for name in unbuilt:
             self.report(f"skip  {name}: not built yet (run builds it)")
         with self._session(result):
+            self._records = dict(snapshot.take(self.out, self.meta, todo).records)
             for step in todo.steps:
                 self._renew_step(step, result)
         return result
@@ -311,10 +322,10 @@ class Runner:
         with self._lock():
             old_umask = os.umask(0o077)
             try:
+                (self.meta / record_store.RECORD_DIR).mkdir(exist_ok=True)
                 if self.invocation:
                     self._note(f"kpki-openssl {self.invocation} (pid {os.getpid()})")
                 self._discard_unfinished(result)
-                self._state = self._load_state()
                 yield
             finally:
                 os.umask(old_umask)
@@ -350,144 +361,65 @@ class Runner:
                 result.discarded.append(name)
                 self.report(f"clean {name}: discarded the unfinished work of an interrupted run")
                 self._note(f"step {name}: discarded unfinished work of an interrupted run")
-        for temp in self.meta.glob(".*.tmp*"):
-            temp.unlink(missing_ok=True)
+        for folder in (self.meta, self.meta / record_store.RECORD_DIR):
+            for temp in folder.glob(".*.tmp*"):
+                temp.unlink(missing_ok=True)
 
     # ----- one step -----
 
-    def decide(self, step: Step) -> Decision:
-        """What one step needs in this folder: nothing, the rest of it, all of it again, or a
-        report that it differs from the plan. Reads files only; writes nothing."""
-        key_files = _key_files(step)
-        is_ca = step.cert is not None and step.cert.is_ca
-        replace = is_ca and self.options.replace_ca
-        forced = (
-            replace or (self.options.force and not is_ca) or bool(set(step.needs) & self._rebuilt)
-        )
-        built = self._built(step)
-        if built and not forced:
-            return Decision("skip", change=self._change(step, key_files))
-        new_key = replace or (forced and self.options.new_keys and not is_ca)
-        kept = tuple(p for p in key_files if not new_key and self._usable_key(step, p))
-        actions = tuple(
-            a
-            for a in step.actions
-            if not (isinstance(a, Command) and a.private and set(a.writes) <= set(kept))
-        )
-        return Decision("again" if built else "build", actions, kept, replace and built)
-
-    def _run_step(self, step: Step, result: RunResult) -> None:
-        """Decide what one step needs, then do it: staged, logged, renamed into DIR."""
-        decision = self.decide(step)
+    def _run_step(self, step: Step, decision: Decision, rec: StepRecord) -> None:
+        """Do what the decision says: staged, logged, renamed into DIR."""
+        result = rec.result
         if decision.kind == "skip":
             self._skip(step, decision.change, result)
             return
         if decision.kept:
-            with self._mutex:
-                result.kept.extend(decision.kept)
+            result.kept.extend(decision.kept)
             self.report(f"keep  {', '.join(decision.kept)} (exists; a key is never replaced)")
         again = decision.kind == "again"
         self.report(f"step  {step.name}: {step.title}" + (" (again)" if again else ""))
-        cert_file = _cert_file(step)
-        if decision.replace_ca:
-            self._back_up_ca(step, _key_files(step), cert_file)
+        cert_file = step.spec.cert_file if isinstance(step, CertStep) else None
+        if decision.back_up_ca:
+            self._back_up_ca(step, step.key_files, cert_file)
         if again and not decision.kept and cert_file:
             # a new key: drop the old certificate first, so a crash cannot leave it beside
             # a key it does not match (the step then resumes as "key without certificate")
             (self.out / cert_file).unlink()
-        self._stage(step, list(decision.actions))
+        self._stage(step, list(decision.actions), rec)
 
         def finish() -> None:
-            self._remember(step, list(decision.kept))
-            with self._mutex:
-                result.ran.append(step.name)
-                if again:  # what embeds or is signed by it is made again too
-                    self._rebuilt.add(step.name)
-                if step.cert is not None and step.cert.is_ca and self.options.replace_ca:
-                    self._rebuilt.add(step.name)
-                    result.replaced.append(step.name)
+            result.ran.append(step.name)
+            if decision.replaces_ca:
+                result.replaced.append(step.name)
 
-        rec = getattr(self._step, "record", None)
-        if rec is not None:
-            rec.finish = finish  # once the files are in DIR (Runner._settle)
-        else:
-            finish()
-
-    def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
-        """What `run` would do with each step in this folder (for dry-run); writes nothing."""
-        self._state = self._load_state()
-        out = []
-        for step in plan.steps:
-            decision = self.decide(step)
-            if decision.kind == "again" or (
-                step.cert is not None and step.cert.is_ca and self.options.replace_ca
-            ):
-                self._rebuilt.add(step.name)
-            out.append((step, decision))
-        return out
-
-    def _built(self, step: Step) -> bool:
-        """A certificate step is built when its certificate exists (its key, CSR and .cnf may
-        be missing); any other step (a kubeconfig, a configuration file) when all its files do."""
-        cert_file = _cert_file(step)
-        if cert_file is not None:
-            return (self.out / cert_file).exists()
-        return bool(step.writes) and all((self.out / p).exists() for p in step.writes)
-
-    def _change(self, step: Step, key_files: list[str]) -> Changed | None:
-        """How a built step differs from the plan (None: it does not, or nothing was recorded)."""
-        missing = [p for p in key_files if not (self.out / p).exists()]
-        if missing:
-            hint = (
-                "use --replace-ca to make a new CA"
-                if step.cert is not None and step.cert.is_ca
-                else "use --force --new-keys to re-issue with a new key"
-            )
-            return Changed(step.name, [f"{', '.join(missing)} is missing"], hint)
-        reasons = record.differences(self._state.get(step.name, {}), self._current(step))
-        return Changed(step.name, reasons, record.hint(step, reasons)) if reasons else None
+        rec.finish = finish  # once the files are in DIR (Runner._settle)
 
     def _skip(self, step: Step, change: Changed | None, result: RunResult) -> None:
-        with self._mutex:
-            if change is None:
-                result.skipped.append(step.name)
-            else:
-                result.changed.append(change)
         if change is None:
+            result.skipped.append(step.name)
             why = ""
-            if self.options.force and step.cert is not None and step.cert.is_ca:
+            if self.options.force and isinstance(step, CertStep) and step.is_ca:
                 why = f" (--force re-issues leaves only: 'renew {step.name}' or --replace-ca)"
             self.report(f"skip  {step.name}: {', '.join(step.writes)} already exist{why}")
         else:
+            result.changed.append(change)
             self.report(f"left  {change}")
 
     def _renew_step(self, step: Step, result: RunResult) -> None:
         """Re-sign an existing CSR with the same CA and key: new validity, nothing else."""
         self.report(f"renew {step.name}: {step.title}")
-        self._stage(step, list(step.actions))
-        with self._mutex:
-            old = self._state.get(step.name)
-            if old and step.cert is not None:
-                now = self._current(step)
-                # the new validity; the build commands (with their old -days) are no longer
-                # what made this certificate, so they are not compared any more
-                old.update(days=now.get("days"), signer_key=now.get("signer_key"), commands=None)
-                self._save_state()
-            result.renewed.append(step.name)
+        self._stage(step, list(step.actions), None)
+        old = self._records.get(step.name)
+        if old and isinstance(step, RenewStep):
+            new = dict(old)
+            new["days"] = step.spec.days
+            new.update(self._observed(step))
+            with self._mutex:
+                self._records[step.name] = new
+            record_store.save(self.meta, step.name, new, _write_meta)
+        result.renewed.append(step.name)
 
-    def _usable_key(self, step: Step, path: str) -> bool:
-        """An existing key to keep. One that is not a whole PEM key is refused, not replaced."""
-        full = self.out / path
-        if not full.exists():
-            return False
-        if not _pem_complete(full, "PRIVATE KEY"):
-            raise KpkiError(
-                f"step {step.name}: {full} exists but is not a complete PEM private key; "
-                "it is never overwritten: move it away to make a new one"
-            )
-        return True
-
-    def _back_up_ca(self, step: Step, key_files: list[str], cert_file: str | None) -> None:
+    def _back_up_ca(self, step: Step, key_files: tuple[str, ...], cert_file: str | None) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         folder = self.meta / "replaced" / stamp
         folder.mkdir(parents=True, mode=0o700)
@@ -500,7 +432,7 @@ class Runner:
 
     # ----- staging: run in a private folder, then rename the finished files in -----
 
-    def _stage(self, step: Step, actions: list[Action]) -> None:
+    def _stage(self, step: Step, actions: list[Action], rec: StepRecord | None) -> None:
         stage = self.meta / "stage" / f"{step.name.replace('/', '%')}.{os.getpid()}"
         stage.mkdir(parents=True, mode=0o700)
         held = False
@@ -514,11 +446,11 @@ class Runner:
                 else:
                     made[action.path] = min(action.mode, made.get(action.path, action.mode))
                 self._run_action(step.name, action, stage)
-            rec = getattr(self._step, "record", None)
+            fields = None if isinstance(step, RenewStep) else self._fields(step, stage)
             if rec is not None:  # renamed into DIR in plan order, after the log entries
-                rec.staged, held = (stage, list(made.items())), True
+                rec.staged, rec.fields, held = (stage, list(made.items())), fields, True
                 return
-            self._install(step, stage, list(made.items()))
+            self._install(step, stage, list(made.items()), fields)
         finally:
             if not held:
                 shutil.rmtree(stage, ignore_errors=True)
@@ -530,15 +462,28 @@ class Runner:
             _make_parent(stage, path)
             os.symlink((self.out / path).resolve(), stage / path)
 
-    def _install(self, step: Step, stage: Path, made: list[tuple[str, int]]) -> None:
-        """Rename the step's finished files into DIR, keys before certificates."""
+    def _install(
+        self,
+        step: Step,
+        stage: Path,
+        made: list[tuple[str, int]],
+        fields: record.Record | None,
+    ) -> None:
+        """Rename the step's finished files into DIR, keys before certificates, between the
+        pending build record and its commit (record_store)."""
         for path, _mode in made:
             if not (stage / path).is_file():
                 raise KpkiError(f"step {step.name}: its commands exited 0 but did not write {path}")
+        if fields is not None:
+            record_store.stage(self.meta, step.name, fields, _write_meta)
         for path, mode in made:
             os.chmod(stage / path, mode)
             _make_parent(self.out, path)
             os.replace(stage / path, self.out / path)
+        if fields is not None:
+            record_store.commit(self.meta, step.name)
+            with self._mutex:
+                self._records[step.name] = fields
 
     def _run_action(self, step: str, action: Action, cwd: Path) -> None:
         when, start = _now(), time.monotonic()
@@ -561,48 +506,29 @@ class Runner:
 
     # ----- records, log -----
 
-    def _current(self, step: Step) -> dict:
-        """The plan's record for the step, with hashes of the key files now in DIR."""
-        now = record.planned(step)
-        keys = _key_files(step)
-        if keys and (self.out / keys[0]).exists():
-            now["key_file"] = record.digest((self.out / keys[0]).read_bytes())
-        ca_key = _signer_key_file(step)
-        if ca_key and (self.out / ca_key).exists():
-            now["signer_key"] = record.digest((self.out / ca_key).read_bytes())
-        return now
+    def _observed(self, step: Step, stage: Path | None = None) -> record.Record:
+        """What the runner sees of a step's files: its key, its signer's key, each file made
+        (from the staging folder when given, else from DIR)."""
+        out: record.Record = {}
+        keys = step.key_files
+        if keys:
+            found = _file_digest(stage / keys[0] if stage else None, self.out / keys[0])
+            if found:
+                out[record.KEY_DIGEST] = found
+        signer_key = step.signer_key_file if isinstance(step, CertStep) else None
+        if signer_key and (self.out / signer_key).is_file():
+            out[record.SIGNER_KEY_DIGEST] = record.digest((self.out / signer_key).read_bytes())
+        out[record.MADE] = {
+            p: _file_digest(stage / p if stage else None, self.out / p) for p in step.writes
+        }
+        return out
 
-    def _remember(self, step: Step, kept: list[str]) -> None:
-        now = self._current(step)
-        with self._mutex:
-            old = self._state.get(step.name, {})
-            if kept and "key" in old:
-                now["key"] = old["key"]  # the kept key is what it was, whatever the plan says
-            self._state[step.name] = now
-            self._save_state()
-
-    def _load_state(self) -> dict[str, dict]:
-        path = self.meta / "state.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        steps = data.get("steps") if isinstance(data, dict) else None
-        return steps if isinstance(steps, dict) else {}
-
-    def _save_state(self, now: bool = False) -> None:
-        """state.json rewritten whole; during a run at most once a second (and at its end), so
-        a run of thousands of steps does not rewrite a growing file thousands of times. A run
-        killed in between loses only records, which make change detection say less."""
-        if self._state_saved_at is not None and not now:
-            self._state_dirty = True
-            if time.monotonic() - self._state_saved_at < 1.0:
-                return
-        self._state_dirty = False
-        if self._state_saved_at is not None:
-            self._state_saved_at = time.monotonic()
-        text = json.dumps({"version": 1, "steps": self._state}, indent=1, sort_keys=True)
-        write_file(self.meta / "state.json", text + "\n", PRIVATE_MODE)
+    def _fields(self, step: Step, stage: Path) -> record.Record:
+        """The build record of a step about to be installed: the plan's fields, and what the
+        staging folder (or DIR, for what the step kept) holds."""
+        fields = record.planned(step)
+        fields.update(self._observed(step, stage))
+        return fields
 
     def _note(self, text: str) -> None:
         self._log(f"# {_now()} {text}\n")
@@ -625,43 +551,29 @@ class Runner:
                 os.close(fd)
 
 
+def _write_meta(path: Path, text: str) -> None:
+    write_file(path, text, PRIVATE_MODE, parent_exists=True)
+
+
+def _file_digest(first: Path | None, second: Path) -> str:
+    """The digest of `first` when it is a file, else of `second` ('' when neither is)."""
+    for path in (first, second):
+        if path is not None and path.is_file():
+            return record.digest(path.read_bytes())
+    return ""
+
+
+def _key_digest(snap, step: Step) -> str:
+    keys = step.key_files
+    state = snap.files.get(keys[0]) if keys else None
+    return state.digest if state is not None else ""
+
+
 def _make_parent(folder: Path, path: str) -> None:
     """The folders of a plan path (`sub/admin.crt`) under `folder`, which exists: a plain file
     name needs none, and a run of 400 steps would otherwise ask for the folder 2,500 times."""
     if "/" in path:
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _key_files(step: Step) -> list[str]:
-    return [p for a in step.actions if isinstance(a, Command) and a.private for p in a.writes]
-
-
-def _cert_file(step: Step) -> str | None:
-    return step.cert.cert_file if step.cert is not None else None
-
-
-def _signer_key_file(step: Step) -> str | None:
-    """The signing CA's key file, as named in the step's x509 command (-CAkey)."""
-    for action in step.actions:
-        if isinstance(action, Command) and "-CAkey" in action.argv:
-            return action.argv[action.argv.index("-CAkey") + 1]
-    return None
-
-
-def _pem_complete(path: Path, label_suffix: str) -> bool:
-    """A whole PEM block (BEGIN ... END, base64 between) whose label ends as expected."""
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
-        return False
-    match = _PEM.search(text)
-    if match is None or not match.group(1).endswith(label_suffix):
-        return False
-    try:
-        base64.b64decode("".join(match.group(2).split()), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
 
 
 @dataclass(frozen=True)

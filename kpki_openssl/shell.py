@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 
-from kpki_openssl.plan import Action, Command, Plan, Step, WriteFile
+from kpki_openssl.plan import Action, CertStep, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import VariableValue
 
 SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
@@ -100,8 +100,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def step_text(step: Step, explain: bool = True) -> str:
+def step_text(step: Step, explain: bool = True, comment_line: str = "") -> str:
+    """One step: its header, why, notes, then every action (`comment_line`: the dry run's
+    word on what `run` would do with it in an existing folder)."""
     parts = [f"\n# ===== step {step.name}: {one_line(step.title)} =====\n"]
+    if comment_line:
+        parts.append(comment_line + "\n")
     if explain and step.explain:
         parts.append(comment(step.explain))
     parts.extend(f"# {line}\n" for line in step.notes)
@@ -129,13 +133,16 @@ def plan_text(plan: Plan, explain: bool = True) -> str:
     return "".join(plan_parts(plan, explain))
 
 
-def plan_parts(plan: Plan, explain: bool = True) -> Iterator[str]:
-    """plan_text piece by piece, so a 10,000-step dry-run never holds the whole text at once."""
+def plan_parts(
+    plan: Plan, explain: bool = True, comments: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """plan_text piece by piece, so a 10,000-step dry-run never holds the whole text at once.
+    `comments`: a line per step name, shown under its header (the dry run in a folder)."""
     count = len(plan.steps)
     head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
     yield head + "# variables:\n" + variables_comment(plan.values)
     for step in plan.steps:
-        yield step_text(step, explain)
+        yield step_text(step, explain, (comments or {}).get(step.name, ""))
 
 
 def script(plan: Plan) -> str:
@@ -178,8 +185,8 @@ def node_script(plan: Plan, node: str) -> str:
     ]
     made = []
     for step in steps:
-        assert step.cert is not None
-        request = certificates_api.request_for(step.cert)
+        assert isinstance(step, CertStep)
+        request = certificates_api.request_for(step.spec)
         parts.append(f"\n# ===== step {step.name}: {step.title} =====\n")
         if step.explain:
             parts.append(comment(step.explain))
@@ -189,8 +196,8 @@ def node_script(plan: Plan, node: str) -> str:
                 parts.append(f"{guard} || {command_line(action)}\n")
             else:
                 parts.append(action_text(action))
-        yaml_file = certificates_api.manifest_file(step.cert)
-        encode = argv_text(openssl_argv.base64_argv(step.cert.csr_file))
+        yaml_file = certificates_api.manifest_file(step.spec)
+        encode = argv_text(openssl_argv.base64_argv(step.spec.csr_file))
         head = quoted_heredoc("cat", certificates_api.manifest_head(request))
         parts.append(
             f"request=$({encode})\n"
@@ -199,7 +206,7 @@ def node_script(plan: Plan, node: str) -> str:
             + "printf '  request: %s\\n' \"$request\"\n"
             + f"}} > {shlex.quote(yaml_file)}\n"
         )
-        made.append((step.name, yaml_file, step.cert.cert_file))
+        made.append((step.name, yaml_file, step.spec.cert_file))
     parts.append("\n")
     parts.append(
         comment(

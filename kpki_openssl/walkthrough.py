@@ -18,7 +18,7 @@ from typing import TextIO
 
 from kpki_openssl import openssl_argv, shell
 from kpki_openssl.errors import CommandFailed
-from kpki_openssl.plan import Plan, Step
+from kpki_openssl.plan import CertStep, Plan, Step
 from kpki_openssl.runner import LOG_NAME, Runner, capture
 
 Ask = Callable[[str], str]  # prompt -> the line typed ('' for Enter); EOFError to quit
@@ -152,8 +152,8 @@ class Walkthrough:
             info = full.stat()
             mode = stat.S_IMODE(info.st_mode)
             self.say(f"  {path}  {info.st_size} bytes, mode {mode:04o}")
-        if step.cert and (self.out / step.cert.cert_file).exists():
-            argv = openssl_argv.inspect_argv(step.cert.cert_file)
+        if isinstance(step, CertStep) and (self.out / step.spec.cert_file).exists():
+            argv = openssl_argv.inspect_argv(step.spec.cert_file)
             shown = capture(argv, self.out)
             text = shown.stdout + shown.stderr.rstrip("\n") + ("\n" if shown.stderr else "")
             self.say(f"  $ {shell.argv_text(argv)}")

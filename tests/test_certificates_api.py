@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kpki_openssl import certificates_api
-from kpki_openssl.plan import build_plan
+from kpki_openssl.plan import CertStep, build_plan
 from kpki_openssl.recipe import load_recipe, resolve_variables
 from tests.conftest import need_program, run_cli
 from tests.oracle import subject_pairs
@@ -82,7 +82,9 @@ def test_no_builtin_signer_is_one_line_exit_2(built_pki: Path, name: str) -> Non
 def test_signer_per_role_for_every_step() -> None:
     recipe = load_recipe("kubernetes")
     plan = build_plan(recipe, resolve_variables(recipe))
-    signers = {s.name: certificates_api.signer_for(s.cert) for s in plan.steps if s.cert}
+    signers = {
+        s.name: certificates_api.signer_for(s.spec) for s in plan.steps if isinstance(s, CertStep)
+    }
     for node in ("node01", "node02", "node03"):
         assert signers.pop(f"kubelet-client-{node}") == KUBELET_CLIENT
         assert signers.pop(f"kubelet-{node}") == KUBELET_SERVING

@@ -187,7 +187,7 @@ def test_subject_values_cannot_add_attributes(value: str) -> None:
         assert "\n" not in str(exc) and repr(value) in str(exc)
         return
     assert is_subject_value(value)
-    assert plan.step("leaf").cert.subject_text == f"/CN={value}/O=org"
+    assert plan.step("leaf").spec.subject_text == f"/CN={value}/O=org"
 
 
 def script_commands(text: str) -> list[list[str]]:

@@ -14,12 +14,12 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from kpki_openssl import scheduler
-from kpki_openssl.plan import Command, Step
 from tests.conftest import REPO, run_cli
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
@@ -193,9 +193,18 @@ def verify_all(out: Path, names: list[str]) -> bool:
 # --- the scheduler itself, with real threads -------------------------------------------------
 
 
-def _step(name: str, needs: tuple[str, ...] = (), reads=(), writes=()) -> Step:
-    action = Command(("true",), reads=tuple(reads), writes=tuple(writes) or (f"{name}.out",))
-    return Step(name=name, title=name, explain="", actions=(action,), needs=needs)
+@dataclass(frozen=True)
+class _SchedStep:
+    """What the scheduler reads of a step: its name, the steps it needs, its files."""
+
+    name: str
+    needs: tuple[str, ...]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+def _step(name: str, needs: tuple[str, ...] = (), reads=(), writes=()) -> _SchedStep:
+    return _SchedStep(name, needs, tuple(reads), tuple(writes) or (f"{name}.out",))
 
 
 def test_dependencies_from_needs_and_from_files() -> None:
@@ -216,7 +225,7 @@ def test_results_are_emitted_in_plan_order_while_running_concurrently() -> None:
     lock = threading.Lock()
     running, peak, finished_order, emitted = [0], [0], [], []
 
-    def work(step: Step) -> str:
+    def work(step: _SchedStep) -> str:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -239,7 +248,7 @@ def test_a_failure_stops_new_steps_and_is_raised_after_the_running_ones_end() ->
     steps = [_step("ca")] + [_step(f"s{i}", needs=("ca",)) for i in range(1, 7)]
     started, emitted = [], []
 
-    def work(step: Step) -> str:
+    def work(step: _SchedStep) -> str:
         started.append(step.name)
         if step.name == "s1":
             raise RuntimeError("s1 broke")

@@ -98,8 +98,10 @@ def test_nothing_unexpected(pki: Path) -> None:
     for path in pki.iterdir():
         if path.name in files:
             continue
-        if path.name == ".kpki":  # the tool's lock and state; no staging leftovers
-            assert sorted(p.name for p in path.iterdir()) == ["lock", "state.json"]
+        if path.name == ".kpki":  # the lock and one build record per step; no leftovers
+            assert sorted(p.name for p in path.iterdir()) == ["lock", "record"]
+            records = sorted(p.name for p in (path / "record").iterdir())
+            assert records == sorted(f"{n}.json" for n in (*bases, *files - {"commands.sh"}))
             continue
         assert path.stem in bases and path.suffix in {".key", ".csr", ".crt", ".cnf"}, path.name
 

@@ -115,7 +115,8 @@ def test_changed_inputs_are_reported_not_rebuilt(pki: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert (
-        "kpki-openssl: changed: apiserver (SANs differ) — use --force to re-issue\n" in done.stderr
+        "kpki-openssl: changed: apiserver (SANs: -IP:172.17.0.87) — use --force to re-issue\n"
+        in done.stderr
     )
     assert (pki / "apiserver.crt").read_bytes() == before
     forced = run_cli(
@@ -217,7 +218,7 @@ def test_modes_whatever_the_umask(tmp_path: Path) -> None:
         timeout=120,
     )
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
-    for key in ("ca.key", "admin.key", "admin.kubeconfig", ".kpki/state.json"):
+    for key in ("ca.key", "admin.key", "admin.kubeconfig", ".kpki/record/ca.json"):
         assert stat.S_IMODE((out / key).stat().st_mode) == 0o600, key
     assert stat.S_IMODE((out / ".kpki").stat().st_mode) == 0o700
     assert stat.S_IMODE((out / "admin.crt").stat().st_mode) == 0o644
@@ -289,22 +290,34 @@ def test_a_key_without_its_certificate_is_kept_and_finished(tmp_path: Path) -> N
 
 
 def test_dry_run_in_a_built_folder_shows_exactly_what_run_does(tmp_path: Path) -> None:
+    """The dry run in a built folder still prints the whole plan; each step's comment says what
+    run would do, and the commands of the steps it would run are exactly what run then runs."""
     out = tmp_path / "pki"
     assert run_cli("run", "ca", "admin", "--out", str(out), *FAST).returncode == 0
     (out / "admin.crt").unlink()  # as a kill between the key's rename and the certificate's
     dry = run_cli("run", "all", "--dry-run", "--out", str(out), *FAST)
     assert dry.returncode == 0, dry.stderr
-    assert re.search(r"^# in .*: \d+ to run, 1 left as they are$", dry.stdout, re.M)
-    assert "# skip: ca (already built)" in dry.stdout
-    assert "# keep: admin.key (exists; a key is never replaced)" in dry.stdout
-    shown = [ln for ln in dry.stdout.splitlines() if ln.startswith("openssl ")]
-    assert "openssl genrsa -out admin.key 1024" not in shown
-    assert not any("ca.csr" in ln for ln in shown)
+    fresh = run_cli("run", "all", "--dry-run", "--out", str(tmp_path / "none"), *FAST)
+    every = [ln for ln in fresh.stdout.splitlines() if ln.startswith("openssl ")]
+    assert [ln for ln in dry.stdout.splitlines() if ln.startswith("openssl ")] == every
+    assert re.search(r"^# in .*: run would do \d+ of these steps and leave 1 as", dry.stdout, re.M)
+    sections = re.split(r"^# ===== step ", dry.stdout, flags=re.M)[1:]
+    by_step = {sec.split(":", 1)[0]: sec for sec in sections}
+    assert "\n# run would skip it: already built\n" in by_step["ca"]
+    assert "\n# run would run it, keeping admin.key (a key is never replaced)\n" in by_step["admin"]
+    would = [
+        ln
+        for sec in sections
+        if "\n# run would run it" in sec
+        for ln in sec.splitlines()
+        if ln.startswith("openssl ") and ln != "openssl genrsa -out admin.key 1024"
+    ]
     log_before = (out / "commands.sh").read_text()
     assert run_cli("run", "all", "--out", str(out), *FAST).returncode == 0
     new = (out / "commands.sh").read_text()[len(log_before) :]
     ran = [ln for ln in new.splitlines() if ln.startswith("openssl ")]
-    assert ran == shown  # one plan: dry-run printed exactly the commands run executed
+    assert ran == would  # one plan: dry-run marked exactly the commands run executed
+    assert not any("ca.csr" in ln for ln in ran)
 
 
 def embedded_client_cert(kubeconfig: Path) -> bytes:

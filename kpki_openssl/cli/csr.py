@@ -38,14 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl import certificates_api
     from kpki_openssl.errors import InputError
+    from kpki_openssl.plan import CertStep
 
     if args.signer is not None:
         signer_name(args.signer)
     step = load_plan(args).step(args.name)
-    if step.cert is None:
+    if not isinstance(step, CertStep):
         raise InputError(f"csr: step {args.name!r} makes no certificate request")
-    request = certificates_api.request_for(step.cert, args.signer)
-    path = out_dir(args) / step.cert.csr_file
+    request = certificates_api.request_for(step.spec, args.signer)
+    path = out_dir(args) / step.spec.csr_file
     try:
         pem = path.read_bytes()
     except FileNotFoundError:

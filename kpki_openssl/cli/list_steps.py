@@ -15,13 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl import console
+    from kpki_openssl.plan import CertStep
 
     plan = load_plan(args)
     rows = [
         (
             step.name,
             step.title,
-            (step.cert.ca or "-") if step.cert else "-",
+            step.signer.name if isinstance(step, CertStep) and step.signer else "-",
             " ".join(step.writes),
         )
         for step in plan.steps

@@ -70,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
 
     from kpki_openssl import console, shell
     from kpki_openssl.errors import InputError
+    from kpki_openssl.plan import CertStep
     from kpki_openssl.usage import usage_lines
     from kpki_openssl.validate import positive_int
 
@@ -87,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
     out = out_dir(args)
     if args.dry_run:
         if out.is_dir():
-            parts: Iterable[str] = [preview(plan, out, run_options(args))]
+            parts: Iterable[str] = preview(plan, out, run_options(args))
         else:
             parts = shell.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
@@ -98,19 +99,24 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.runner import LOG_NAME, Runner  # not before: a dry run needs no plumbum
 
     options = run_options(args)
-    makers = {path: step.name for step in full.steps for path in step.writes}
+    makers = full.makers()
     with console.run_progress(len(plan.steps), args.quiet) as progress:
         runner = Runner(out, report=progress.line, options=options, invocation=invocation(args))
         result = runner.run(plan, makers, jobs=jobs, progress=progress)
     for change in result.changed:
         sys.stderr.write(f"kpki-openssl: {change}\n")
     for ca in result.replaced:
-        signed = [s.name for s in plan.steps if ca in s.needs]
+        signed = [s.name for s in plan.steps if isinstance(s, CertStep) and ca in s.needs]
         sys.stdout.write(
             f"replaced CA {ca}: new key and certificate (the old ones are in {out}/.kpki/"
             f"replaced/); re-issued what it signs: {', '.join(signed) or 'nothing'}. Anything "
             "that still holds the old CA certificate (kubeconfigs, kubelets, etcd) must get the "
             "new one, and certificates the old CA signed elsewhere no longer verify.\n"
+        )
+    for ca in result.resumed:
+        sys.stdout.write(
+            f"finished the interrupted --replace-ca of {ca}: every certificate it signs is "
+            "re-issued under the new CA\n"
         )
     changed = f", {len(result.changed)} changed (left alone)" if result.changed else ""
     sys.stdout.write(
@@ -119,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
     )
     if usage:
         sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
-    return CHANGED_EXIT if result.changed else 0
+    return result.exit_code
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -128,41 +134,41 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
 
 
-def preview(plan: Plan, out: Path, options: RunOptions) -> str:
-    """Dry-run in a folder that already holds files: only what `run` would do there."""
-    from dataclasses import replace
-
+def preview(plan: Plan, out: Path, options: RunOptions) -> Iterable[str]:
+    """Dry-run in a folder that already holds files: the whole plan still, every command, each
+    step headed by a comment saying what `run` would do with it there."""
     from kpki_openssl import shell
     from kpki_openssl.runner import Runner
 
-    notes, todo = [], []
-    for step, decision in Runner(out, options=options).preview(plan):
-        if decision.kind == "skip":
-            notes.append(f"# {decision.change or f'skip: {step.name} (already built)'}\n")
-            continue
-        notes.extend(f"# keep: {key} (exists; a key is never replaced)\n" for key in decision.kept)
-        todo.append(replace(step, actions=decision.actions))
-    left = len(plan.steps) - len(todo)
-    head = f"# in {shell.one_line(str(out))}: {len(todo)} to run, {left} left as they are\n"
-    return head + "".join(notes) + shell.plan_text(replace(plan, steps=tuple(todo)))
+    decided = Runner(out, options=options).preview(plan)
+    todo = sum(1 for _step, d in decided if d.kind != "skip")
+    yield (
+        f"# in {shell.one_line(str(out))}: run would do {todo} of these steps and leave "
+        f"{len(decided) - todo} as they are; every step's commands are shown\n"
+    )
+    yield from shell.plan_parts(plan, comments={s.name: d.comment() for s, d in decided})
 
 
 def signed_by(full: Plan, plan: Plan) -> list[str]:
     """Every step signed (directly or not) by a CA step of `plan`: re-issued with --replace-ca."""
-    cas = {s.name for s in plan.steps if s.cert is not None and s.cert.is_ca}
+    from kpki_openssl.plan import CertStep
+
+    cas = {s.name for s in plan.steps if isinstance(s, CertStep) and s.is_ca}
     out: list[str] = []
     for step in full.steps:
         if set(step.needs) & cas:
             out.append(step.name)
-            if step.cert is not None and step.cert.is_ca:
+            if isinstance(step, CertStep) and step.is_ca:
                 cas.add(step.name)
     return out
 
 
 def embedding(full: Plan, plan: Plan) -> list[str]:
-    """Steps that are not certificates but need one of `plan`'s (embedded kubeconfigs)."""
+    """Kubeconfigs that embed one of `plan`'s certificates: made again when they are."""
+    from kpki_openssl.plan import KubeconfigStep
+
     chosen = {s.name for s in plan.steps}
-    return [s.name for s in full.steps if s.cert is None and set(s.needs) & chosen]
+    return [s.name for s in full.steps if isinstance(s, KubeconfigStep) and set(s.needs) & chosen]
 
 
 def invocation(args: argparse.Namespace, command: str = "run") -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kpki_openssl.health.lint import lint
 from kpki_openssl.health.verify import verify
-from kpki_openssl.plan import Plan, Step
+from kpki_openssl.plan import CertStep, Plan, Step
 from kpki_openssl.recipe import Recipe
 
 StepChecker = Callable[[Step], "list[str]"]
@@ -23,7 +23,7 @@ def _signers(plan: Plan, step: Step) -> list[str]:
     """The step and every CA above it, so verify can check the chain."""
     by_name = {c.name: c for c in plan.certs}
     names = [step.name]
-    spec = step.cert
+    spec = step.spec if isinstance(step, CertStep) else None
     while spec is not None and spec.ca and spec.ca in by_name:
         names.append(spec.ca)
         spec = by_name[spec.ca]
@@ -38,7 +38,7 @@ def checker(recipe: Recipe, plan: Plan, out: Path) -> StepChecker:
 
     def check(step: Step) -> list[str]:
         lines = list(findings.get(step.name, []))
-        if step.cert is not None and (out / step.cert.cert_file).exists():
+        if isinstance(step, CertStep) and (out / step.spec.cert_file).exists():
             own = set(step.writes)
             report = verify(out, plan.select(_signers(plan, step)), datetime.now(timezone.utc))
             lines += [f"verify: {c.line()}" for c in report.problems if c.file in own]
