@@ -60,7 +60,7 @@ from kpki_openssl.plan import (
 __all__ = ["Changed", "Decision", "RunOptions", "RunResult", "Runner", "capture", "write_file"]
 
 LOG_NAME = "commands.sh"
-META_DIR = ".kpki"  # lock, state.json, stage/, replaced/: the tool's own bookkeeping
+META_DIR = ".kpki"  # lock, record/, stage/, replaced/, replacing.json: the tool's bookkeeping
 LOG_HEADER = (
     shell.SCRIPT_PROLOGUE
     + "# Command log written by kpki_openssl: every command it ran and every file it wrote,\n"
