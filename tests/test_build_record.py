@@ -179,3 +179,30 @@ def test_a_kill_during_force_new_keys_leaves_no_false_change(
     for crt in pki.glob("*.crt"):
         assert key_matches(load_cert(crt), crt.with_suffix(".key")), crt.name
         assert openssl_verify(pki / "ca.crt", crt).returncode == 0, crt.name
+
+
+@pytest.mark.parametrize("kind", ["dir", "fifo", "link"])
+def test_something_not_a_file_where_a_certificate_belongs_is_refused(
+    pki: Path, tmp_path: Path, kind: str, capsys
+) -> None:
+    target = pki / "admin.crt"
+    target.unlink()
+    outside = tmp_path / "outside.crt"
+    outside.write_text("not ours\n")
+    if kind == "dir":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(outside)
+    before = sorted(p.name for p in pki.iterdir())
+    capsys.readouterr()
+    assert run(pki) == 1  # never counted as built, never opened, never replaced
+    err = capsys.readouterr().err
+    what = {"dir": "a directory", "fifo": "not a file", "link": "a symbolic link"}[kind]
+    assert err == (
+        f"kpki-openssl: error: step admin: admin.crt is {what}, not a file; it is never used "
+        "or replaced: move it away\n"
+    )
+    assert sorted(p.name for p in pki.iterdir()) == before
+    assert outside.read_text() == "not ours\n"
