@@ -57,6 +57,7 @@ def write_output(name: str, text: str, mode: int) -> None:
     in one line (exit 2), not with a traceback."""
     from kpki_openssl.errors import InputError
     from kpki_openssl.runner import write_file
+    from kpki_openssl.safefs import WriteFailed
 
     path = Path(name)
     if path.is_dir():
@@ -65,6 +66,8 @@ def write_output(name: str, text: str, mode: int) -> None:
         write_file(path, text, mode)
     except OSError as exc:
         raise InputError(f"-o: cannot write {name!r}: {exc.strerror or exc}") from None
+    except WriteFailed as exc:
+        raise InputError(f"-o: {exc}") from None
 
 
 def load_plan(args: argparse.Namespace) -> Plan:
