@@ -98,10 +98,8 @@ def check_out_folder(out: Path) -> None:
         )
     try:
         st = os.stat(real)
-    except FileNotFoundError:
+    except OSError:  # missing (run makes it), or cannot be made: mkdir says why
         return
-    except OSError as exc:
-        raise InputError(messages.one_line(f"--out: {out}: {exc.strerror or exc}")) from None
     if not stat.S_ISDIR(st.st_mode):
         raise InputError(f"--out: {str(out)!r} is not a folder")
     if st.st_uid != os.geteuid():

@@ -74,6 +74,7 @@ def load_plan(args: argparse.Namespace) -> Plan:
     """Recipe + --set values -> the full plan."""
     import gc
 
+    from kpki_openssl import clashes
     from kpki_openssl.plan import build_plan
     from kpki_openssl.recipe import load_recipe, resolve_variables
 
@@ -83,7 +84,9 @@ def load_plan(args: argparse.Namespace) -> Plan:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return build_plan(recipe, resolve_variables(recipe, args.sets))
+        plan = build_plan(recipe, resolve_variables(recipe, args.sets))
+        clashes.check(plan)  # two rows making one file, or a row making commands.sh / .kpki
+        return plan
     finally:
         if enabled:
             gc.enable()
