@@ -159,7 +159,8 @@ def check_no_link(path: Path) -> None:
 def open_file(path: Path, flags: int, mode: int = 0o600) -> int:
     """os.open that never follows a link at `path` and accepts only a regular file of ours."""
     try:
-        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+        # O_NONBLOCK: a FIFO planted at the path is refused below, never waited on
+        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             check_no_link(path)  # raises, naming the link
