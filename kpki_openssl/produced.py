@@ -43,7 +43,10 @@ def check_step(step: Any, stage: Path, out: Path, made: Iterable[str]) -> None:
             key_path = stage / cert.key_file
             if not key_path.exists():
                 key_path = out / cert.key_file
-            certificate(step.name, path, data, _key_bytes(key_path))
+            made = certificate(step.name, path, data, _key_bytes(key_path))
+            signer = _signer_cert(step)
+            if signer is not None:
+                signed_by(step.name, path, made, stage, out, signer)
         elif pair is not None and path == getattr(pair, "pub_file", None):
             public_key(step.name, path, data)
         elif path in planned:  # a kubeconfig kubectl rewrote (--embed-certs)
@@ -96,6 +99,31 @@ def certificate(step: str, path: str, data: bytes, key_data: bytes | None) -> An
         if _spki(key.public_key()) != _spki(cert.public_key()):
             _refuse(step, path, "does not match its private key")
     return cert
+
+
+def signed_by(step: str, path: str, cert: Any, stage: Path, out: Path, ca_file: str) -> None:
+    """The certificate's signature verifies with the CA certificate's key: a ca.key that is
+    not ca.crt's would sign certificates that nothing verifies."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    ca_path = stage / ca_file if (stage / ca_file).exists() else out / ca_file
+    try:
+        ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
+        cert.verify_directly_issued_by(ca)
+    except (OSError, ValueError, TypeError) as exc:
+        _refuse(step, path, f"does not verify with {ca_file} ({_why(exc)})")
+    except InvalidSignature:
+        _refuse(step, path, f"is not signed by {ca_file}'s key (is the CA key {ca_file}'s?)")
+
+
+def _signer_cert(step: Any) -> str | None:
+    """The CA certificate an x509 -req command of the step signs with (-CA FILE)."""
+    for action in step.actions:
+        argv = getattr(action, "argv", ())
+        if "-CA" in argv:
+            return argv[argv.index("-CA") + 1]
+    return None
 
 
 def yaml_mapping(step: str, path: str, data: bytes, kind: str | None = None) -> dict:

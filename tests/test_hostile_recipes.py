@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -190,16 +191,44 @@ def test_an_alias_bomb_recipe_is_refused_quickly_in_one_short_line(tmp_path: Pat
     assert seconds < 15
 
 
-def test_an_alias_bomb_kubeconfig_in_the_folder_costs_nothing(tmp_path: Path, capsys) -> None:
+@pytest.fixture(scope="module")
+def tiny_pki(tmp_path_factory) -> Path:
     need_program("openssl")
-    recipe = tiny_recipe(tmp_path)
+    root = tmp_path_factory.mktemp("tiny")
+    recipe = tiny_recipe(root)
+    assert (
+        cli_main(["run", "all", "--quiet", "--recipe", str(recipe), "--out", str(root / "pki")])
+        == 0
+    )
+    return root
+
+
+HOSTILE_KUBECONFIGS = {
+    "alias bomb": "apiVersion: v1\nkind: Config\n" + BOMB,
+    "user name a list": (
+        "apiVersion: v1\nkind: Config\nclusters: [{name: k, cluster: {server: 'https://h:1'}}]\n"
+        "users: [{name: [a, b], user: {client-certificate: admin.crt}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: [a, b]}}]\n"
+    ),
+    "sections of the wrong type": (
+        "apiVersion: v1\nkind: Config\nclusters: [{name: k, cluster: just-text}]\n"
+        "users: [{name: u, user: 5}]\ncontexts: [{name: c, context: [1]}]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE_KUBECONFIGS)
+def test_a_hostile_kubeconfig_in_the_folder_costs_nothing_and_is_no_traceback(
+    tiny_pki: Path, tmp_path: Path, kind: str
+) -> None:
     out = tmp_path / "pki"
-    assert cli(capsys, "run", "all", "--quiet", "--recipe", str(recipe), "--out", str(out))[0] == 0
-    (out / "admin.kubeconfig").write_text("apiVersion: v1\nkind: Config\n" + BOMB)
+    shutil.copytree(tiny_pki / "pki", out, symlinks=True)
+    (out / "admin.kubeconfig").write_text(HOSTILE_KUBECONFIGS[kind])
+    recipe = tiny_pki / "tiny.yaml"
     done, seconds = bounded_cli("verify", "--recipe", str(recipe), "--out", str(out), cwd=tmp_path)
     assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
     assert done.returncode != 0  # the kubeconfig is not usable: verify must not pass it
-    assert "lol" not in done.stdout + done.stderr  # the expansion is never echoed
+    assert "lol" not in done.stdout + done.stderr  # an expansion is never echoed
     assert seconds < 15
 
 
