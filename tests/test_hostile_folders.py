@@ -210,3 +210,35 @@ def test_a_whole_file_write_on_a_full_disk_names_the_file_and_leaves_no_temp(
         safefs.write_file(target, "x" * 100_000, 0o600, parent_exists=True)
     assert str(caught.value) == f"{target}: cannot write: No space left on device"
     assert sorted(p.name for p in full_disk.iterdir()) == ["ballast", "commands.sh"]
+
+
+def test_a_linked_sub_folder_never_receives_the_files(
+    tmp_path: Path, outside: Path, capsys
+) -> None:
+    """A row whose files go in a sub-folder (`file: sub/admin`): a planted `sub -> outside`
+    is refused before the step's files are renamed in."""
+    from tests.safety_recipes import TINY
+
+    need_program("openssl")
+    recipe = tiny_recipe(
+        tmp_path,
+        TINY.replace(
+            "    subject: {CN: kube-admin,", "    file: sub/admin\n    subject: {CN: kube-admin,"
+        ),
+    )
+    out = tmp_path / "pki"
+    out.mkdir(mode=0o700)
+    os.symlink(outside / "sub", out / "sub")
+    before = tree_digest(outside)
+    code, err = run(out, recipe, capsys, "--jobs", "1")
+    assert code == 1, err
+    assert f"{out / 'sub'}: is a symbolic link" in err and err.count("\n") == 1, err
+    assert tree_digest(outside) == before
+    assert (out / "ca.crt").exists()  # the steps before it finished normally
+
+
+def test_sub_folders_of_system_folders_are_fine_as_out() -> None:
+    """kubeadm's /etc/kubernetes/pki style: only the system folder itself is refused."""
+    safefs.check_out_folder(Path("/etc/kubernetes-kpki-test/pki"))  # not made: nothing to refuse
+    with pytest.raises(safefs.InputError):
+        safefs.check_out_folder(Path("/etc/../etc"))
