@@ -69,12 +69,19 @@ def check_one(spec: Any, signer: Any, out: Path) -> None:
             text = cnf.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             _refuse(name, f"cannot read {spec.cnf_file}: {getattr(exc, 'strerror', None) or exc}")
-        if text != openssl_argv.cnf_text(spec):
+        if _settings(text) != _settings(openssl_argv.cnf_text(spec)):
             _refuse(
                 name,
                 f"{spec.cnf_file} is not the recipe's (its extensions and SANs would be signed); "
                 f"'run {name} --force' re-issues it from the recipe",
             )
+
+
+def _settings(cnf: str) -> list[str]:
+    """A .cnf's lines that openssl reads: comments and blank lines (where a newer version or
+    another title may differ) do not count."""
+    lines = (line.strip() for line in cnf.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _request_sans(request: Any) -> list[str] | None:
