@@ -83,8 +83,9 @@ def failure(path: Path | str, action: str, exc: OSError) -> WriteFailed:
 
 def check_out_folder(out: Path) -> None:
     """Refuse `out` before anything is written: a system folder, `/`, the home folder itself,
-    a folder of another user, or one that others may write to (they could plant files or
-    links in it). A folder that does not exist yet is fine: `run` makes it 0700."""
+    a folder of another user, or one that others may write to and that already holds files
+    (they could have planted keys or links in it). A folder that does not exist yet is fine:
+    `run` makes it 0700."""
     real = Path(os.path.realpath(out))
     text = str(real)
     home = os.path.realpath(os.path.expanduser("~"))
@@ -108,10 +109,18 @@ def check_out_folder(out: Path) -> None:
             "kpki-openssl writes only into a folder of its own user: choose another --out"
         )
     if st.st_mode & 0o022:
-        raise UnsafePath(
-            f"{out}: others may write into it (mode {stat.S_IMODE(st.st_mode):04o}), so its "
-            f"files cannot be trusted; 'chmod 700 {out}' after checking it, or choose another --out"
-        )
+        # An empty folder (`mkdir pki` under umask 002) is ours to close: made 0700 first, so
+        # nothing can be planted after the look; one that already holds something is refused
+        # and left as it was.
+        mode = stat.S_IMODE(st.st_mode)
+        os.chmod(real, 0o700)
+        if any(os.scandir(real)):
+            os.chmod(real, mode)
+            raise UnsafePath(
+                f"{out}: others may write into it (mode {mode:04o}) and it is not empty, so its "
+                f"files cannot be trusted; 'chmod 700 {out}' after checking them, or choose "
+                "another --out"
+            )
 
 
 # ----- bookkeeping paths: never followed when they are links -----

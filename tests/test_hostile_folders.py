@@ -124,14 +124,27 @@ def test_a_folder_of_another_user_is_refused_and_left_alone(tmp_path: Path, caps
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777])
-def test_a_folder_others_may_write_to_is_refused(tmp_path: Path, capsys, mode: int) -> None:
+def test_a_folder_others_may_write_to_is_refused_when_it_holds_files(
+    tmp_path: Path, capsys, mode: int
+) -> None:
     out = tmp_path / "open"
     out.mkdir()
+    (out / "ca.key").write_text("planted\n")
     os.chmod(out, mode)
+    before = tree_digest(out)
     code, err = run(out, tiny_recipe(tmp_path), capsys)
     assert code == 1, err
-    assert f"others may write into it (mode {mode:04o})" in err, err
-    assert os.stat(out).st_mode & 0o7777 == mode and list(out.iterdir()) == []
+    assert f"others may write into it (mode {mode:04o}) and it is not empty" in err, err
+    assert tree_digest(out) == before  # its mode too
+
+
+def test_an_empty_folder_others_may_write_to_is_closed_first(tmp_path: Path) -> None:
+    """`mkdir pki` under umask 002: nothing can have been planted yet, so it is made 0700."""
+    out = tmp_path / "open"
+    out.mkdir()
+    os.chmod(out, 0o775)
+    safefs.check_out_folder(out)
+    assert os.stat(out).st_mode & 0o7777 == 0o700
 
 
 @pytest.mark.parametrize("where", ["/", "/etc", "/usr", "/var", "/proc/self", "home", "link"])

@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kpki_openssl.messages import one_line
 
         if exc.filename:
-            text = f"{exc.filename}: {exc.strerror or exc}"
+            both = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"
+            text = f"{both}: {exc.strerror or exc}"
         else:  # the system named no file: say so, rather than a bare "No space left"
             text = f"{exc.strerror or exc} (writing or reading a file the system did not name)"
         sys.stderr.write(f"kpki-openssl: error: {one_line(text)}\n")
