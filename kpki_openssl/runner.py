@@ -549,7 +549,7 @@ class Runner:
         retcode, stderr = self._execute(action, cwd)
         self._log(shell.log_entry(action, step, when, retcode, time.monotonic() - start))
         if retcode != 0:
-            raise CommandFailed(action.argv, retcode, stderr)
+            raise CommandFailed(action.argv, retcode, safefs.with_disk_note(stderr, cwd))
 
     def _execute(self, command: Command, cwd: Path) -> tuple[int | None, str]:
         program = local[command.argv[0]]

@@ -301,6 +301,24 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def with_disk_note(stderr: str, folder: Path, below: int = 64 << 10) -> str:
+    """A failed command's output, with a line added when the disk it wrote to is (nearly)
+    full: openssl then often exits 0 leaving an empty file, and the next command fails
+    reading it, saying nothing of the disk."""
+    try:
+        vfs = os.statvfs(folder)
+    except OSError:
+        return stderr
+    free = vfs.f_bavail * vfs.f_frsize
+    if free >= below:
+        return stderr
+    return (
+        stderr.rstrip("\n")
+        + f"\n(the disk holding {folder} has {free} bytes free: an earlier command's file may "
+        "be empty; make room and run again)\n"
+    )
+
+
 def safe_parent(out: Path, rel: str) -> None:
     """The sub-folders of `rel` under `out` (made when missing), none of them a link: a planted
     `out/sub -> /etc` would otherwise receive the files."""
