@@ -50,41 +50,41 @@ def load(text: str, where: str, aliases: bool = False, max_nodes: int = MAX_NODE
 
 
 def _measure(root: yaml.Node, where: str, aliases: bool, max_nodes: int) -> None:
-    """Count the nodes the document expands to (each shared node counted once per use),
-    iteratively and memoized, so a bomb is measured in the time its few real nodes take."""
+    """Count the nodes the document expands to (a shared node counted once per use),
+    memoized, so a bomb is measured in the time its few real nodes take."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    seen: set[int] = set()
-    while stack:
-        node, done = stack.pop()
+    scalar = yaml.ScalarNode
+
+    def size(node: yaml.Node) -> int:
         key = id(node)
-        if done:
-            active.discard(key)
-            total = 1 + sum(sizes[id(child)] for child in _children(node))
-            if total > max_nodes:
-                mark = node.start_mark
-                raise YamlRefused(
-                    f"{where}: line {mark.line + 1}: YAML aliases expand past {max_nodes} "
-                    "nodes; refused (an alias bomb?)"
-                )
-            sizes[key] = total
-            continue
-        if key in active:
-            raise YamlRefused(f"{where}: line {node.start_mark.line + 1}: a recursive YAML alias")
-        if key in seen:  # a second use of one node: an alias
+        if key in sizes:  # a second use of one node: an alias
             if not aliases:
                 raise _alias(where, node)
-            continue
-        seen.add(key)
+            return sizes[key]
+        if node.__class__ is scalar:
+            sizes[key] = 1
+            return 1
+        if key in active:
+            raise YamlRefused(f"{where}: line {node.start_mark.line + 1}: a recursive YAML alias")
         active.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in sizes:
-                if not aliases:
-                    raise _alias(where, child)
-                continue
-            stack.append((child, False))
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        else:
+            total = 1 + sum(size(child) for child in node.value)
+        active.discard(key)
+        if total > max_nodes:
+            raise YamlRefused(
+                f"{where}: line {node.start_mark.line + 1}: YAML aliases expand past "
+                f"{max_nodes} nodes; refused (an alias bomb?)"
+            )
+        sizes[key] = total
+        return total
+
+    try:
+        size(root)
+    except RecursionError:
+        raise YamlRefused(f"{where}: YAML nested too deeply") from None
 
 
 def _alias(where: str, node: yaml.Node) -> YamlRefused:
@@ -92,14 +92,6 @@ def _alias(where: str, node: yaml.Node) -> YamlRefused:
         f"{where}: line {node.start_mark.line + 1}: YAML aliases (*name) are not accepted "
         "in this file"
     )
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
 
 
 def _syntax(where: str, exc: yaml.YAMLError) -> str:
