@@ -258,3 +258,19 @@ def test_a_huge_or_multi_line_value_gives_one_short_line(tmp_path: Path, capsys)
     assert code == 2 and err.count("\n") == 1 and len(err) < 340, err
     code, _o, err = cli(capsys, "list", "--recipe", str(recipe), "--set", "days=1\n\x1b[31mevil")
     assert code == 2 and err.count("\n") == 1 and "\x1b" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, "YAML nested too deeply"),
+        ("a: &a [*a]\n", "a recursive YAML alias"),
+    ],
+)
+def test_deep_or_recursive_yaml_is_refused_in_one_line(
+    tmp_path: Path, capsys, text: str, message: str
+) -> None:
+    recipe = tmp_path / "deep.yaml"
+    recipe.write_text(text)
+    code, _o, err = cli(capsys, "list", "--recipe", str(recipe))
+    assert code == 2 and message in err and err.count("\n") == 1, err
