@@ -177,10 +177,15 @@ def open_file(path: Path, flags: int, mode: int = 0o600) -> int:
             raise UnsafePath(f"{path}: should be a regular file") from None
         raise failure(path, "open", exc) from None
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink > 1:
         os.close(fd)
-        what = "a regular file" if not stat.S_ISREG(st.st_mode) else "yours"
-        raise UnsafePath(f"{path}: is not {what}; remove it, then run again")
+        if not stat.S_ISREG(st.st_mode):
+            what = "is not a regular file"
+        elif st.st_nlink > 1:
+            what = "has other names (a hard link): writing it would change them too"
+        else:
+            what = f"belongs to user id {st.st_uid}, not to you"
+        raise UnsafePath(f"{path}: {what}; remove it, then run again")
     return fd
 
 

@@ -93,6 +93,17 @@ def test_a_symlinked_backup_folder_is_refused_and_the_ca_kept(
     assert ((out / "ca.key").read_bytes(), (out / "ca.crt").read_bytes()) == ca
 
 
+def test_a_hard_linked_log_is_refused(tmp_path: Path, outside: Path, capsys) -> None:
+    out = tmp_path / "pki"
+    out.mkdir(mode=0o700)
+    os.link(outside / "victim.txt", out / "commands.sh")
+    before = tree_digest(outside)
+    code, err = run(out, tiny_recipe(tmp_path), capsys)
+    assert code == 1, err
+    assert f"{out / 'commands.sh'}: has other names (a hard link)" in err, err
+    assert tree_digest(outside) == before
+
+
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
 def test_a_fifo_or_folder_where_the_log_belongs_is_refused_without_waiting(
     tmp_path: Path, capsys, kind: str
