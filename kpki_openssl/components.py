@@ -44,7 +44,7 @@ class ComponentFile:
 
     @property
     def text(self) -> str:
-        head = f"# {self.file}: {self.title}. Written by kpki_openssl.\n"
+        head = f"# {self.file}: {' '.join(self.title.split())}. Written by kpki_openssl.\n"
         if self.format == "flags":
             head += (
                 f"# Flags for {self.program}, one per line; lines starting with # are comments.\n"

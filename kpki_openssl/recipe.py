@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
-from kpki_openssl import validate
+from kpki_openssl import safeyaml, validate
 from kpki_openssl.errors import InputError
 
 VariableValue = Union[bool, int, str, tuple, Mapping]
@@ -194,14 +192,8 @@ def load_recipe(ref: str, option: str = "--recipe") -> Recipe:
 
 def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
     """Parse recipe YAML text; every shape error names the field and the value."""
-    try:
-        # libyaml's loader when present: the same safe loading, ~10x faster (startup matters)
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(f"recipe {path}:{where}: YAML syntax error: {problem}") from None
+    # libyaml's safe loader when present; aliases capped (safeyaml: no alias bomb)
+    data = safeyaml.load(text, f"recipe {path}", aliases=True)
     top = _mapping("recipe", data)
     _known_keys(
         "recipe",
@@ -469,10 +461,10 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         cnf_text=cnf_text,
         sign_extensions=sign_extensions,
         for_each=for_each,
-        title=_text(f"{field}.title", spec.get("title", name)),
+        title=_line(f"{field}.title", spec.get("title", name)),
         explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
         document=tuple(
-            _text(f"{field}.document", x)
+            _line(f"{field}.document", x)
             for x in _sequence(f"{field}.document", spec.get("document", []))
         ),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
@@ -510,16 +502,16 @@ def _kubeconfig_entry(field: str, raw: Any) -> KubeconfigEntry:
     return KubeconfigEntry(
         file=file,
         for_each=_for_each(field, spec),
-        client=_text(f"{field}.client", spec["client"]),
-        served_by=_text(f"{field}.served_by", spec["served_by"]),
-        server=_text(f"{field}.server", spec["server"]),
+        client=_line(f"{field}.client", spec["client"]),
+        served_by=_line(f"{field}.served_by", spec["served_by"]),
+        server=_line(f"{field}.server", spec["server"]),
         embed=_embed_template(f"{field}.embed", spec.get("embed", "no")),
-        cluster=_text(f"{field}.cluster", spec.get("cluster", "kubernetes")),
-        user=_text(f"{field}.user", spec.get("user", "")),
-        context=_text(f"{field}.context", spec.get("context", "")),
-        ca_dir=_text(f"{field}.paths.ca", paths.get("ca", "")),
-        client_dir=_text(f"{field}.paths.client", paths.get("client", "")),
-        title=_text(f"{field}.title", spec.get("title", file)),
+        cluster=_line(f"{field}.cluster", spec.get("cluster", "kubernetes")),
+        user=_line(f"{field}.user", spec.get("user", "")),
+        context=_line(f"{field}.context", spec.get("context", "")),
+        ca_dir=_line(f"{field}.paths.ca", paths.get("ca", "")),
+        client_dir=_line(f"{field}.paths.client", paths.get("client", "")),
+        title=_line(f"{field}.title", spec.get("title", file)),
         explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
         document=_lines(f"{field}.document", spec.get("document", [])),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
@@ -554,21 +546,40 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
                 raise InputError(f"{field}.flags: {name!r} is not a --long-flag name")
             if not isinstance(value, (bool, int, str)):
                 raise InputError(f"{field}.flags.{name}: expected text or true/false")
+            if isinstance(value, str):  # one flag a line: a newline would add a flag
+                validate.one_line_text(f"{field}.flags.{name}", value)
         flags = tuple(pairs.items())
         if not flags:
             raise InputError(f"{field}.flags: empty")
     document_yaml = _mapping(f"{field}.yaml", spec["yaml"]) if "yaml" in spec else None
+    if document_yaml is not None:
+        _one_line_tree(f"{field}.yaml", document_yaml)
     return ComponentEntry(
         file=file,
         for_each=_for_each(field, spec),
-        program=_text(f"{field}.program", spec.get("program", "")),
+        program=_line(f"{field}.program", spec.get("program", "")),
         flags=flags,
         document_yaml=document_yaml,
-        title=_text(f"{field}.title", spec.get("title", file)),
+        title=_line(f"{field}.title", spec.get("title", file)),
         explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
         document=_lines(f"{field}.document", spec.get("document", [])),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
     )
+
+
+def _one_line_tree(field: str, tree: Any) -> None:
+    """Every key and text value of a component's YAML is one line (no control characters)."""
+    stack = [(field, tree)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                validate.one_line_text(f"{where} key", str(key))
+                stack.append((f"{where}.{key}", value))
+        elif isinstance(node, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(node))
+        elif isinstance(node, str):
+            validate.one_line_text(where, node)
 
 
 def _embed_template(field: str, raw: Any) -> str:
@@ -592,7 +603,13 @@ def _for_each(field: str, spec: Mapping) -> tuple[str, str] | None:
 
 
 def _lines(field: str, raw: Any) -> tuple[str, ...]:
-    return tuple(_text(field, x) for x in _sequence(field, raw))
+    return tuple(_line(field, x) for x in _sequence(field, raw))
+
+
+def _line(field: str, value: Any) -> str:
+    """Free text that is one line (a title, a line of the document): it is written after a
+    '#' in scripts, logs, flags files and YAML, so a newline in it would start a command."""
+    return validate.one_line_text(field, _text(field, value))
 
 
 def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
@@ -603,10 +620,10 @@ def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
     return KeyPairEntry(
         name=name,
         file=_text(f"{field}.file", spec.get("file", name)),
-        title=_text(f"{field}.title", spec.get("title", name)),
+        title=_line(f"{field}.title", spec.get("title", name)),
         explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
         document=tuple(
-            _text(f"{field}.document", x)
+            _line(f"{field}.document", x)
             for x in _sequence(f"{field}.document", spec.get("document", []))
         ),
     )

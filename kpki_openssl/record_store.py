@@ -29,11 +29,11 @@ def _path(meta: Path, name: str, suffix: str = ".json") -> Path:
 
 def _read_json(path: Path) -> object:
     """The JSON in a file, or None when it is missing or not JSON (a record we cannot read says
-    nothing: the step is then compared on what the folder itself shows)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+    nothing: the step is then compared on what the folder itself shows). Never through a link,
+    never blocking on a FIFO (safefs)."""
+    from kpki_openssl import safefs
+
+    return safefs.read_json(path)
 
 
 def _fields(data: object) -> record.Record | None:
@@ -81,9 +81,9 @@ def load(
 
 
 def _v1_steps(meta: Path) -> dict:
-    data = _read_json(meta / V1_STATE)
-    steps = data.get("steps") if isinstance(data, dict) else None
-    return steps if isinstance(steps, dict) else {}
+    from kpki_openssl import safefs
+
+    return safefs.read_state(meta / V1_STATE)
 
 
 def text(name: str, fields: record.Record) -> str:

@@ -42,7 +42,17 @@ from typing import Protocol
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
-from kpki_openssl import openssl_version, record, record_store, scheduler, shell, snapshot
+from kpki_openssl import (
+    openssl_version,
+    produced,
+    record,
+    record_store,
+    renewcheck,
+    safefs,
+    scheduler,
+    shell,
+    snapshot,
+)
 from kpki_openssl.decide import Changed, Decision, RunOptions, decide_all
 from kpki_openssl.errors import CommandFailed, KpkiError
 from kpki_openssl.plan import (
@@ -234,7 +244,10 @@ class Runner:
         for line in rec.lines:
             self._report(line)
         if rec.log:
-            self._log("".join(rec.log))
+            try:
+                self._log("".join(rec.log))
+            except KpkiError as exc:  # a full disk: files the log cannot explain stay out
+                rec.error = rec.error or exc
         if rec.staged is not None:
             stage, made = rec.staged
             try:
@@ -275,6 +288,7 @@ class Runner:
         todo = replace(plan, steps=tuple(built))
         self._check_inputs(todo, {}, verb="renew")
         self._check_programs(todo)
+        renewcheck.check_plan(todo, self.out)
         result = RunResult(skipped=unbuilt)
         for name in unbuilt:
             self.report(f"skip  {name}: not built yet (run builds it)")
@@ -315,10 +329,10 @@ class Runner:
     @contextmanager
     def _session(self, result: RunResult) -> Iterator[None]:
         """The folder (0700), the lock, leftovers of a killed run cleared, umask 077."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        safefs.check_out_folder(self.out)
+        self.out.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.out, 0o700)
-        self.meta.mkdir(exist_ok=True)
-        os.chmod(self.meta, 0o700)
+        safefs.own_dir(self.meta)
         with self._lock():
             old_umask = os.umask(0o077)
             try:
@@ -335,7 +349,7 @@ class Runner:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         path = self.meta / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = safefs.open_file(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -354,7 +368,7 @@ class Runner:
     def _discard_unfinished(self, result: RunResult) -> None:
         """Staging folders and temp files left by a killed run: never trusted, removed."""
         stage = self.meta / "stage"
-        if stage.is_dir():
+        if os.path.lexists(stage) and safefs.own_dir(stage):
             for leftover in sorted(stage.iterdir()):
                 name = leftover.name.rsplit(".", 1)[0].replace("%", "/")
                 shutil.rmtree(leftover, ignore_errors=True)
@@ -421,8 +435,7 @@ class Runner:
 
     def _back_up_ca(self, step: Step, key_files: tuple[str, ...], cert_file: str | None) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        folder = self.meta / "replaced" / stamp
-        folder.mkdir(parents=True, mode=0o700)
+        folder = safefs.own_dir(safefs.own_dir(self.meta / "replaced") / stamp)
         for path in [*key_files, *([cert_file] if cert_file else [])]:
             if (self.out / path).exists():
                 (folder / path).parent.mkdir(parents=True, exist_ok=True)
@@ -433,8 +446,8 @@ class Runner:
     # ----- staging: run in a private folder, then rename the finished files in -----
 
     def _stage(self, step: Step, actions: list[Action], rec: StepRecord | None) -> None:
-        stage = self.meta / "stage" / f"{step.name.replace('/', '%')}.{os.getpid()}"
-        stage.mkdir(parents=True, mode=0o700)
+        stage = safefs.own_dir(self.meta / "stage") / f"{step.name.replace('/', '%')}.{os.getpid()}"
+        stage.mkdir(mode=0o700)
         held = False
         try:
             made: dict[str, int] = {}  # file -> mode, in the order first written
@@ -469,17 +482,12 @@ class Runner:
         made: list[tuple[str, int]],
         fields: record.Record | None,
     ) -> None:
-        """Rename the step's finished files into DIR, keys before certificates, between the
-        pending build record and its commit (record_store)."""
-        for path, _mode in made:
-            if not (stage / path).is_file():
-                raise KpkiError(f"step {step.name}: its commands exited 0 but did not write {path}")
+        """Check the step's finished files, then rename them into DIR (synced), keys before
+        certificates, between the pending build record and its commit (record_store)."""
+        produced.check_step(step, stage, self.out, [path for path, _mode in made])
         if fields is not None:
             record_store.stage(self.meta, step.name, fields, _write_meta)
-        for path, mode in made:
-            os.chmod(stage / path, mode)
-            _make_parent(self.out, path)
-            os.replace(stage / path, self.out / path)
+        safefs.install(stage, self.out, made)
         if fields is not None:
             record_store.commit(self.meta, step.name)
             with self._mutex:
@@ -495,7 +503,7 @@ class Runner:
         retcode, stderr = self._execute(action, cwd)
         self._log(shell.log_entry(action, step, when, retcode, time.monotonic() - start))
         if retcode != 0:
-            raise CommandFailed(action.argv, retcode, stderr)
+            raise CommandFailed(action.argv, retcode, safefs.with_disk_note(stderr, cwd))
 
     def _execute(self, command: Command, cwd: Path) -> tuple[int | None, str]:
         program = local[command.argv[0]]
@@ -543,12 +551,7 @@ class Runner:
         if not self.log:
             return
         with self._log_mutex:
-            fd = os.open(self.out / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                head = LOG_HEADER if os.fstat(fd).st_size == 0 else ""
-                os.write(fd, (head + entry).encode("utf-8"))
-            finally:
-                os.close(fd)
+            safefs.append_whole(self.out / LOG_NAME, entry.encode(), LOG_HEADER.encode())
 
 
 def _write_meta(path: Path, text: str) -> None:
@@ -602,16 +605,6 @@ def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = 
 
 
 def write_file(path: Path, content: str, mode: int, parent_exists: bool = False) -> None:
-    """Write a whole file under a temporary name, then rename: never a half-written file."""
-    if not parent_exists:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a whole file under a temporary name, fsync'ed, then rename: never a half-written
+    file (safefs.write_file; a failure names the file)."""
+    safefs.write_file(path, content, mode, parent_exists)

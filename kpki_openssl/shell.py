@@ -187,7 +187,7 @@ def node_script(plan: Plan, node: str) -> str:
     for step in steps:
         assert isinstance(step, CertStep)
         request = certificates_api.request_for(step.spec)
-        parts.append(f"\n# ===== step {step.name}: {step.title} =====\n")
+        parts.append(f"\n# ===== step {step.name}: {one_line(step.title)} =====\n")
         if step.explain:
             parts.append(comment(step.explain))
         for action in certificates_api.node_actions(step):

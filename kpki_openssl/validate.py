@@ -92,7 +92,9 @@ def multiline_text(field: str, value: str) -> str:
 
 
 def _is_control(char: str) -> bool:
-    return unicodedata.category(char) == "Cc"
+    """Cc, and the Unicode line and paragraph separators, which YAML and some editors
+    treat as line breaks (a title holding one could start a YAML line)."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
 def _is_surrogate(char: str) -> bool:

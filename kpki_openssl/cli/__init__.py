@@ -65,13 +65,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandFailed as exc:
         import shlex
 
+        from kpki_openssl.messages import one_line
+
         sys.stderr.write(f"kpki-openssl: error: command failed (exit {exc.retcode}):\n")
-        sys.stderr.write(f"  {shlex.join(exc.argv)}\n")
-        for line in exc.stderr.strip().splitlines():
-            sys.stderr.write(f"  | {line}\n")
+        sys.stderr.write(f"  {one_line(shlex.join(exc.argv), 1000)}\n")
+        lines = exc.stderr.strip().splitlines()
+        for line in lines[:20]:  # the program's own words, each line made safe to print
+            sys.stderr.write(f"  | {one_line(line)}\n")
+        if len(lines) > 20:
+            sys.stderr.write(f"  | ... ({len(lines) - 20} more lines)\n")
         return exc.exit_code
     except KpkiError as exc:
-        sys.stderr.write(f"kpki-openssl: error: {exc}\n")
+        from kpki_openssl.messages import one_line
+
+        sys.stderr.write(f"kpki-openssl: error: {one_line(str(exc))}\n")
         return exc.exit_code
     except BrokenPipeError:  # `... | head`: the reader has gone, nothing more to say
         import os
@@ -82,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("kpki-openssl: interrupted\n")
         return 130
     except OSError as exc:  # a folder that cannot be made, a disk that is full: one line
-        where = f"{exc.filename}: " if exc.filename else ""
-        sys.stderr.write(f"kpki-openssl: error: {where}{exc.strerror or exc}\n")
+        from kpki_openssl.messages import one_line
+
+        if exc.filename:
+            both = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"
+            text = f"{both}: {exc.strerror or exc}"
+        else:  # the system named no file: say so, rather than a bare "No space left"
+            text = f"{exc.strerror or exc} (writing or reading a file the system did not name)"
+        sys.stderr.write(f"kpki-openssl: error: {one_line(text)}\n")
         return 1

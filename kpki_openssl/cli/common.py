@@ -57,6 +57,7 @@ def write_output(name: str, text: str, mode: int) -> None:
     in one line (exit 2), not with a traceback."""
     from kpki_openssl.errors import InputError
     from kpki_openssl.runner import write_file
+    from kpki_openssl.safefs import WriteFailed
 
     path = Path(name)
     if path.is_dir():
@@ -65,12 +66,15 @@ def write_output(name: str, text: str, mode: int) -> None:
         write_file(path, text, mode)
     except OSError as exc:
         raise InputError(f"-o: cannot write {name!r}: {exc.strerror or exc}") from None
+    except WriteFailed as exc:
+        raise InputError(f"-o: {exc}") from None
 
 
 def load_plan(args: argparse.Namespace) -> Plan:
     """Recipe + --set values -> the full plan."""
     import gc
 
+    from kpki_openssl import clashes
     from kpki_openssl.plan import build_plan
     from kpki_openssl.recipe import load_recipe, resolve_variables
 
@@ -80,7 +84,9 @@ def load_plan(args: argparse.Namespace) -> Plan:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return build_plan(recipe, resolve_variables(recipe, args.sets))
+        plan = build_plan(recipe, resolve_variables(recipe, args.sets))
+        clashes.check(plan)  # two rows making one file, or a row making commands.sh / .kpki
+        return plan
     finally:
         if enabled:
             gc.enable()

@@ -52,11 +52,13 @@ class Kubeconfig:
 
 
 def load_yaml(text: str) -> object:
-    import yaml
+    """The document, or None when it is not YAML or holds an alias (a kubeconfig written by
+    kubectl never does; an alias bomb would cost minutes and gigabytes to walk)."""
+    from kpki_openssl import safeyaml
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return safeyaml.load(text, "kubeconfig", aliases=False)
+    except safeyaml.YamlRefused:
         return None
 
 
@@ -69,9 +71,9 @@ def servers_in_text(text: str) -> list[str]:
     if not is_kubeconfig(data):
         return []
     return [
-        c["cluster"]["server"]
+        str(_section(c.get("cluster"))["server"])
         for c in _named(data, "clusters", "cluster")
-        if "server" in c.get("cluster", {})
+        if "server" in _section(c.get("cluster"))
     ]
 
 
@@ -81,12 +83,16 @@ def parse(file: str, text: str) -> Kubeconfig | None:
     if not is_kubeconfig(data):
         return None
     folder = Path(file).parent
-    clusters = {c.get("name"): c.get("cluster") or {} for c in _named(data, "clusters", "cluster")}
-    users = {u.get("name"): u.get("user") or {} for u in _named(data, "users", "user")}
+    # names and sections as written may be anything (a list, a number): text and mappings here
+    clusters = {
+        _name(c.get("name")): _section(c.get("cluster"))
+        for c in _named(data, "clusters", "cluster")
+    }
+    users = {_name(u.get("name")): _section(u.get("user")) for u in _named(data, "users", "user")}
     cluster_of: dict[str, str] = {}
     for ctx in _named(data, "contexts", "context"):
-        body = ctx.get("context") or {}
-        cluster_of.setdefault(body.get("user"), body.get("cluster"))
+        body = _section(ctx.get("context"))
+        cluster_of.setdefault(_name(body.get("user")), _name(body.get("cluster")))
     entries = []
     for name, user in users.items():
         cluster_name = cluster_of.get(name, next(iter(clusters), None))
@@ -130,6 +136,19 @@ def find(out: Path, extra: tuple[str, ...] = ()) -> list[str]:
                 except (OSError, UnicodeDecodeError):
                     continue
     return sorted(found)
+
+
+def _name(value: object) -> str:
+    """A name as text, whatever YAML made of it (a list or a mapping is shown, capped)."""
+    from kpki_openssl.messages import one_line
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else one_line(repr(value), 80)
+
+
+def _section(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _named(data: dict, key: str, body: str) -> list[dict]:

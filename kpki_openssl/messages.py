@@ -1,0 +1,30 @@
+"""Every message the user sees is one line of printable text of bounded length.
+
+Why: an error may quote a value from a recipe, a --set argument or a file in the folder; a
+newline in it would forge a second line of output, raw bytes would reach the terminal, and a
+YAML alias bomb's expansion could fill the screen."""
+
+from __future__ import annotations
+
+import unicodedata
+
+LIMIT = 300
+
+
+def one_line(text: str, limit: int = LIMIT) -> str:
+    """`text` with every control or line-separator character shown as an escape (\\n, \\x1b),
+    cut to `limit` characters with a mark saying so."""
+    out = []
+    for char in str(text):
+        if _unsafe(char):
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    line = "".join(out)
+    if len(line) > limit:
+        line = line[: limit - 12] + " …(cut)"
+    return line
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char == "\ufeff"
