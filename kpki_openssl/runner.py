@@ -336,7 +336,7 @@ class Runner:
         with self._lock():
             old_umask = os.umask(0o077)
             try:
-                (self.meta / record_store.RECORD_DIR).mkdir(exist_ok=True)
+                safefs.own_dir(self.meta / record_store.RECORD_DIR)
                 if self.invocation:
                     self._note(f"kpki-openssl {self.invocation} (pid {os.getpid()})")
                 self._discard_unfinished(result)

@@ -206,3 +206,19 @@ def test_something_not_a_file_where_a_certificate_belongs_is_refused(
     )
     assert sorted(p.name for p in pki.iterdir()) == before
     assert outside.read_text() == "not ours\n"
+
+
+def test_a_symlinked_record_folder_is_refused_and_nothing_outside_changes(
+    pki: Path, tmp_path: Path, capsys
+) -> None:
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(pki / ".kpki" / "record", outside)
+    shutil.rmtree(pki / ".kpki" / "record")
+    (pki / ".kpki" / "record").symlink_to(outside)
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    capsys.readouterr()
+    assert run(pki, "--force") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kpki-openssl: error: ") and "record: is a symbolic link" in err
+    assert err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
