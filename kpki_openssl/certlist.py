@@ -117,6 +117,8 @@ class KeyPairSpec:
     title: str
     explain: str
     document: tuple[str, ...]
+    private_pub: bool = False  # sa.pub written 0600 as well (kubeadm writes it so)
+    departures: tuple[Departure, ...] = ()
 
     @property
     def key_file(self) -> str:
@@ -143,6 +145,11 @@ def expand_keypairs(
             raise InputError(f"{where}.name: duplicate name {name!r}")
         if base in files:
             raise InputError(f"{where}.file: {base!r} is already used")
+        if entry.key_types and key.type not in entry.key_types:
+            raise InputError(
+                f"key_type: {key.type!r} cannot make {where} ({entry.title}): its consumer "
+                f"takes only {', '.join(entry.key_types)} keys"
+            )
         names.add(name)
         files.add(base)
         out.append(
@@ -153,6 +160,11 @@ def expand_keypairs(
                 title=fill(entry.title, values, f"{where}.title"),
                 explain=fill(entry.explain, values, f"{where}.explain"),
                 document=tuple(fill(d, values, f"{where}.document") for d in entry.document),
+                private_pub=entry.private_pub,
+                departures=tuple(
+                    Departure(*(fill(getattr(d, f), values, where) for f in _DEPARTURE_FIELDS))
+                    for d in entry.departures
+                ),
             )
         )
     return tuple(out)
@@ -170,6 +182,8 @@ def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Cer
     key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
+        if not _wanted(entry, values):
+            continue
         memo = RowMemo(entry.for_each[:1] if entry.for_each else ())
         for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
             for_each = None
@@ -177,6 +191,18 @@ def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Cer
                 for_each = (entry.for_each[1], binding[entry.for_each[0]])
             specs.append(_spec(recipe, entry, {**values, **binding}, key, memo, for_each))
     return specs
+
+
+def _wanted(entry: CertEntry, values: Mapping[str, VariableValue]) -> bool:
+    """A row with `when:` exists only when each named variable has the given value."""
+    for name, want in entry.when:
+        if name not in values:
+            raise InputError(f"certificates[{entry.name}].when: unknown variable {name!r}")
+        value = values[name]
+        shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        if shown != want:
+            return False
+    return True
 
 
 def check_table(specs: list[CertSpec] | tuple[CertSpec, ...]) -> None:
