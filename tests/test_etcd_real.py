@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,45 @@ def test_flags_files_name_only_flags_etcd_accepts(consumer_pki: Path) -> None:
         for item in read_flags(path):
             name = item.split("=", 1)[0]
             assert f"  {name} " in help_text, f"{path.name}: etcd does not know {name}"
+
+
+def test_only_the_apiserver_etcd_client_gets_in(cluster: Cluster) -> None:
+    """etcd trusts etcd-ca alone (--trusted-ca-file): the kube-apiserver's etcd client, signed
+    by it, writes and reads; a kubelet's, the admin's and the front-proxy client's certificates,
+    signed by other CAs, are refused by etcd itself (its log says why)."""
+    put = cluster.ctl("put", "/registry/kpki-check", "apiserver-ok", members=(ETCD_PEERS[0],))
+    assert put.returncode == 0 and put.stdout.strip() == "OK", put.stderr
+    got = cluster.ctl("get", "/registry/kpki-check", "--print-value-only", members=(ETCD_PEERS[0],))
+    assert got.returncode == 0 and got.stdout.strip() == "apiserver-ok", got.stderr
+    pki = cluster.pki
+    outsiders = ("kubelet-client-node01", "admin", "front-proxy-client")
+    # the three attempts at once: each waits out etcdctl's deadline
+    with ThreadPoolExecutor(len(outsiders)) as pool:
+        tries = dict(
+            zip(
+                outsiders,
+                pool.map(
+                    lambda name: cluster.ctl(
+                        "put",
+                        "/registry/evil",
+                        name,
+                        members=(ETCD_PEERS[2],),
+                        seconds=2,
+                        tls={
+                            "--cacert": cluster.client_tls["--cacert"],
+                            "--cert": str(pki / f"{name}.crt"),
+                            "--key": str(pki / f"{name}.key"),
+                        },
+                    ),  # fmt: skip
+                    outsiders,
+                ),
+            )
+        )
+    for name, done in tries.items():
+        assert done.returncode != 0 and "OK" not in done.stdout, (name, done.stdout)
+        assert "deadline exceeded" in done.stderr, (name, done.stderr)  # etcdctl's words
+    evil = cluster.ctl("get", "/registry/evil", "--print-value-only", members=(ETCD_PEERS[0],))
+    assert evil.returncode == 0 and evil.stdout.strip() == "", evil.stdout
+    logs = "".join(p.read_text(errors="replace") for p in cluster.logs)  # type: ignore[attr-defined]
+    rejected = [ln for ln in logs.splitlines() if "rejected connection" in ln]
+    assert sum("certificate signed by unknown authority" in ln for ln in rejected) >= 3

@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Wrap DIR/NAME.csr in a certificates.k8s.io/v1 CertificateSigningRequest "
         "with the signerName and usages its role calls for (kubelet client: "
         "kube-apiserver-client-kubelet; kubelet serving: kubelet-serving; other clients: "
-        "kube-apiserver-client). Apply it with kubectl and approve it to have the cluster sign.",
+        "kube-apiserver-client). Apply it with kubectl and approve it to have the cluster sign. "
+        "stderr names the signer and the approval it needs; a subject the API server refuses "
+        "(O=system:masters for kube-apiserver-client) is refused here.",
     )
     parser.add_argument("name", metavar="NAME", help="a step name (see 'list')")
     parser.add_argument(
@@ -54,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
             f"{args.out}), or have the node make it (export --node)"
         ) from None
     text = certificates_api.manifest(request, pem)
+    sys.stderr.write(certificates_api.approval_note(request) + "\n")
     if args.output:
         write_output(args.output, text, 0o644)
     else:
