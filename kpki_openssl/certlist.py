@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from kpki_openssl import validate
 from kpki_openssl.errors import InputError
-from kpki_openssl.recipe import CertEntry, Departure, Recipe, VariableValue
+from kpki_openssl.recipe import CertEntry, Departure, KeyPairEntry, Recipe, VariableValue
 
 _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
@@ -145,18 +145,14 @@ def expand_keypairs(
             raise InputError(f"{where}.name: duplicate name {name!r}")
         if base in files:
             raise InputError(f"{where}.file: {base!r} is already used")
-        if entry.key_types and key.type not in entry.key_types:
-            raise InputError(
-                f"key_type: {key.type!r} cannot make {where} ({entry.title}): its consumer "
-                f"takes only {', '.join(entry.key_types)} keys"
-            )
+        own = _keypair_key(entry, key, values, where)
         names.add(name)
         files.add(base)
         out.append(
             KeyPairSpec(
                 name=name,
                 base=base,
-                key=key,
+                key=own,
                 title=fill(entry.title, values, f"{where}.title"),
                 explain=fill(entry.explain, values, f"{where}.explain"),
                 document=tuple(fill(d, values, f"{where}.document") for d in entry.document),
@@ -168,6 +164,31 @@ def expand_keypairs(
             )
         )
     return tuple(out)
+
+
+def _keypair_key(
+    entry: KeyPairEntry, key: KeySpec, values: Mapping[str, VariableValue], where: str
+) -> KeySpec:
+    """The recipe's key, or the pair's own type (`key_type: "{sa_key_type}"`); a type its
+    consumer does not take (`key_types`) is refused, naming the variable that fixes it."""
+    chosen = fill(entry.key_type, values, f"{where}.key_type") if entry.key_type else ""
+    own_var = sorted(_names(entry.key_type))[:1]
+    if chosen and chosen != "same":
+        if chosen not in KEY_TYPES:
+            raise InputError(f"{where}.key_type: {chosen!r} is not one of {', '.join(KEY_TYPES)}")
+        key = replace(key, type=chosen)
+    elif entry.key_types and key.type not in entry.key_types:
+        hint = (
+            f"; --set {own_var[0]}={'|'.join(entry.key_types)} gives it its own" if own_var else ""
+        )
+        raise InputError(
+            f"key_type: {key.type!r} cannot make {where} ({entry.title}): its consumer takes "
+            f"only {', '.join(entry.key_types)} keys{hint}"
+        )
+    if entry.key_types and key.type not in entry.key_types:
+        field = own_var[0] if own_var else f"{where}.key_type"
+        raise InputError(f"{field}: {key.type!r} is not one of {', '.join(entry.key_types)}")
+    return key
 
 
 def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpec, ...]:

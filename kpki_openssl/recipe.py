@@ -112,6 +112,7 @@ class KeyPairEntry:
     explain: str
     document: tuple[str, ...]
     key_types: tuple[str, ...] = ()  # the key types its consumer takes ("" = any)
+    key_type: str = ""  # template: its own key type ("" or "same": the recipe's key_type)
     private_pub: bool = False  # the .pub file is written 0600 too (kubeadm's sa.pub)
     departures: tuple[Departure, ...] = ()
 
@@ -638,7 +639,17 @@ def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
     _known_keys(
         field,
         spec,
-        {"name", "file", "title", "explain", "document", "key_types", "private_pub", "departures"},
+        {
+            "name",
+            "file",
+            "title",
+            "explain",
+            "document",
+            "key_types",
+            "key_type",
+            "private_pub",
+            "departures",
+        },  # fmt: skip
     )
     name = _text(f"{field}.name", spec.get("name"))
     field = f"keypairs[{name}]"
@@ -659,6 +670,7 @@ def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
         ),
         private_pub=private_pub,
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        key_type=_text(f"{field}.key_type", spec.get("key_type", "")),
     )
 
 

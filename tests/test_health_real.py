@@ -194,12 +194,12 @@ def test_expires_in_one_day_warns(pki: Path) -> None:
 
 
 def test_leaf_outliving_its_ca(pki: Path) -> None:
-    openssl(pki, "x509", "-req", "-in", "etcdpeer1.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-days", "5000", "-extfile", "etcdpeer1.cnf", "-extensions", "v3_req",
-            "-out", "etcdpeer1.crt")  # fmt: skip
+    openssl(pki, "x509", "-req", "-in", "etcdpeer1.csr", "-CA", "etcd-ca.crt",
+            "-CAkey", "etcd-ca.key", "-days", "5000", "-extfile", "etcdpeer1.cnf",
+            "-extensions", "v3_req", "-out", "etcdpeer1.crt")  # fmt: skip
     lines = problems(verify(pki))
     assert lines[0].startswith("etcdpeer1.crt: within-ca: expires ")
-    assert "after its CA ca.crt" in lines[0]
+    assert "after its CA etcd-ca.crt" in lines[0]
     only_blames(pki, lines, "etcdpeer1.crt")
 
 
@@ -409,7 +409,9 @@ def test_the_tools_own_folder_is_not_part_of_the_pki(pki: Path, tmp_path: Path) 
     done = run_cli("check-expiration", "--out", str(pki), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert [c["file"] for c in doc["certificate_authorities"]] == ["ca.crt"]
+    assert sorted(c["file"] for c in doc["certificate_authorities"]) == [
+        f"{ca}.crt" for ca in sorted(CAS)
+    ]
     assert not any(c["file"].startswith(".kpki") for c in doc["certificates"])
     checked = verify(pki)
     assert checked.returncode == 0, checked.stdout + checked.stderr
