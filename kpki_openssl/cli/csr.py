@@ -46,8 +46,8 @@ def main(args: argparse.Namespace) -> int:
     step = load_plan(args).step(args.name)
     if step.cert is None:
         raise InputError(f"csr: step {args.name!r} makes no certificate request")
-    request = certificates_api.request_for(step.cert, args.signer)
     path = out_dir(args) / step.cert.csr_file
+    request = certificates_api.request_for(step.cert, args.signer)
     try:
         pem = path.read_bytes()
     except FileNotFoundError:
