@@ -70,7 +70,7 @@ def embedded_pki(consumer_pki: Path, tmp_path_factory) -> Path:
     need_program("kubectl")
     out = tmp_path_factory.mktemp("embedded") / "pki"
     shutil.copytree(consumer_pki, out)
-    for pattern in ("*.kubeconfig", "*.flags", "kubelet-config-*.yaml"):
+    for pattern in ("*.kubeconfig", "*.flags", "*.yaml"):
         for path in out.glob(pattern):
             path.unlink()
     argv = ["run", "all", "--quiet", "--out", str(out), *consumer_sets(out)]

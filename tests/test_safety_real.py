@@ -89,7 +89,7 @@ def test_ca_key_never_changes_across_reruns_force_and_renew(pki: Path) -> None:
     assert subject_pairs(api) == [("CN", "kube-apiserver")]
     assert sans(api)[1] == ["10.96.0.1", "172.17.0.87"]
     assert (ca.not_valid_after_utc - ca.not_valid_before_utc) == dt.timedelta(days=3650)
-    assert len(every_cert_verifies(pki)) == 12
+    assert len(every_cert_verifies(pki)) == 15  # 3 CAs and 12 leaves (one node)
     log = (pki / "commands.sh").read_text()
     assert "\nopenssl x509 -req -in ca.csr -signkey ca.key -days 3650 " in log
     assert log.count("openssl genrsa -out ca.key ") == 1

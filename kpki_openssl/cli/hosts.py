@@ -31,6 +31,12 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(hosts.as_json(plan), indent=1) + "\n")
         return 0
     found = hosts.layout(plan)
+    if not found.hosts:
+        sys.stdout.write(
+            f"recipe {plan.recipe}: no component file names its hosts (hosts: in the "
+            "components table), so no file is placed\n"
+        )
+        return 0
     out = []
     for host in found.hosts:
         out.append(f"host {host.name} ({', '.join(host.programs)}): {len(host.files)} files")
