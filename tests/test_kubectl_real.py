@@ -164,6 +164,7 @@ def test_every_kubeconfig_reaches_the_apiserver_by_each_of_its_names(
     assert json.loads(done.stdout) == POD_LIST
 
 
+@pytest.mark.parametrize("kubeconfig", sorted(KUBECONFIGS))
 def test_every_kubeconfig_in_both_forms_gets_the_pod_list(
     form: Path, apiserver_port: int, kubeconfig: str, tmp_path: Path
 ) -> None:
