@@ -133,8 +133,36 @@ def layout(plan: Plan) -> Layout:
         Host(name, tuple(programs.get(name, ())), tuple(files.values()))
         for name, files in placed.items()
     )
+    _no_signing_key_off_the_control_plane(plan, hosts)
     used = {f.source for h in hosts for f in h.files}
     return Layout(hosts, tuple(f for f in modes if f not in used))
+
+
+SIGNERS = ("kube-apiserver", "kube-controller-manager")  # the programs that sign with a key
+
+
+def _no_signing_key_off_the_control_plane(plan: Plan, hosts: tuple[Host, ...]) -> None:
+    """A CA's private key or a bare key pair's (sa.key) goes only to a host that signs with it
+    (the API server signs tokens, the controller manager certificates and tokens): a node
+    holding one could mint any identity. A recipe that would send one elsewhere is refused."""
+    ca_keys = {c.key_file for c in plan.certs if c.is_ca}
+    signing = ca_keys | {
+        spec.key_file
+        for step in plan.steps
+        for spec in (getattr(step, "keypair", None) or getattr(step, "spec", None),)
+        if isinstance(spec, KeyPairSpec)
+    }
+    for host in hosts:
+        if set(host.programs) & set(SIGNERS):
+            continue
+        for file in host.files:
+            if file.source in signing:
+                what = "a CA's private key" if file.source in ca_keys else "a signing key"
+                raise InputError(
+                    f"hosts: {host.name} ({', '.join(host.programs)}) would receive "
+                    f"{file.source}, {what} (named by {file.named_by}); only a host running "
+                    f"{' or '.join(SIGNERS)} may hold it"
+                )
 
 
 def private_keys(plan: Plan) -> set[str]:

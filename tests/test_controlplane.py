@@ -13,6 +13,7 @@ import yaml
 from cryptography import x509
 
 from kpki_openssl.cli import main as cli_main
+from tests.conftest import REPO
 from tests.expected import (
     APISERVER_IPS,
     CAS,
@@ -173,3 +174,23 @@ def test_csr_names_the_signer_and_the_approval(
     assert f'signerName: "kubernetes.io/{signer}"' in out
     assert f"signer kubernetes.io/{signer};" in err and approval in err
     assert "--cluster-signing-cert-file" in err
+
+
+def test_hosts_refuses_a_recipe_that_sends_a_ca_key_to_a_node(tmp_path: Path, capsys) -> None:
+    """The promise is kept by the tool, not only by the bundled recipe: a component file of a
+    node that names ca.key is refused in one line, and nothing is written."""
+    text = (REPO / "recipes" / "kubernetes.yaml").read_text()
+    mine = text.replace(
+        'tlsPrivateKeyFile: "{host_kubelet_dir}/kubelet-{node}.key"',
+        'tlsPrivateKeyFile: "{host_pki_dir}/ca.key"',
+    )
+    assert mine != text
+    recipe = tmp_path / "leaky.yaml"
+    recipe.write_text(mine)
+    assert cli_main(["hosts", "--recipe", str(recipe)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "node01 (kube-proxy, kubelet) would receive ca.key, a CA's private key" in err
+    script = tmp_path / "node01.sh"
+    assert cli_main(["export", "--host", "node01", "--recipe", str(recipe), "-o", str(script)]) == 2
+    assert not script.exists()
