@@ -58,6 +58,53 @@ def signer_for(spec: CertSpec) -> str | None:
     return None
 
 
+PRIVILEGED_GROUP = "system:masters"
+
+# Who approves a request for each built-in signer (kube-controller-manager's csrapproving
+# controller; the CertificateSigningRequest API reference), and who signs it (its csrsigning
+# controller, with --cluster-signing-cert-file / --cluster-signing-key-file).
+APPROVAL = {
+    KUBELET_CLIENT: (
+        "may be approved automatically by kube-controller-manager's csrapproving controller, "
+        "when the requester may create certificatesigningrequests/nodeclient (a bootstrap "
+        "token) or /selfnodeclient (the node renewing its own); otherwise: kubectl "
+        "certificate approve"
+    ),
+    KUBELET_SERVING: (
+        "never approved automatically by kube-controller-manager: kubectl certificate approve"
+    ),
+    APISERVER_CLIENT: (
+        "never approved automatically by kube-controller-manager: kubectl certificate approve"
+    ),
+}
+
+
+def refused_subject(spec: CertSpec, signer: str) -> str | None:
+    """Why the API server refuses this request outright, or None.
+
+    The CertificateSubjectRestriction admission plugin (on by default) rejects a request for
+    kubernetes.io/kube-apiserver-client whose subject has O=system:masters: a group no RBAC rule
+    can limit must not be handed out through the API."""
+    if signer == APISERVER_CLIENT and PRIVILEGED_GROUP in spec.organizations:
+        return (
+            f"csr {spec.name}: the API server refuses a {APISERVER_CLIENT} request with "
+            f"O={PRIVILEGED_GROUP} (admission plugin CertificateSubjectRestriction); sign it "
+            "with the CA instead (run), or use a group bound by RBAC"
+        )
+    return None
+
+
+def approval_note(request: Request) -> str:
+    """One line for stderr: the signer and the approval the request needs before it is signed."""
+    how = APPROVAL.get(request.signer)
+    if how is None:
+        return f"csr {request.name}: signer {request.signer} (custom): its own approver and signer"
+    return (
+        f"csr {request.name}: signer {request.signer}; {how}; then kube-controller-manager "
+        "signs it with --cluster-signing-cert-file/--cluster-signing-key-file"
+    )
+
+
 def request_for(spec: CertSpec, signer: str | None = None) -> Request:
     """The manifest's fields; `signer` overrides the built-in choice (a custom signer)."""
     chosen = signer or signer_for(spec)
@@ -67,6 +114,9 @@ def request_for(spec: CertSpec, signer: str | None = None) -> Request:
             f"csr {spec.name}: no built-in Kubernetes signer issues {role} "
             "(sign it with the CA, or name a custom signer with --signer)"
         )
+    refused = refused_subject(spec, chosen)
+    if refused:
+        raise InputError(refused)
     usages = tuple(
         USAGE_NAMES[u] for u in (*spec.key_usage, *spec.extended_key_usage) if u in USAGE_NAMES
     )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from kpki_openssl import validate
 from kpki_openssl.errors import InputError
-from kpki_openssl.recipe import CertEntry, Departure, Recipe, VariableValue
+from kpki_openssl.recipe import CertEntry, Departure, KeyPairEntry, Recipe, VariableValue
 
 _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
@@ -117,6 +117,8 @@ class KeyPairSpec:
     title: str
     explain: str
     document: tuple[str, ...]
+    private_pub: bool = False  # sa.pub written 0600 as well (kubeadm writes it so)
+    departures: tuple[Departure, ...] = ()
 
     @property
     def key_file(self) -> str:
@@ -143,19 +145,50 @@ def expand_keypairs(
             raise InputError(f"{where}.name: duplicate name {name!r}")
         if base in files:
             raise InputError(f"{where}.file: {base!r} is already used")
+        own = _keypair_key(entry, key, values, where)
         names.add(name)
         files.add(base)
         out.append(
             KeyPairSpec(
                 name=name,
                 base=base,
-                key=key,
+                key=own,
                 title=fill(entry.title, values, f"{where}.title"),
                 explain=fill(entry.explain, values, f"{where}.explain"),
                 document=tuple(fill(d, values, f"{where}.document") for d in entry.document),
+                private_pub=entry.private_pub,
+                departures=tuple(
+                    Departure(*(fill(getattr(d, f), values, where) for f in _DEPARTURE_FIELDS))
+                    for d in entry.departures
+                ),
             )
         )
     return tuple(out)
+
+
+def _keypair_key(
+    entry: KeyPairEntry, key: KeySpec, values: Mapping[str, VariableValue], where: str
+) -> KeySpec:
+    """The recipe's key, or the pair's own type (`key_type: "{sa_key_type}"`); a type its
+    consumer does not take (`key_types`) is refused, naming the variable that fixes it."""
+    chosen = fill(entry.key_type, values, f"{where}.key_type") if entry.key_type else ""
+    own_var = sorted(_names(entry.key_type))[:1]
+    if chosen and chosen != "same":
+        if chosen not in KEY_TYPES:
+            raise InputError(f"{where}.key_type: {chosen!r} is not one of {', '.join(KEY_TYPES)}")
+        key = replace(key, type=chosen)
+    elif entry.key_types and key.type not in entry.key_types:
+        hint = (
+            f"; --set {own_var[0]}={'|'.join(entry.key_types)} gives it its own" if own_var else ""
+        )
+        raise InputError(
+            f"key_type: {key.type!r} cannot make {where} ({entry.title}): its consumer takes "
+            f"only {', '.join(entry.key_types)} keys{hint}"
+        )
+    if entry.key_types and key.type not in entry.key_types:
+        field = own_var[0] if own_var else f"{where}.key_type"
+        raise InputError(f"{field}: {key.type!r} is not one of {', '.join(entry.key_types)}")
+    return key
 
 
 def expand(recipe: Recipe, values: Mapping[str, VariableValue]) -> tuple[CertSpec, ...]:
@@ -170,6 +203,8 @@ def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Cer
     key = KeySpec.from_values(values)
     specs: list[CertSpec] = []
     for entry in recipe.certificates:
+        if not _wanted(entry, values):
+            continue
         memo = RowMemo(entry.for_each[:1] if entry.for_each else ())
         for binding in bindings(f"certificates[{entry.name}]", entry.for_each, values):
             for_each = None
@@ -177,6 +212,18 @@ def expand_rows(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Cer
                 for_each = (entry.for_each[1], binding[entry.for_each[0]])
             specs.append(_spec(recipe, entry, {**values, **binding}, key, memo, for_each))
     return specs
+
+
+def _wanted(entry: CertEntry, values: Mapping[str, VariableValue]) -> bool:
+    """A row with `when:` exists only when each named variable has the given value."""
+    for name, want in entry.when:
+        if name not in values:
+            raise InputError(f"certificates[{entry.name}].when: unknown variable {name!r}")
+        value = values[name]
+        shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        if shown != want:
+            return False
+    return True
 
 
 def check_table(specs: list[CertSpec] | tuple[CertSpec, ...]) -> None:

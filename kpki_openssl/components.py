@@ -25,7 +25,7 @@ from kpki_openssl.certlist import (
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import ComponentEntry, Departure, Recipe, VariableValue
 
-_CERT_SUFFIXES = (".crt", ".key", ".pem")
+_CERT_SUFFIXES = (".crt", ".key", ".pem", ".pub")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ class ComponentFile:
     explain: str
     document: tuple[str, ...]
     departures: tuple[Departure, ...]
+    hosts: tuple[str, ...] = ()  # the hosts this file goes to (see hosts.py)
+    host_dir: str = ""  # the folder it goes to there
+
+    @property
+    def strings(self) -> tuple[str, ...]:
+        """Every value the file holds (flag values, YAML texts): where it names other files."""
+        if self.format == "flags":
+            return tuple(value for _name, value in self.flags)
+        return tuple(_strings(self.data))
 
     @property
     def text(self) -> str:
@@ -59,7 +68,11 @@ def expand(
     recipe: Recipe, values: Mapping[str, VariableValue], certs: tuple[CertSpec, ...]
 ) -> tuple[ComponentFile, ...]:
     """Every component file of the recipe, templates filled and certificate names checked."""
+    from kpki_openssl.certlist import expand_keypairs
+
     made = {f for c in certs for f in (c.cert_file, c.key_file)}
+    made |= {f for k in expand_keypairs(recipe, values, certs) for f in (k.key_file, k.pub_file)}
+    made = {f.rsplit("/", 1)[-1] for f in made}
     return expand_files(
         "components", recipe.components, values, lambda e, ctx, memo: _spec(e, ctx, made, memo)
     )
@@ -84,6 +97,12 @@ def _spec(
     else:
         data = _fill_tree(entry.document_yaml, ctx, f"{where}.yaml", memo)
         _check_tree(f"{where}.yaml", data, made, memo)
+    hosts = tuple(
+        validate.dns_name(f"{where}.hosts", h) for h in fill_list(entry.hosts, ctx, where)
+    )
+    host_dir = fill(entry.host_dir, ctx, f"{where}.host_dir")
+    if host_dir:
+        host_dir = validate.host_path(f"{where}.host_dir", host_dir)
     return ComponentFile(
         file=file,
         program=fill(entry.program, ctx, f"{where}.program"),
@@ -91,6 +110,8 @@ def _spec(
         flags=flags,
         data=data,
         **fill_lesson(entry, ctx, where, memo),
+        hosts=hosts,
+        host_dir=host_dir,
     )
 
 

@@ -395,7 +395,10 @@ def keypair_step(spec: KeyPairSpec) -> KeyPairStep:
         actions=(
             Command(openssl_argv.genkey_argv(spec), writes=(spec.key_file,), private=True),
             Command(
-                openssl_argv.keypair_pub_argv(spec), reads=(spec.key_file,), writes=(spec.pub_file,)
+                openssl_argv.keypair_pub_argv(spec),
+                reads=(spec.key_file,),
+                writes=(spec.pub_file,),
+                private=spec.private_pub,
             ),
         ),
     )

@@ -40,6 +40,8 @@ class Variable:
     help: str = ""
     check: str | None = None  # per-item check from validate.CHECKS
     choices: tuple[str, ...] = ()  # the only values allowed (a text variable), e.g. key_type
+    first_address: str = ""  # a CIDR variable: this list variable's first item is its first host
+    contains: tuple[str, ...] = ()  # a CIDR variable: every item of these lists lies inside it
 
     @property
     def kind(self) -> str:
@@ -95,6 +97,7 @@ class CertEntry:
     explain: str
     document: tuple[str, ...]
     departures: tuple[Departure, ...]
+    when: tuple[tuple[str, str], ...] = ()  # (variable, value): the row exists only when all hold
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class KeyPairEntry:
     title: str
     explain: str
     document: tuple[str, ...]
+    key_types: tuple[str, ...] = ()  # the key types its consumer takes ("" = any)
+    key_type: str = ""  # template: its own key type ("" or "same": the recipe's key_type)
+    private_pub: bool = False  # the .pub file is written 0600 too (kubeadm's sa.pub)
+    departures: tuple[Departure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class ComponentEntry:
     explain: str
     document: tuple[str, ...]
     departures: tuple[Departure, ...]
+    hosts: tuple[str, ...] = ()  # templates: the hosts this file (and what it names) goes to
+    host_dir: str = ""  # template: the folder the file itself goes to on those hosts
 
     @property
     def format(self) -> str:
@@ -267,6 +276,9 @@ def resolve_variables(recipe: Recipe, sets: Iterable[str] = ()) -> dict[str, Var
             known = ", ".join(sorted(recipe.variables))
             raise InputError(f"--set: unknown variable {key!r} (known: {known})")
         values[key] = _checked(var, _parse_set_value(var, raw), f"--set {key}")
+    from kpki_openssl import ranges
+
+    ranges.check(recipe, values)
     return values
 
 
@@ -340,7 +352,7 @@ def _variable(name: str, raw: Any) -> Variable:
             "(lower-case letters, digits, '.', '_' and '-', at most 64)"
         )
     spec = _mapping(field, raw)
-    _known_keys(field, spec, {"default", "help", "check", "choices"})
+    _known_keys(field, spec, {"default", "help", "check", "choices", "first_address", "contains"})
     if "default" not in spec:
         raise InputError(f"{field}: missing 'default'")
     default = spec["default"]
@@ -362,7 +374,18 @@ def _variable(name: str, raw: Any) -> Variable:
     )
     if choices and str(default) not in choices:
         raise InputError(f"{field}.default: {default!r} is not one of {', '.join(choices)}")
-    return Variable(name, default, _text(f"{field}.help", spec.get("help", "")), check, choices)
+    return Variable(
+        name,
+        default,
+        _text(f"{field}.help", spec.get("help", "")),
+        check,
+        choices,
+        first_address=_text(f"{field}.first_address", spec.get("first_address", "")),
+        contains=tuple(
+            _text(f"{field}.contains", x)
+            for x in _sequence(f"{field}.contains", spec.get("contains", []))
+        ),
+    )
 
 
 def _profile(name: str, raw: Any) -> Profile:
@@ -408,6 +431,7 @@ _CERT_KEYS = {
     "explain",
     "document",
     "departures",
+    "when",
 }
 
 
@@ -468,7 +492,14 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
             for x in _sequence(f"{field}.document", spec.get("document", []))
         ),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        when=_when(f"{field}.when", spec.get("when", {})),
     )
+
+
+def _when(field: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    """`when: {etcd_ca: etcd-ca}`: the row is made only when each variable has that value."""
+    pairs = _mapping(field, raw)
+    return tuple((str(k), _embed_template(f"{field}.{k}", v)) for k, v in pairs.items())
 
 
 _KUBECONFIG_KEYS = {
@@ -528,6 +559,8 @@ _COMPONENT_KEYS = {
     "explain",
     "document",
     "departures",
+    "hosts",
+    "host_dir",
 }
 
 
@@ -554,6 +587,10 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
     document_yaml = _mapping(f"{field}.yaml", spec["yaml"]) if "yaml" in spec else None
     if document_yaml is not None:
         _one_line_tree(f"{field}.yaml", document_yaml)
+    hosts = _lines(f"{field}.hosts", spec.get("hosts", []))
+    host_dir = _text(f"{field}.host_dir", spec.get("host_dir", ""))
+    if hosts and not host_dir:
+        raise InputError(f"{field}.host_dir: a file with hosts: needs the folder it goes to")
     return ComponentEntry(
         file=file,
         for_each=_for_each(field, spec),
@@ -564,6 +601,8 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
         explain=_text(f"{field}.explain", spec.get("explain", "")).strip(),
         document=_lines(f"{field}.document", spec.get("document", [])),
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        hosts=hosts,
+        host_dir=host_dir,
     )
 
 
@@ -614,9 +653,26 @@ def _line(field: str, value: Any) -> str:
 
 def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
     spec = _mapping(field, raw)
-    _known_keys(field, spec, {"name", "file", "title", "explain", "document"})
+    _known_keys(
+        field,
+        spec,
+        {
+            "name",
+            "file",
+            "title",
+            "explain",
+            "document",
+            "key_types",
+            "key_type",
+            "private_pub",
+            "departures",
+        },  # fmt: skip
+    )
     name = _text(f"{field}.name", spec.get("name"))
     field = f"keypairs[{name}]"
+    private_pub = spec.get("private_pub", False)
+    if not isinstance(private_pub, bool):
+        raise InputError(f"{field}.private_pub: {private_pub!r} must be true or false")
     return KeyPairEntry(
         name=name,
         file=_text(f"{field}.file", spec.get("file", name)),
@@ -626,6 +682,12 @@ def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
             _line(f"{field}.document", x)
             for x in _sequence(f"{field}.document", spec.get("document", []))
         ),
+        key_types=_words(
+            f"{field}.key_types", spec.get("key_types", []), ("rsa", "ecdsa", "ed25519")
+        ),
+        private_pub=private_pub,
+        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        key_type=_text(f"{field}.key_type", spec.get("key_type", "")),
     )
 
 

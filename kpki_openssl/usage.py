@@ -35,4 +35,9 @@ def usage_lines(plan: Plan, shown: Plan | None = None) -> list[str]:
         lines.append("Component configuration (paths in them are where the files go on the hosts):")
         lines += [f"  {program}: {' '.join(found)}" for program, found in by_program.items()]
         lines.append("  a flags file is one --flag=value a line: etcd $(grep -v '^#' FILE) ...")
+    if any(spec.hosts for spec in plan.components):
+        lines.append(
+            "Which file goes to which host: kpki-openssl hosts; the install commands for one "
+            "host: kpki-openssl export --host HOST"
+        )
     return lines

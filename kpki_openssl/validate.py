@@ -204,7 +204,20 @@ def _host_and_port(value: str) -> tuple[str, int] | str:
         return f"host {host!r} of {value!r} is neither a DNS name nor an IP address"
 
 
+def cidr(field: str, value: object) -> str:
+    """An address range in CIDR form (10.96.0.0/12), host bits zero, in canonical text."""
+    if not isinstance(value, str):
+        raise InputError(f"{field}: {value!r} is not an address range (CIDR, e.g. 10.96.0.0/12)")
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=True))
+    except ValueError:
+        raise InputError(
+            f"{field}: {value!r} is not an address range (CIDR, e.g. 10.96.0.0/12)"
+        ) from None
+
+
 CHECKS = {
+    "cidr": cidr,
     "dns": dns_name,
     "ip": ip_address,
     "name": step_name,

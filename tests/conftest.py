@@ -79,10 +79,10 @@ def consumer_pki(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def foreign_pki(tmp_path_factory) -> Path:
-    """A second, unrelated CA with its own admin and etcd client certificates: what must be
-    refused by servers that trust only the first CA."""
+    """A second, unrelated PKI (its own CA and etcd CA) with its own admin and etcd client
+    certificates: what must be refused by servers that trust only the first one's CAs."""
     need_program("openssl")
     out = tmp_path_factory.mktemp("foreign") / "pki"
-    argv = ["run", "ca", "admin", "apiserver-etcd-client", "--quiet", "--out", str(out)]
+    argv = ["run", "ca", "etcd-ca", "admin", "apiserver-etcd-client", "--quiet", "--out", str(out)]
     assert cli_main(argv) == 0
     return out

@@ -67,3 +67,8 @@ def assert_is_leaf(cert: x509.Certificate, ca: x509.Certificate) -> None:
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and not ku.key_cert_sign
     cert.verify_directly_issued_by(ca)  # raises if the CA did not sign it
+
+
+def verifying_cas(folder: Path, cert: Path, cas: tuple[str, ...]) -> list[str]:
+    """The CAs (NAME.crt in folder) that `openssl verify -x509_strict` accepts cert under."""
+    return [ca for ca in cas if openssl_verify(folder / f"{ca}.crt", cert).returncode == 0]

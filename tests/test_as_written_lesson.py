@@ -86,7 +86,7 @@ def test_the_certificates_are_as_wrong_as_the_walkthrough_says(as_written_walk) 
 
 def test_the_corrected_recipe_passes_every_check(tmp_path: Path) -> None:
     out = tmp_path / "pki"
-    steps = ("ca", "kube-scheduler", "etcdserver", "apiserver", "kubelet-node01")
+    steps = ("ca", "etcd-ca", "kube-scheduler", "etcdserver", "apiserver", "kubelet-node01")
     done = run_cli("walkthrough", "--yes", "--out", str(out), *steps)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("Checks: lint and verify find nothing wrong.") == len(steps)

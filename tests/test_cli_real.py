@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.expected import COMPONENT_FILES, KUBECONFIGS, LEAVES
+from tests.expected import CAS, COMPONENT_FILES, KEYPAIRS, KUBECONFIGS, LEAVES
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
 
@@ -19,7 +19,7 @@ def test_dry_run_piped_is_plain_and_whole(tmp_path: Path) -> None:
     assert "\x1b[" not in text  # no colour codes when piped
     assert list(tmp_path.iterdir()) == []  # wrote nothing
     lines = text.splitlines()
-    for base in ["ca", *LEAVES]:
+    for base in [*CAS, *LEAVES]:
         assert f"openssl genrsa -out {base}.key 2048" in lines
         req = [ln for ln in lines if ln.startswith(f"openssl req -new -key {base}.key ")]
         x509 = [ln for ln in lines if ln.startswith(f"openssl x509 -req -in {base}.csr ")]
@@ -41,7 +41,8 @@ def test_dry_run_matches_what_run_logs(built_pki: Path) -> None:
         if ln.startswith("openssl ")
     ]  # fmt: skip
     assert commands == logged
-    assert len(commands) == 3 * (1 + len(LEAVES))  # three commands per certificate
+    # three commands per certificate, two per bare key pair (genrsa, rsa -pubout)
+    assert len(commands) == 3 * (len(CAS) + len(LEAVES)) + 2 * len(KEYPAIRS)
 
 
 def test_set_five_nodes_gives_five_kubelet_pairs(tmp_path: Path) -> None:
@@ -98,7 +99,7 @@ def test_second_run_keeps_every_key(built_pki: Path, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert re.search(r": 0 steps run, \d+ skipped", again.stdout), again.stdout
     assert {p.name: p.read_bytes() for p in out.glob("*.key")} == before
-    assert len(before) == 1 + len(LEAVES)
+    assert len(before) == len(CAS) + len(LEAVES) + len(KEYPAIRS)
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -142,6 +143,6 @@ def test_list_shows_steps_in_order() -> None:
     assert done.returncode == 0, done.stderr
     names = [ln.split()[0] for ln in done.stdout.splitlines()[1:]]
     assert names[0] == "ca"
-    assert set(names) == {"ca", *LEAVES, *KUBECONFIGS, *COMPONENT_FILES}
+    assert set(names) == {*CAS, *LEAVES, *KEYPAIRS, *KUBECONFIGS, *COMPONENT_FILES}
     assert names.index("admin.kubeconfig") > names.index("apiserver")  # files after certificates
     assert "apiserver.cnf" in done.stdout

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from kpki_openssl.cli import main as cli_main
 from tests.conftest import ETCD_PEERS, need_program
 from tests.processes import LOOPBACK, Processes, flag_values, free_ports, read_flags, wait_for
 
@@ -153,3 +155,83 @@ def test_flags_files_name_only_flags_etcd_accepts(consumer_pki: Path) -> None:
         for item in read_flags(path):
             name = item.split("=", 1)[0]
             assert f"  {name} " in help_text, f"{path.name}: etcd does not know {name}"
+
+
+def test_only_the_apiserver_etcd_client_gets_in(cluster: Cluster) -> None:
+    """etcd trusts etcd-ca alone (--trusted-ca-file): the kube-apiserver's etcd client, signed
+    by it, writes and reads; a kubelet's, the admin's and the front-proxy client's certificates,
+    signed by other CAs, are refused by etcd itself (its log says why)."""
+    put = cluster.ctl("put", "/registry/kpki-check", "apiserver-ok", members=(ETCD_PEERS[0],))
+    assert put.returncode == 0 and put.stdout.strip() == "OK", put.stderr
+    got = cluster.ctl("get", "/registry/kpki-check", "--print-value-only", members=(ETCD_PEERS[0],))
+    assert got.returncode == 0 and got.stdout.strip() == "apiserver-ok", got.stderr
+    pki = cluster.pki
+    outsiders = ("kubelet-client-node01", "admin", "front-proxy-client")
+    # the three attempts at once: each waits out etcdctl's deadline
+    with ThreadPoolExecutor(len(outsiders)) as pool:
+        tries = dict(
+            zip(
+                outsiders,
+                pool.map(
+                    lambda name: cluster.ctl(
+                        "put",
+                        "/registry/evil",
+                        name,
+                        members=(ETCD_PEERS[2],),
+                        seconds=2,
+                        tls={
+                            "--cacert": cluster.client_tls["--cacert"],
+                            "--cert": str(pki / f"{name}.crt"),
+                            "--key": str(pki / f"{name}.key"),
+                        },
+                    ),  # fmt: skip
+                    outsiders,
+                ),
+            )
+        )
+    for name, done in tries.items():
+        assert done.returncode != 0 and "OK" not in done.stdout, (name, done.stdout)
+        assert "deadline exceeded" in done.stderr, (name, done.stderr)  # etcdctl's words
+    evil = cluster.ctl("get", "/registry/evil", "--print-value-only", members=(ETCD_PEERS[0],))
+    assert evil.returncode == 0 and evil.stdout.strip() == "", evil.stdout
+    logs = "".join(p.read_text(errors="replace") for p in cluster.logs)  # type: ignore[attr-defined]
+    rejected = [ln for ln in logs.splitlines() if "rejected connection" in ln]
+    assert sum("certificate signed by unknown authority" in ln for ln in rejected) >= 3
+
+
+def test_with_the_documents_single_ca_a_kubelet_writes_the_registry(tmp_path: Path) -> None:
+    """--set etcd_ca=ca, the lesson's variant: etcd trusts the one cluster CA, so a node's
+    kubelet client certificate writes /registry/... (what the separate etcd-ca prevents)."""
+    etcd = need_program("etcd")
+    pki = tmp_path / "pki"
+    sets = ["--set", "etcd_ca=ca", "--set", "key_type=ecdsa", "--set", f"host_pki_dir={pki}"]
+    steps = ["ca", "etcdserver", "etcdpeer1", "kubelet-client-node01", "etcd-etcdpeer1.flags"]
+    assert cli_main(["run", *steps, "--quiet", "--out", str(pki), *sets]) == 0
+    client, peer = (f"https://{LOOPBACK}:{p}" for p in free_ports(2))
+    argv = [
+        etcd, *read_flags(pki / "etcd-etcdpeer1.flags"), f"--data-dir={tmp_path / 'data'}",
+        f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=etcdpeer1={peer}",
+    ]  # fmt: skip
+    procs = Processes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+    env["ETCDCTL_API"] = "3"
+    ctl = [
+        need_program("etcdctl"), f"--endpoints={client}", "--dial-timeout=3s",
+        f"--cacert={pki / 'ca.crt'}", f"--cert={pki / 'kubelet-client-node01.crt'}",
+        f"--key={pki / 'kubelet-client-node01.key'}",
+    ]  # fmt: skip
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*ctl, *args], capture_output=True, text=True, timeout=30, env=env)
+
+    try:
+        procs.start(argv, tmp_path / "etcd.log")
+        wait_for(lambda: run("endpoint", "health").returncode == 0, "etcd", alive=procs)
+        put = run("put", "/registry/evil", "from-a-kubelet")
+        got = run("get", "/registry/evil", "--print-value-only")
+    finally:
+        procs.stop(grace=1.0)
+    assert put.returncode == 0 and put.stdout.strip() == "OK", put.stderr
+    assert got.stdout.strip() == "from-a-kubelet"

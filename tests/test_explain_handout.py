@@ -34,7 +34,8 @@ def _settings(loaded) -> list[list[str]]:
     base = ["embed_certs=yes"] if "embed_certs" in loaded.variables else []
     var = loaded.variables.get("key_type")
     others = [t for t in (var.choices if var is not None else ()) if t != "rsa"]
-    return [base, *([*base, f"key_type={t}"] for t in others)]
+    own_sa = ["sa_key_type=ecdsa"] if "sa_key_type" in loaded.variables else []
+    return [base, *([*base, f"key_type={t}", *own_sa] for t in others)]
 
 
 @pytest.mark.parametrize("recipe", sorted(bundled_recipes()))
@@ -164,8 +165,9 @@ def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
         ["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True, timeout=120,
         preexec_fn=lambda: os.umask(0o022),  # a usual login umask: files 0644 unless told
     )  # fmt: skip
-    for base in ("admin", "apiserver", "kubelet-n1", "etcdserver"):
-        verified = openssl_verify(tmp_path / "ca.crt", tmp_path / f"{base}.crt")
+    for base, ca in (("admin", "ca"), ("apiserver", "ca"), ("kubelet-n1", "ca"),
+                     ("etcdserver", "etcd-ca"), ("front-proxy-client", "front-proxy-ca")):  # fmt: skip
+        verified = openssl_verify(tmp_path / f"{ca}.crt", tmp_path / f"{base}.crt")
         assert verified.returncode == 0, verified.stdout + verified.stderr
     # keys, and kubeconfigs that embed one, are private as the exported script makes them
     private = [*tmp_path.glob("*.key"), *tmp_path.glob("*.kubeconfig")]

@@ -47,7 +47,7 @@ def test_path_form_paths_follow_the_host_folders() -> None:
         "client-key": "/srv/kubelet/kubelet-client-node02.key",
     }
     flags = plan.step("kube-apiserver.flags").actions[0].content
-    assert "--etcd-cafile=/etc/k8s/pki/ca.crt\n" in flags
+    assert "--etcd-cafile=/etc/k8s/pki/etcd-ca.crt\n" in flags
     kubelet_config = yaml.safe_load(plan.step("kubelet-config-node02.yaml").actions[0].content)
     assert kubelet_config["tlsCertFile"] == "/srv/kubelet/kubelet-node02.crt"
 
@@ -132,6 +132,12 @@ def test_component_files_and_order() -> None:
         "etcd-e1.flags",
         "etcd-e2.flags",
         "kube-apiserver.flags",
+        "kube-controller-manager.flags",
+        "kube-scheduler.yaml",
+        "kube-proxy.yaml",
+        "kubelet-node01.flags",
+        "kubelet-node02.flags",
+        "kubelet-node03.flags",
         "kubelet-config-node01.yaml",
         "kubelet-config-node02.yaml",
         "kubelet-config-node03.yaml",
@@ -141,11 +147,11 @@ def test_component_files_and_order() -> None:
         "--name=e2",
         "--cert-file=/var/lib/kubernetes/etcdserver.crt",
         "--key-file=/var/lib/kubernetes/etcdserver.key",
-        "--trusted-ca-file=/var/lib/kubernetes/ca.crt",
+        "--trusted-ca-file=/var/lib/kubernetes/etcd-ca.crt",
         "--client-cert-auth=true",
         "--peer-cert-file=/var/lib/kubernetes/e2.crt",
         "--peer-key-file=/var/lib/kubernetes/e2.key",
-        "--peer-trusted-ca-file=/var/lib/kubernetes/ca.crt",
+        "--peer-trusted-ca-file=/var/lib/kubernetes/etcd-ca.crt",
         "--peer-client-cert-auth=true",
     ]
 

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.conftest import need_program, run_cli
-from tests.expected import APISERVER_DNS, APISERVER_IPS, LEAVES
+from tests.expected import APISERVER_DNS, APISERVER_IPS, CAS, LEAVES, SIGNERS
 from tests.oracle import load_cert
 
 
@@ -91,7 +91,7 @@ def test_clean_pki_verifies(built_pki: Path) -> None:
     done = verify(built_pki)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("all pass")
-    assert f"{len(LEAVES) + 1} certificates" in done.stdout
+    assert f"{len(LEAVES) + len(CAS)} certificates" in done.stdout
     configs = kubeconfigs(built_pki)
     assert configs and f"{len(configs)} kubeconfigs" in done.stdout  # the recipe's own
 
@@ -194,12 +194,12 @@ def test_expires_in_one_day_warns(pki: Path) -> None:
 
 
 def test_leaf_outliving_its_ca(pki: Path) -> None:
-    openssl(pki, "x509", "-req", "-in", "etcdpeer1.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-days", "5000", "-extfile", "etcdpeer1.cnf", "-extensions", "v3_req",
-            "-out", "etcdpeer1.crt")  # fmt: skip
+    openssl(pki, "x509", "-req", "-in", "etcdpeer1.csr", "-CA", "etcd-ca.crt",
+            "-CAkey", "etcd-ca.key", "-days", "5000", "-extfile", "etcdpeer1.cnf",
+            "-extensions", "v3_req", "-out", "etcdpeer1.crt")  # fmt: skip
     lines = problems(verify(pki))
     assert lines[0].startswith("etcdpeer1.crt: within-ca: expires ")
-    assert "after its CA ca.crt" in lines[0]
+    assert "after its CA etcd-ca.crt" in lines[0]
     only_blames(pki, lines, "etcdpeer1.crt")
 
 
@@ -275,7 +275,7 @@ def test_verify_json_shape(built_pki: Path) -> None:
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["ok"] is True and doc["recipe"] == "kubernetes"
-    assert doc["counts"]["certificates"] == len(LEAVES) + 1
+    assert doc["counts"]["certificates"] == len(LEAVES) + len(CAS)
     assert doc["counts"]["problems"] == 0 and doc["counts"]["checks"] == len(doc["checks"])
     assert set(doc["checks"][0]) == {"file", "check", "ok", "problem", "command"}
     kinds = {c["check"] for c in doc["checks"]}
@@ -296,7 +296,7 @@ def test_check_expiration_json_lists_every_certificate(pki: Path) -> None:
     done = run_cli("check-expiration", "--out", str(pki), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert [c["name"] for c in doc["certificate_authorities"]] == ["ca"]
+    assert sorted(c["name"] for c in doc["certificate_authorities"]) == sorted(CAS)
     names = {c["name"] for c in doc["certificates"]}
     assert names == set(LEAVES) | set(kubeconfigs(pki))
     for item in doc["certificate_authorities"] + doc["certificates"]:
@@ -307,7 +307,9 @@ def test_check_expiration_json_lists_every_certificate(pki: Path) -> None:
         expected = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert item["expires"] == expected, item
         assert item["expired"] is False and item["residual_days"] >= 364 - 1
-    assert all(c["certificate_authority"] == "ca" for c in doc["certificates"])
+    for c in doc["certificates"]:
+        base = c["name"] if c["source"] == "file" else "admin"  # kubeconfigs: cluster-CA clients
+        assert c["certificate_authority"] == SIGNERS.get(base, "ca"), c
     table = run_cli("check-expiration", "--out", str(pki))
     assert table.stdout.splitlines()[0].split() == [
         "CERTIFICATE", "EXPIRES", "RESIDUAL", "TIME", "CERTIFICATE", "AUTHORITY"
@@ -407,7 +409,9 @@ def test_the_tools_own_folder_is_not_part_of_the_pki(pki: Path, tmp_path: Path) 
     done = run_cli("check-expiration", "--out", str(pki), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
-    assert [c["file"] for c in doc["certificate_authorities"]] == ["ca.crt"]
+    assert sorted(c["file"] for c in doc["certificate_authorities"]) == [
+        f"{ca}.crt" for ca in sorted(CAS)
+    ]
     assert not any(c["file"].startswith(".kpki") for c in doc["certificates"])
     checked = verify(pki)
     assert checked.returncode == 0, checked.stdout + checked.stderr

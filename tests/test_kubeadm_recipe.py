@@ -14,7 +14,6 @@ from tests.conftest import need_program, run_cli
 from tests.oracle import (
     CLIENT_AUTH,
     SERVER_AUTH,
-    assert_is_ca,
     assert_is_leaf,
     eku,
     key_matches,
@@ -75,9 +74,16 @@ def test_kubeadm_layout(kubeadm_pki: Path) -> None:
 
 
 def test_three_cas_each_signs_only_its_own(kubeadm_pki: Path) -> None:
+    from cryptography import x509
+
     for ca, subject in CAS.items():
         cert = load_cert(kubeadm_pki / f"{ca}.crt")
-        assert_is_ca(cert)
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert bc.critical and bc.value.ca
+        # kubeadm's CA usages (pkiutil): digitalSignature, keyEncipherment, keyCertSign; no cRLSign
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert (ku.digital_signature, ku.key_encipherment, ku.key_cert_sign) == (True,) * 3
+        assert not ku.crl_sign
         assert subject_pairs(cert) == subject
     for base, (ca, subject, usages, alt) in LEAVES.items():
         cert = load_cert(kubeadm_pki / f"{base}.crt")
@@ -101,6 +107,19 @@ def test_sa_key_pair_matches(kubeadm_pki: Path) -> None:
     fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert private.public_key().public_bytes(*fmt) == public.public_bytes(*fmt)
     assert private.key_size == 2048
+    # kubeadm writes sa.pub with keyutil.WriteKey, like a private key: 0600
+    assert stat.S_IMODE((kubeadm_pki / "sa.pub").stat().st_mode) == 0o600
+
+
+def test_kubeconfigs_dial_the_control_plane_endpoint() -> None:
+    sets = ["--set", "control_plane_endpoint=https://lb.example.com:6443"]
+    done = run_cli("run", "all", "--dry-run", "--recipe", "kubeadm", *sets)
+    assert done.returncode == 2 and "lb.example.com" in done.stderr  # not an apiserver SAN
+    sets += ["--set", "apiserver_extra_dns=lb.example.com"]
+    done = run_cli("run", "all", "--dry-run", "--recipe", "kubeadm", *sets)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("server: https://lb.example.com:6443") == 5  # every .conf
+    assert "DNS.6 = lb.example.com" in done.stdout
 
 
 @pytest.mark.real

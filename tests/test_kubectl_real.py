@@ -11,6 +11,7 @@ kubelet-config-<node>.yaml names; its client uses the --kubelet-* files of kube-
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import shutil
@@ -28,11 +29,13 @@ from kpki_openssl.cli import main as cli_main
 from tests.conftest import consumer_sets, need_program
 from tests.expected import (
     APISERVER_DNS,
+    APISERVER_IPS,
     KUBE_APISERVER_FLAGS,
     KUBECONFIGS,
     KUBELET_CONFIG_FIELDS,
     NODES,
     SERVER,
+    SERVICE_CIDR,
 )
 from tests.processes import LOOPBACK, Processes, flag_values, free_ports, port_open, wait_for
 
@@ -55,7 +58,6 @@ POD_LIST = {
         }
     ],
 }
-KUBELET_FILES = ("kubelet-node01.kubeconfig", "admin.kubeconfig")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def embedded_pki(consumer_pki: Path, tmp_path_factory) -> Path:
     need_program("kubectl")
     out = tmp_path_factory.mktemp("embedded") / "pki"
     shutil.copytree(consumer_pki, out)
-    for pattern in ("*.kubeconfig", "*.flags", "kubelet-config-*.yaml"):
+    for pattern in ("*.kubeconfig", "*.flags", "*.yaml"):
         for path in out.glob(pattern):
             path.unlink()
     argv = ["run", "all", "--quiet", "--out", str(out), *consumer_sets(out)]
@@ -144,11 +146,19 @@ def get_pods(pki: Path, kubeconfig: str, port: int, name: str, home: Path, *extr
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("name", APISERVER_DNS)
-@pytest.mark.parametrize("kubeconfig", KUBELET_FILES)
-def test_kubectl_reaches_the_apiserver_by_each_of_its_names(
+# Every name and address of apiserver.crt, and the kubernetes Service's IP worked out from the
+# service range here (the first address of --service-cluster-ip-range), not read from the recipe.
+SERVICE_IP = str(ipaddress.ip_network(SERVICE_CIDR)[1])
+NAMES = list(dict.fromkeys([*APISERVER_DNS, *APISERVER_IPS, SERVICE_IP]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kubeconfig", sorted(KUBECONFIGS))
+def test_every_kubeconfig_reaches_the_apiserver_by_each_of_its_names(
     consumer_pki: Path, apiserver_port: int, kubeconfig: str, name: str, tmp_path: Path
 ) -> None:
+    """kubectl checks the name against apiserver.crt; --tls-server-name sets the name, only
+    the address is 127.0.0.1."""
     done = get_pods(consumer_pki, kubeconfig, apiserver_port, name, tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == POD_LIST
@@ -351,8 +361,12 @@ def test_kubelet_refuses_a_client_without_certificate(consumer_pki: Path) -> Non
 def test_apiserver_flags_are_current_names_and_right_files(consumer_pki: Path) -> None:
     """Flag names from the kubernetes.io kube-apiserver reference (tests/expected.py)."""
     flags = flag_values(consumer_pki / "kube-apiserver.flags")
-    assert {k: Path(v).name for k, v in flags.items()} == KUBE_APISERVER_FLAGS
-    assert all(Path(v).parent == consumer_pki for v in flags.values())
+    paths = {k: v for k, v in flags.items() if v.startswith("/")}
+    assert {k: Path(v).name for k, v in paths.items()} == {
+        k: v for k, (v, _ref) in KUBE_APISERVER_FLAGS.items() if k in paths
+    }
+    assert all(Path(v).parent == consumer_pki for v in paths.values())
+    assert all((consumer_pki / Path(v).name).is_file() for v in paths.values())
 
 
 @pytest.mark.parametrize("node", NODES)

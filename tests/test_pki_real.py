@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.expected import COMPONENT_FILES, KUBECONFIGS, LEAVES
+from tests.expected import CAS, COMPONENT_FILES, KEYPAIRS, KUBECONFIGS, LEAVES, SIGNERS
 from tests.oracle import (
     CLIENT_AUTH,
     SERVER_AUTH,
@@ -68,14 +68,25 @@ def test_ca_is_a_ca_valid_ten_years(pki: Path) -> None:
     assert key_matches(ca, pki / "ca.key")
 
 
+@pytest.mark.parametrize("name, cn", [("etcd-ca", "etcd-ca"), ("front-proxy-ca", "front-proxy-ca")])
+def test_etcd_and_front_proxy_have_their_own_ca(pki: Path, name: str, cn: str) -> None:
+    ca = load_cert(pki / f"{name}.crt")
+    assert_is_ca(ca)
+    assert subject_pairs(ca) == [("CN", cn)] and ca.issuer == ca.subject
+    assert key_matches(ca, pki / f"{name}.key")
+
+
 @pytest.mark.parametrize("base", sorted(LEAVES))
 def test_leaf(pki: Path, base: str) -> None:
     subject, role, dns, ips = LEAVES[base]
-    ca = load_cert(pki / "ca.crt")
+    signer = SIGNERS.get(base, "ca")
+    ca = load_cert(pki / f"{signer}.crt")
     cert = load_cert(pki / f"{base}.crt")
     assert_is_leaf(cert, ca)
-    verified = openssl_verify(pki / "ca.crt", pki / f"{base}.crt")
+    verified = openssl_verify(pki / f"{signer}.crt", pki / f"{base}.crt")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    for other in set(CAS) - {signer}:  # and no other CA vouches for it
+        assert openssl_verify(pki / f"{other}.crt", pki / f"{base}.crt").returncode != 0, other
     assert subject_pairs(cert) == subject
     assert eku(cert) == ROLE_EKU[role]
     assert sans(cert) == (dns, ips)
@@ -85,7 +96,7 @@ def test_leaf(pki: Path, base: str) -> None:
 
 def test_every_key_is_private(pki: Path) -> None:
     keys = sorted(pki.glob("*.key"))
-    assert len(keys) == len(LEAVES) + 1
+    assert len(keys) == len(CAS) + len(LEAVES) + len(KEYPAIRS)
     for key in keys:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key.name
 
@@ -93,8 +104,8 @@ def test_every_key_is_private(pki: Path) -> None:
 def test_nothing_unexpected(pki: Path) -> None:
     """Exactly the document's files: key, csr, crt (and our .cnf) per certificate, then the
     kubeconfigs and component files."""
-    bases = {"ca", *LEAVES}
-    files = {"commands.sh", *KUBECONFIGS, *COMPONENT_FILES}
+    bases = {*CAS, *LEAVES}
+    files = {"commands.sh", *KUBECONFIGS, *COMPONENT_FILES, "sa.key", "sa.pub"}
     for path in pki.iterdir():
         if path.name in files:
             continue

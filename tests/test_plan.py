@@ -8,7 +8,7 @@ from kpki_openssl import shell
 from kpki_openssl.errors import InputError
 from kpki_openssl.plan import CertStep, Command, WriteFile, build_plan
 from kpki_openssl.recipe import load_recipe, parse_recipe, resolve_variables
-from tests.expected import APISERVER_DNS, APISERVER_IPS, LEAVES
+from tests.expected import APISERVER_DNS, APISERVER_IPS, CAS, LEAVES, SIGNERS
 
 
 def plan_for(*sets: str):
@@ -16,17 +16,21 @@ def plan_for(*sets: str):
     return build_plan(recipe, resolve_variables(recipe, sets))
 
 
-def test_ca_first_then_every_leaf_signed_by_it() -> None:
+def test_each_ca_before_the_leaves_it_signs() -> None:
     plan = plan_for()
-    assert plan.steps[0].name == "ca"
     cert_steps = [s for s in plan.steps if isinstance(s, CertStep)]
-    assert {s.name for s in cert_steps[1:]} == set(LEAVES)
+    assert cert_steps[0].name == "ca"
+    assert {s.name for s in cert_steps if s.name not in CAS} == set(LEAVES)
+    assert {s.name for s in cert_steps if s.name in CAS} == set(CAS)
     assert plan.steps[: len(cert_steps)] == tuple(cert_steps)  # certificates before their users
-    for step in cert_steps[1:]:
-        assert step.needs == ("ca",)
+    names = [s.name for s in cert_steps]
+    for step in (s for s in cert_steps if s.name not in CAS):
+        signer = SIGNERS.get(step.name, "ca")
+        assert names.index(signer) < names.index(step.name)
+        assert step.needs == (signer,)
         x509 = step.actions[-1].argv
         assert x509[:3] == ("openssl", "x509", "-req")
-        assert x509[5:9] == ("-CA", "ca.crt", "-CAkey", "ca.key")
+        assert x509[5:9] == ("-CA", f"{signer}.crt", "-CAkey", f"{signer}.key")
 
 
 def test_each_certificate_is_the_documents_three_commands() -> None:

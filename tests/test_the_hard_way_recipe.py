@@ -57,10 +57,11 @@ def pairs(cert) -> list[tuple[str, str]]:
 def hard_way(tmp_path_factory) -> Path:
     need_program("openssl")
     out = tmp_path_factory.mktemp("kthw") / "pki"
-    # 2048-bit keys keep the suite fast; the recipe's default is the tutorial's 4096
+    # 2048-bit keys and path-form kubeconfigs keep the suite fast; the recipe's defaults are the
+    # tutorial's 4096 and --embed-certs=true (embedding is tested with the kubeadm recipe)
     done = run_cli(
         "run", "all", "--quiet", "--recipe", "the-hard-way", "--out", str(out),
-        "--set", "key_size=2048",
+        "--set", "key_size=2048", "--set", "embed_certs=no",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return out
@@ -122,12 +123,45 @@ def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_pa
         assert wrong.returncode != 0 and "certificate" in wrong.stderr
 
 
+# The tutorial's kubeconfigs (docs/05-kubernetes-configuration-files.md), written out by hand:
+# file -> (user, client certificate, server)
+KUBECONFIGS = {
+    "node-0.kubeconfig": ("system:node:node-0", "node-0", "https://server.kubernetes.local:6443"),
+    "node-1.kubeconfig": ("system:node:node-1", "node-1", "https://server.kubernetes.local:6443"),
+    "kube-proxy.kubeconfig": ("system:kube-proxy", "kube-proxy", "https://server.kubernetes.local:6443"),
+    "kube-controller-manager.kubeconfig": ("system:kube-controller-manager", "kube-controller-manager",
+                                           "https://server.kubernetes.local:6443"),
+    "kube-scheduler.kubeconfig": ("system:kube-scheduler", "kube-scheduler",
+                                  "https://server.kubernetes.local:6443"),
+    "admin.kubeconfig": ("admin", "admin", "https://127.0.0.1:6443"),
+}  # fmt: skip
+
+
+def test_the_tutorials_kubeconfigs(hard_way: Path) -> None:
+    import yaml
+
+    assert sorted(p.name for p in hard_way.glob("*.kubeconfig")) == sorted(KUBECONFIGS)
+    for name, (user, cert, server) in KUBECONFIGS.items():
+        doc = yaml.safe_load((hard_way / name).read_text())
+        assert doc["current-context"] == "default", name
+        (ctx,) = doc["contexts"]
+        assert ctx["context"] == {"cluster": "kubernetes-the-hard-way", "user": user}, name
+        (cluster,) = doc["clusters"]
+        assert cluster["cluster"]["server"] == server, name
+        assert cluster["cluster"]["certificate-authority"] == "ca.crt", name
+        (who,) = doc["users"]
+        assert who["user"]["client-certificate"] == f"{cert}.crt", name
+    text = run_cli("run", "all", "--dry-run", "--recipe", "the-hard-way").stdout
+    assert "kubectl config set-credentials admin --client-certificate=admin.crt" in text
+    assert "--embed-certs=true" in text  # the tutorial's form is the default
+
+
 def test_the_hard_way_is_lint_clean_and_verifies(hard_way: Path) -> None:
     linted = run_cli("lint", "--recipe", "the-hard-way")
     assert linted.returncode == 0, linted.stdout
     verified = run_cli(
         "verify", "--quiet", "--recipe", "the-hard-way", "--out", str(hard_way),
-        "--set", "key_size=2048",
+        "--set", "key_size=2048", "--set", "embed_certs=no",
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "all pass" in verified.stdout

@@ -146,7 +146,7 @@ def test_walkthrough_never_waits_without_a_terminal(tmp_path: Path) -> None:
     logged = [
         ln for ln in (out / "commands.sh").read_text().splitlines() if ln.startswith("openssl")
     ]
-    assert len(logged) == 3 * 12
+    assert len(logged) == 3 * 15 + 2  # three commands a certificate; sa.key and sa.pub
 
 
 def test_walkthrough_yes_then_again_runs_nothing(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Wrap DIR/NAME.csr in a certificates.k8s.io/v1 CertificateSigningRequest "
         "with the signerName and usages its role calls for (kubelet client: "
         "kube-apiserver-client-kubelet; kubelet serving: kubelet-serving; other clients: "
-        "kube-apiserver-client). Apply it with kubectl and approve it to have the cluster sign.",
+        "kube-apiserver-client). Apply it with kubectl and approve it to have the cluster sign. "
+        "stderr names the signer and the approval it needs; a subject the API server refuses "
+        "(O=system:masters for kube-apiserver-client) is refused here.",
     )
     parser.add_argument("name", metavar="NAME", help="a step name (see 'list')")
     parser.add_argument(
@@ -45,8 +47,8 @@ def main(args: argparse.Namespace) -> int:
     step = load_plan(args).step(args.name)
     if not isinstance(step, CertStep):
         raise InputError(f"csr: step {args.name!r} makes no certificate request")
-    request = certificates_api.request_for(step.spec, args.signer)
     path = out_dir(args) / step.spec.csr_file
+    request = certificates_api.request_for(step.spec, args.signer)
     try:
         pem = path.read_bytes()
     except FileNotFoundError:
@@ -55,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
             f"{args.out}), or have the node make it (export --node)"
         ) from None
     text = certificates_api.manifest(request, pem)
+    sys.stderr.write(certificates_api.approval_note(request) + "\n")
     if args.output:
         write_output(args.output, text, 0o644)
     else:

@@ -1,5 +1,6 @@
-"""`export [-o FILE] [--format bash|markdown] [--node NODE]`: the plan as a standalone bash
-script, as a Markdown lesson handout, or as the script one node runs to make its own key and CSR."""
+"""`export [-o FILE] [--format bash|markdown] [--node NODE] [--host HOST]`: the plan as a
+standalone bash script, as a Markdown lesson handout, as the script one node runs to make its own
+key and CSR, or as the `install` commands that put one host's files in place."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NODE",
         help="the script node NODE runs to make its own keys and CSRs (Certificates API)",
     )
+    parser.add_argument(
+        "--host",
+        metavar="HOST",
+        help="the install -D -m MODE commands that put host HOST's files in place (see 'hosts'); "
+        "run from the output folder: bash FILE [ROOT]",
+    )
     add_recipe_options(parser)
     parser.set_defaults(func=main)
 
@@ -42,7 +49,13 @@ def main(args: argparse.Namespace) -> int:
 
     plan = load_plan(args).select(args.steps)
     mode = 0o755
-    if args.node is not None:
+    if args.host is not None:
+        if args.node is not None or args.format != "bash" or args.steps:
+            raise InputError("--host: give it alone (no --node, --format markdown or STEP)")
+        from kpki_openssl import hosts
+
+        text = hosts.install_script(plan, args.host)
+    elif args.node is not None:
         if args.format != "bash":
             raise InputError("--format: --node writes a bash script; drop --format markdown")
         text = shell.node_script(plan, args.node)
