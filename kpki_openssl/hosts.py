@@ -57,8 +57,7 @@ def _made(plan: Plan) -> tuple[dict[str, int], set[str]]:
         modes[cert.cert_file] = PUBLIC_MODE
         modes[cert.key_file] = PRIVATE_MODE
         keys.add(cert.key_file)
-    for step in plan.steps:
-        spec = getattr(step, "keypair", None) or getattr(step, "spec", None)
+    for spec in plan.keypairs:
         if isinstance(spec, KeyPairSpec):
             modes[spec.key_file] = PRIVATE_MODE
             modes[spec.pub_file] = PRIVATE_MODE if spec.private_pub else PUBLIC_MODE
@@ -146,12 +145,7 @@ def _no_signing_key_off_the_control_plane(plan: Plan, hosts: tuple[Host, ...]) -
     (the API server signs tokens, the controller manager certificates and tokens): a node
     holding one could mint any identity. A recipe that would send one elsewhere is refused."""
     ca_keys = {c.key_file for c in plan.certs if c.is_ca}
-    signing = ca_keys | {
-        spec.key_file
-        for step in plan.steps
-        for spec in (getattr(step, "keypair", None) or getattr(step, "spec", None),)
-        if isinstance(spec, KeyPairSpec)
-    }
+    signing = ca_keys | {spec.key_file for spec in plan.keypairs}
     for host in hosts:
         if set(host.programs) & set(SIGNERS):
             continue
