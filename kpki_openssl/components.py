@@ -41,9 +41,12 @@ class ComponentFile:
     explain: str
     document: tuple[str, ...]
     departures: tuple[Departure, ...]
+    verbatim: str = ""  # format "verbatim": written exactly as the recipe gives it
 
     @property
     def text(self) -> str:
+        if self.format == "verbatim":
+            return self.verbatim
         head = f"# {self.file}: {self.title}. Written by kpki_openssl.\n"
         if self.format == "flags":
             head += (
@@ -81,9 +84,10 @@ def _spec(
         )
         for name, value in flags:
             _check_file_names(f"{where}.flags.{name}", [value], made)
-    else:
+    elif entry.format == "yaml":
         data = _fill_tree(entry.document_yaml, ctx, f"{where}.yaml", memo)
         _check_tree(f"{where}.yaml", data, made, memo)
+    # "verbatim": the document's file as it stands, typos included: neither filled nor checked
     return ComponentFile(
         file=file,
         program=fill(entry.program, ctx, f"{where}.program"),
@@ -91,6 +95,7 @@ def _spec(
         flags=flags,
         data=data,
         **fill_lesson(entry, ctx, where, memo),
+        verbatim=entry.verbatim,
     )
 
 
