@@ -229,8 +229,14 @@ def words(text: str) -> str:
     """A program's message as one line: its last non-empty lines, joined (structured log
     lines such as etcdctl's JSON retry warnings dropped when there is anything else)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    said = [ln for ln in lines if ln.startswith(_SAYS)]
+    if said:
+        return said[-1]
     plain = [ln for ln in lines if not ln.startswith("{")] or lines
     return " / ".join(plain[-2:])
+
+
+_SAYS = ("curl: (", "Error:", "error:", "Unable to connect")  # the line a client's verdict is on
 
 
 # ---------------------------------------------------------------- the run

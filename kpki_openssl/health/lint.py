@@ -193,7 +193,10 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                     spec.name,
                     "ca-not-ca",
                     "the CA certificate has no basicConstraints CA:TRUE (and no keyCertSign): "
-                    "openssl verify -x509_strict and Go reject every certificate it signs",
+                    "openssl verify -x509_strict refuses every certificate it signs ('invalid CA "
+                    "certificate'); kubectl, etcd (Go) and curl refuse them only when the CA is a "
+                    "v3 certificate, and OpenSSL 3.0's x509 -req without extensions writes a v1 "
+                    "one, which they accept",
                 )
             )
     elif spec.cnf == "none":
@@ -222,8 +225,9 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                 Finding(
                     spec.name,
                     "nonrepudiation-only",
-                    f"{where} keyUsage is nonRepudiation only: curl and Python reject it for TLS "
-                    "('unsuitable certificate purpose'); use digitalSignature, keyEncipherment",
+                    f"{where} keyUsage is nonRepudiation only: curl and Python's ssl refuse it "
+                    "as a server certificate ('unsuitable certificate purpose'), kubectl (Go "
+                    "ignores keyUsage) accepts it; use digitalSignature, keyEncipherment",
                 )
             )
             break
@@ -232,8 +236,10 @@ def _extensions(spec: CertSpec) -> list[Finding]:
             Finding(
                 spec.name,
                 "no-sans",
-                "a server certificate without subjectAltName: Go clients ignore the CN and "
-                "reject it for every host name",
+                "a server certificate without subjectAltName: kubectl refuses it for every "
+                "name ('x509: certificate is not valid for any names, but wanted to match "
+                "HOST'), etcdctl says only 'context deadline exceeded' while etcd logs 'tls: "
+                "bad certificate'; curl alone falls back to the CN",
             )
         )
     return out
@@ -334,7 +340,8 @@ def _kubeconfig_hosts(
                     where,
                     "kubeconfig-host",
                     f"server {url}: host {host} is not among the {api.name} certificate's "
-                    f"SANs ({sans}); kubectl will refuse the connection",
+                    f"SANs ({sans}); kubectl refuses the connection ('x509: certificate is "
+                    f"valid for ..., not {host}')",
                 )
             )
     return out
