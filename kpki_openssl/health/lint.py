@@ -194,8 +194,8 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                     "ca-not-ca",
                     "the CA certificate has no basicConstraints CA:TRUE (and no keyCertSign): "
                     "openssl verify -x509_strict refuses every certificate it signs ('invalid CA "
-                    "certificate'); kubectl, etcd (Go) and curl refuse them only when the CA is a "
-                    "v3 certificate, and OpenSSL 3.0's x509 -req without extensions writes a v1 "
+                    "certificate'); kubectl (Go) and curl refuse them only when the CA is a v3 "
+                    "certificate, and OpenSSL 3.0's x509 -req without extensions writes a v1 "
                     "one, which they accept",
                 )
             )
@@ -238,7 +238,8 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                 "no-sans",
                 "a server certificate without subjectAltName: kubectl refuses it for every "
                 "name ('x509: certificate is not valid for any names, but wanted to match "
-                "HOST'), etcdctl says only 'context deadline exceeded' while etcd logs 'tls: "
+                "HOST'; 'certificate relies on legacy Common Name field' when the CN is that "
+                "host), etcdctl says only 'context deadline exceeded' while etcd logs 'tls: "
                 "bad certificate'; curl alone falls back to the CN",
             )
         )
