@@ -331,7 +331,9 @@ class Prover:
         alias = next((a for a in _NEAR_FLAGS.get(name, ()) if a in flags), "")
         problem = f"has no {name}" + (f" (it has {alias} instead)" if alias else "")
         found = self.out / fallback if fallback and (self.out / fallback).is_file() else None
-        self.folder.notes.append((where, problem + (f"; {fallback} used" if found else "")))
+        self.folder.notes.append(
+            (f"{where} {name}", problem + (f"; {fallback} used" if found else ""))
+        )
         return found
 
     def _row_file(self, name: str, attr: str = "cert_file") -> str:

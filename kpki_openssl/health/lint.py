@@ -79,6 +79,7 @@ def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
     plan, refused = (None, None) if duplicated else _plan(recipe, values)
     findings += _kubeconfig_hosts(values, specs, plan)
     findings += _plan_duplicates(plan)
+    findings += _verbatim_files(plan)
     if refused is not None and not any(f.check in _EXPLAINS_REFUSAL for f in findings):
         raise refused  # a recipe no run would accept is bad input (exit 2), never "lint-clean"
     return findings
@@ -97,6 +98,50 @@ def _plan(
         return build_plan(recipe, values), None
     except InputError as exc:
         return None, exc
+
+
+_NAMED_FILE = re.compile(r"[\w./${}-]+\.(?:crt|key|pem|cr)\b")
+
+
+def _verbatim_files(plan: Plan | None) -> list[Finding]:
+    """The document's files written verbatim (`verbatim:` components): the files they name
+    that no command makes, and, for YAML, what a YAML parser makes of them."""
+    if plan is None:
+        return []
+    made = {f.rsplit("/", 1)[-1] for c in plan.certs for f in (c.cert_file, c.key_file)}
+    out = []
+    for comp in plan.components:
+        if comp.format != "verbatim":
+            continue
+        names = dict.fromkeys(m.rsplit("/", 1)[-1] for m in _NAMED_FILE.findall(comp.text))
+        missing = [n for n in names if n not in made]
+        if missing:
+            out.append(
+                Finding(
+                    comp.file,
+                    "unknown-file",
+                    f"names {', '.join(missing)}, which no command of this recipe makes",
+                )  # fmt: skip
+            )
+        if comp.file.endswith((".yaml", ".yml", ".kubeconfig")):
+            import yaml
+
+            try:
+                yaml.safe_load(comp.text)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+                problem = getattr(exc, "problem", None) or "invalid YAML"
+                out.append(Finding(comp.file, "not-yaml", f"not YAML{where}: {problem}"))
+        if "${" in comp.text:
+            out.append(
+                Finding(
+                    comp.file,
+                    "shell-placeholder",
+                    "a ${...} shell placeholder, written literally: nothing fills it in",
+                )  # fmt: skip
+            )
+    return out
 
 
 def _plan_duplicates(plan: Plan | None) -> list[Finding]:
