@@ -39,13 +39,16 @@ CHECKS = {
     "no-extensions": "a leaf without any extensions (no .cnf): a bare v1 certificate",
     "extensions-dropped": "x509 -req without -extfile: the CSR's extensions are dropped",
     "usage-role": "key usage / extended key usage that does not fit the certificate's role",
-    "nonrepudiation-only": "keyUsage nonRepudiation alone: TLS clients reject it",
+    "nonrepudiation-only": "keyUsage nonRepudiation alone: curl refuses it (kubectl does not)",
     "no-sans": "a server certificate without subjectAltName",
     "cnf-section": "a .cnf naming a section it does not define: openssl req fails",
     "identity": "a subject default RBAC (or the kubelet-serving signer) will not accept",
     "kubeconfig-host": "a kubeconfig server host the apiserver certificate does not cover",
     "duplicate-file": "two certificates (or files) written to the same name",
     "weak-key": f"an RSA key shorter than {MIN_RSA_BITS} bits",
+    "unknown-file": "a verbatim file naming a certificate or key no command makes",
+    "not-yaml": "a verbatim YAML file a YAML parser refuses",
+    "shell-placeholder": "a ${...} placeholder written literally into a file",
 }
 
 
