@@ -137,16 +137,16 @@ CONCEPTS = (
             "- A **certificate authority** (CA) is a key pair whose certificate everyone trusts. "
             "Its certificate (`ca.crt`) is copied to every client and server; its key (`ca.key`) "
             "signs the others and stays with whoever runs the CA.",
-            "**Client and server.** When a program connects over TLS, the server presents its "
-            "certificate; the client checks that a CA it trusts signed it and that the name it "
-            "dialled is among the certificate's subjectAltName entries. In Kubernetes the client "
-            "presents a certificate too (mutual TLS): the server checks it against the CA it trusts "
-            "for clients. One program can be both: the kube-apiserver serves kubectl and is itself a "
-            "client of etcd and of every kubelet.",
-            "**CN and O are the user and its groups.** The API server reads a client certificate's "
-            "Common Name (CN) as the user name and each Organization (O) as a group, and authorizes "
-            "that user and those groups (RBAC). So the subject is not decoration: it is the "
-            "identity.",
+            "**Client and server.** When a program connects over TLS, the server presents "
+            "its certificate; the client checks that a CA it trusts signed it and that the "
+            "name it dialled is among the certificate's subjectAltName entries. In Kubernetes "
+            "the client presents a certificate too (mutual TLS): the server checks it against "
+            "the CA it trusts for clients. One program can be both: the kube-apiserver serves "
+            "kubectl and is itself a client of etcd and of every kubelet.",
+            "**CN and O are the user and its groups.** The API server reads a client "
+            "certificate's Common Name (CN) as the user name and each Organization (O) as a "
+            "group, and authorizes that user and those groups (RBAC). So the subject is not "
+            "decoration: it is the identity.",
         )
     )
     + "\n\n"
