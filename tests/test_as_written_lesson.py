@@ -229,3 +229,12 @@ def test_prove_on_the_documents_folder_shows_the_real_failures(as_written_walk) 
     assert "has no --etcd-cafile (it has --etcd-ca-file instead); ca.crt used" in files.values()
     assert any("names /var/lib/kubernetes/apiserver.cr, which is not in the folder" in said
                for said in files.values())  # fmt: skip
+
+
+def test_the_walkthrough_shows_kubectl_refusing_the_documents_kubeconfig(as_written_walk) -> None:
+    need_program("kubectl")
+    _out, text = as_written_walk
+    part = section(text, "kube-config.yaml")
+    assert "lint: not-yaml: not YAML (line 4, column 1)" in part
+    assert 'kubectl refuses it: error: error loading config file "kube-config.yaml":' in part
+    assert "found character that cannot start any token" in part

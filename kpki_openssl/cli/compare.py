@@ -51,47 +51,9 @@ def main(args: argparse.Namespace) -> int:
     findings: dict[str, list[str]] = {}
     for finding in lint(other, before.values):
         findings.setdefault(finding.where, []).append(f"{finding.check}: {finding.problem}")
+    from kpki_openssl.kubectl_load import kubectl_refusals
+
     for name, said in kubectl_refusals(before).items():
         findings.setdefault(name, []).append(said)
     console.show_script(compare.compare_text(before, plan, findings))
     return 0
-
-
-def kubectl_refusals(plan) -> dict[str, str]:
-    """What kubectl says of each kubeconfig of `plan` it refuses to load (`kubectl config
-    view`, on a copy in a scratch folder, HOME there too): the document's tab-indented
-    kube-config.yaml. Nothing when kubectl is not installed."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    from kpki_openssl.plan import WriteFile
-
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return {}
-    candidates = [
-        (step.name, action.content)
-        for step in plan.steps
-        for action in step.actions
-        if isinstance(action, WriteFile) and "kind: Config" in action.content
-    ]
-    out: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="kpki-compare-") as scratch:
-        env = {"HOME": scratch, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        for name, text in candidates:
-            path = Path(scratch) / name.replace("/", "_")
-            path.write_text(text)
-            try:
-                done = subprocess.run(
-                    [kubectl, "config", "view", f"--kubeconfig={path}"],
-                    capture_output=True, text=True, timeout=30, env=env, cwd=scratch,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                continue
-            if done.returncode != 0:
-                said = " ".join(done.stderr.split()).replace(str(path), name)
-                out[name] = f"kubectl refuses it: {said}"
-    return out

@@ -72,6 +72,7 @@ def checker(
     for finding in lint(recipe, plan.values):
         findings.setdefault(finding.where, []).append(f"lint: {finding.check}: {finding.problem}")
     makers = makers or {}
+    verbatim = {c.file for c in plan.components if c.format == "verbatim"}
 
     def check(step: Step) -> list[str]:
         lines = list(findings.get(step.name, []))
@@ -82,6 +83,10 @@ def checker(
             )
             lines += [f"verify: {c.line()}" for c in report.problems if c.file in own]
         lines += missing_files(step, out, makers)
+        if step.name in verbatim:  # the document's own kubeconfig: what kubectl makes of it
+            from kpki_openssl.kubectl_load import kubectl_refusals
+
+            lines += list(kubectl_refusals(plan.select([step.name])).values())
         return lines
 
     return check
