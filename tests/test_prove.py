@@ -207,3 +207,45 @@ def test_a_missing_program_is_named(built_pki: Path, tmp_path: Path, monkeypatch
 def test_prove_on_a_folder_that_does_not_exist(tmp_path: Path, capsys) -> None:
     assert cli_main(["prove", "--out", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_with_its_own_ca_etcd_refuses_a_kubelets_certificate(tmp_path: Path) -> None:
+    """The bundled recipe given a separate etcd CA (as kubeadm has): etcd's server, peers and the
+    apiserver's etcd client signed by it, the flags trusting only it. The apiserver still gets
+    in; a kubelet's certificate, from the cluster CA, is refused by etcd itself."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    needs_all()
+    data = yaml.safe_load((REPO / "recipes" / "kubernetes.yaml").read_text())
+    rows = data["certificates"]
+    ca_row = next(r for r in rows if r["name"] == "ca")
+    rows.insert(1, {**ca_row, "name": "etcd-ca", "title": "etcd CA", "subject": {"CN": "etcd-ca"},
+                    "document": [], "departures": []})  # fmt: skip
+    for row in rows:
+        if row["name"] in ("etcdserver", "{peer}", "apiserver-etcd-client"):
+            row["ca"] = "etcd-ca"
+    for comp in data["components"]:
+        for flag in ("--trusted-ca-file", "--peer-trusted-ca-file", "--etcd-cafile"):
+            if flag in (comp.get("flags") or {}):
+                comp["flags"][flag] = "{host_pki_dir}/etcd-ca.crt"
+    recipe = tmp_path / "etcd-ca.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "pki"
+    sets = ["--set", "nodes=n1", "--set", "key_type=ecdsa"]
+    steps = ["ca", "etcd-ca", "etcdserver", "etcdpeer1", "apiserver-etcd-client",
+             "kubelet-client-n1", "etcd-etcdpeer1.flags", "kube-apiserver.flags"]  # fmt: skip
+    run = ["run", *steps, "--quiet", "--recipe", str(recipe), "--out", str(out), *sets]
+    assert cli_main(run) == 0
+    code, doc = prove_json(out, "--recipe", str(recipe), *sets, "--only", "etcd")
+    checks = by_what(doc)
+    assert (
+        checks["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]["said"] == "OK"
+    )
+    refused = checks[
+        "kubelet-client-n1.crt (signed by ca.crt) is refused by etcd, which trusts only etcd-ca.crt"
+    ]
+    assert refused["status"] == "pass" and refused["expect"] == "refuse"
+    assert "certificate signed by unknown authority" in refused["said"]  # etcd's log
+    assert code == 0 and not [c for c in doc["checks"] if c["status"] == "note"]
