@@ -249,3 +249,40 @@ def test_with_its_own_ca_etcd_refuses_a_kubelets_certificate(tmp_path: Path) -> 
     assert refused["status"] == "pass" and refused["expect"] == "refuse"
     assert "certificate signed by unknown authority" in refused["said"]  # etcd's log
     assert code == 0 and not [c for c in doc["checks"] if c["status"] == "note"]
+
+
+def test_ctrl_c_stops_every_server_it_started(built_pki: Path, tmp_path: Path) -> None:
+    """SIGINT to prove alone (its servers run in their own process groups, so only prove's own
+    cleanup can stop them): exit 130, no etcd or s_server left, the scratch folder gone."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    needs_all()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kpki_openssl", "prove", "--out", str(built_pki)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until its etcd is up (its data folder is there)
+            if any(tmp_path.glob("kpki-prove-*/etcd-*/member")):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("prove never started etcd")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not list(tmp_path.glob("kpki-prove-*"))  # scratch removed
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # no etcd (its --data-dir is under tmp_path) still running
