@@ -43,16 +43,21 @@ class ComponentFile:
     departures: tuple[Departure, ...]
     hosts: tuple[str, ...] = ()  # the hosts this file goes to (see hosts.py)
     host_dir: str = ""  # the folder it goes to there
+    verbatim: str = ""  # format "verbatim": written exactly as the recipe gives it
 
     @property
     def strings(self) -> tuple[str, ...]:
         """Every value the file holds (flag values, YAML texts): where it names other files."""
         if self.format == "flags":
             return tuple(value for _name, value in self.flags)
+        if self.format == "verbatim":
+            return ()
         return tuple(_strings(self.data))
 
     @property
     def text(self) -> str:
+        if self.format == "verbatim":
+            return self.verbatim
         head = f"# {self.file}: {' '.join(self.title.split())}. Written by kpki_openssl.\n"
         if self.format == "flags":
             head += (
@@ -94,9 +99,10 @@ def _spec(
         )
         for name, value in flags:
             _check_file_names(f"{where}.flags.{name}", [value], made)
-    else:
+    elif entry.format == "yaml":
         data = _fill_tree(entry.document_yaml, ctx, f"{where}.yaml", memo)
         _check_tree(f"{where}.yaml", data, made, memo)
+    # "verbatim": the document's file as it stands, typos included: neither filled nor checked
     hosts = tuple(
         validate.dns_name(f"{where}.hosts", h) for h in fill_list(entry.hosts, ctx, where)
     )
@@ -112,6 +118,7 @@ def _spec(
         **fill_lesson(entry, ctx, where, memo),
         hosts=hosts,
         host_dir=host_dir,
+        verbatim=entry.verbatim,
     )
 
 

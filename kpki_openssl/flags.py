@@ -174,3 +174,29 @@ def _explain_kubectl_config(argv: Sequence[str]) -> tuple[Note, ...]:
         else:
             notes.append(Note(token, ""))
     return tuple(notes)
+
+
+def glossary(argvs: Sequence[Sequence[str]]) -> list[tuple[str, str, str]]:
+    """(command, flag, meaning) once for each flag these commands use, in first-use order; a
+    value in the meaning reads VALUE (the handout's one flag table)."""
+    out: dict[tuple[str, str], str] = {}
+    for argv in argvs:
+        if len(argv) >= 3 and argv[0] == "kubectl" and argv[1] == "config":
+            command = f"kubectl config {argv[2]}"
+            out.setdefault((command, ""), _KUBECTL_SUBCOMMANDS.get(argv[2], ""))
+            for token in argv[3:]:
+                name = token.partition("=")[0]
+                if name in _KUBECTL_FLAGS:
+                    out.setdefault((command, name), _KUBECTL_FLAGS[name].replace("{}", "VALUE"))
+            continue
+        if len(argv) < 2 or argv[0] != "openssl":
+            continue
+        sub = argv[1]
+        out.setdefault((f"openssl {sub}", ""), _SUBCOMMANDS.get(sub, ""))
+        for token in argv[2:]:
+            flag = _FLAGS.get(sub, {}).get(token)
+            if flag is not None:
+                out.setdefault((f"openssl {sub}", token), flag.text.replace("{}", "VALUE"))
+        if sub in _POSITIONAL and not argv[-1].startswith("-"):
+            out.setdefault((f"openssl {sub}", "N"), _POSITIONAL[sub].replace("{}", "N"))
+    return [(command, flag, meaning) for (command, flag), meaning in out.items()]

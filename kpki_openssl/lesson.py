@@ -114,15 +114,16 @@ def _normal(line: str) -> str:
         return line
 
 
-def _wrap(text: str, indent: str, width: int = 100) -> str:
+def _wrap(text: str, indent: str, width: int = 100, rest: str | None = None) -> str:
+    """Prose wrapped at spaces only: a name, a flag or a path is never split."""
     out = []
-    for paragraph in text.strip().split("\n\n"):
+    for number, paragraph in enumerate(text.strip().split("\n\n")):
         out.extend(
             textwrap.wrap(
                 " ".join(paragraph.split()),
                 width,
-                initial_indent=indent,
-                subsequent_indent=indent,
+                initial_indent=indent if number == 0 else (rest or indent),
+                subsequent_indent=rest if rest is not None else indent,
                 break_long_words=False,
                 break_on_hyphens=False,
             )
@@ -130,21 +131,28 @@ def _wrap(text: str, indent: str, width: int = 100) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def explain_text(lesson: StepLesson) -> str:
-    """The lesson as plain text for a terminal or a pipe."""
+def explain_text(lesson: StepLesson, width: int = 100) -> str:
+    """The lesson as plain text for a terminal or a pipe; prose wrapped at `width` columns
+    (never inside a name), commands and file contents as they are."""
     parts = [f"step {lesson.name}: {lesson.title}\n"]
     signer = lesson.relation
     if lesson.writes:
-        parts.append(f"  {signer}; writes {' '.join(lesson.writes)}\n")
+        parts.append(_wrap(f"{signer}; writes {' '.join(lesson.writes)}", "  ", width, "    "))
     if lesson.why:
-        parts.append("\nWhy\n" + _wrap(lesson.why, "  "))
+        parts.append("\nWhy\n" + _wrap(lesson.why, "  ", width))
     parts.append("\nCommands\n")
     for command in lesson.commands:
         parts.append(f"  $ {command.line}\n")
-        width = max(len(n.text) for n in command.notes)
+        pad = min(max(len(n.text) for n in command.notes), max(10, width // 3))
+        hang = " " * (8 + pad)
         for note in command.notes:
             meaning = note.meaning or "(no explanation recorded)"
-            parts.append(f"      {note.text.ljust(width)}  {meaning}\n")
+            if len(note.text) <= pad:
+                parts.append(_wrap(meaning, f"      {note.text.ljust(pad)}  ", width, hang))
+            else:  # a long value: the meaning goes on the lines below it
+                longest = max((len(w) for w in meaning.split()), default=0)
+                below = hang if len(hang) + longest <= width else " " * 8
+                parts.append(f"      {note.text}\n" + _wrap(meaning, below, width))
     if lesson.notes:
         parts.append("".join(f"  {line}\n" for line in lesson.notes))
     for file in lesson.files:
@@ -153,10 +161,10 @@ def explain_text(lesson: StepLesson) -> str:
     if lesson.departures:
         parts.append("\nWhere this departs from the document, and why\n")
         for dep in lesson.departures:
-            parts.append(f"  - {dep.what}\n")
+            parts.append(_wrap(dep.what, "  - ", width, "    "))
             for label, text in (("document", dep.document), ("ours", dep.ours), ("why", dep.why)):
-                body = _wrap(text, " " * 16) or " " * 16 + "-\n"  # an empty field: a dash
-                parts.append(f"      {label + ':':<9} " + body[16:])
+                head = f"      {label + ':':<9} "
+                parts.append(_wrap(text or "-", head, width, " " * len(head)))
     if lesson.document_text:
         parts.append("\nWhat the document has\n")
         parts.extend(f"  {line}\n" for line in lesson.document_text)

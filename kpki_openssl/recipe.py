@@ -151,9 +151,12 @@ class ComponentEntry:
     departures: tuple[Departure, ...]
     hosts: tuple[str, ...] = ()  # templates: the hosts this file (and what it names) goes to
     host_dir: str = ""  # template: the folder the file itself goes to on those hosts
+    verbatim: str = ""  # format "verbatim": the file's text exactly as given (the document's)
 
     @property
     def format(self) -> str:
+        if self.verbatim:
+            return "verbatim"
         return "flags" if self.flags else "yaml"
 
 
@@ -551,6 +554,7 @@ def _kubeconfig_entry(field: str, raw: Any) -> KubeconfigEntry:
 
 _COMPONENT_KEYS = {
     "file",
+    "verbatim",
     "for_each",
     "program",
     "flags",
@@ -569,8 +573,8 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
     _known_keys(field, spec, _COMPONENT_KEYS)
     file = _text(f"{field}.file", spec.get("file"))
     field = f"components[{file}]"
-    if ("flags" in spec) == ("yaml" in spec):
-        raise InputError(f"{field}: give either flags: or yaml: (exactly one)")
+    if sum(k in spec for k in ("flags", "yaml", "verbatim")) != 1:
+        raise InputError(f"{field}: give one of flags:, yaml: or verbatim: (exactly one)")
     flags: tuple[tuple[str, Any], ...] = ()
     if "flags" in spec:
         pairs = _mapping(f"{field}.flags", spec["flags"])
@@ -603,6 +607,7 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
         departures=_departures(f"{field}.departures", spec.get("departures", [])),
         hosts=hosts,
         host_dir=host_dir,
+        verbatim=_text(f"{field}.verbatim", spec["verbatim"]) if "verbatim" in spec else "",
     )
 
 

@@ -5,6 +5,8 @@ compare puts the document's commands beside the corrected ones."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,10 @@ from tests.conftest import need_program, run_cli
 from tests.oracle import load_cert
 
 STEPS = ("ca", "kube-scheduler", "etcdserver", "apiserver", "kubelet-node01", "kubelet-node02")
+# what prove needs besides: etcd's peer, the apiserver's clients and the document's files
+PROVE_STEPS = ("etcdpeer1", "apiserver-etcd-client", "apiserver-kubelet-client",
+               "kube-config.yaml", "kubelet-client-config.yaml", "kube-apiserver.flags",
+               "kubelet-config.yaml", "etcd-etcdpeer1.flags")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +28,7 @@ def as_written_walk(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("as-written") / "pki"
     done = run_cli(
         "walkthrough", "--recipe", "as-written", "--yes", "--keep-going", "--out", str(out),
-        *STEPS,
+        *STEPS, *PROVE_STEPS,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # a command failed, as in the document
     return out, done.stdout
@@ -118,3 +124,117 @@ def test_compare_against_a_recipe_that_does_not_exist() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("kpki-openssl: error: --against: 'nope' is neither a bundled")
     assert done.stderr.count("\n") == 1
+
+
+# The document's files, copied from it by hand (tabs included): the oracle for `verbatim:`.
+DOCUMENT_FILES = {
+    "kube-config.yaml": (
+        "apiVersion: v1\nclusters:\n- cluster:\n\tcertificate-authority: ca.crt\n"
+        "\tserver: https://kube-apiserver:6443\n  name: kubernetes\nkind: Config\nusers:\n"
+        "- name: kubernetes-admin\n  user:\n    client-certificate: admin.crt\n"
+        "    client-key: admin.key\n"
+    ),
+    "kubelet-config.yaml": (
+        "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\n"
+        'authentication:\n  x509:\n    clientCAFile: "/var/lib/kubernetes/ca.pem"\n'
+        'authorization:\n  mode: Webhook\nclusterDomain: "cluser.local"\nclusterDNS:\n'
+        '  - "10.32.0.10"\npodCIDR: "${POD_CIDR}"\n'
+        'resolvConf: "/run/systemd/resolve/resolve.conf"\nruntimeRequestTimeout: "15m"\n'
+        'tlsCertFile: "/var/lib/kubelet/kubelet-node01.crt"\n'
+        'tlsPrivateKeyFile: "/var/lib/kubelet/kubelet-node01.key"\n'
+    ),
+    "kube-apiserver.flags": (
+        "--client-ca-file=/var/lib/kubernetes/ca.pem\n"
+        "--tls-cert-file=/var/lib/kubernetes/apiserver.cr\n"
+        "--tls-private-key-file=/var/lib/kubernetes/apiserver.key\n"
+        "--etcd-ca-file=/var/lib/kubernetes/ca.pem\n"
+        "--etcd-certfile=/var/lib/kubernetes/apiserver-etcd-client.crt\n"
+        "--etcd-keyfile=/var/lib/kubernetes/apiserver-etcd-client.key\n"
+        "--kubelet-ca-file=/var/lib/kubernetes/ca.pem\n"
+        "--kubelet-certfile=/var/lib/kubernetes/apiserver-kubelet-client.crt\n"
+        "--kubelet-keyfile=/var/lib/kubernetes/apiserver-kubelet-client.key\n"
+    ),
+}
+
+
+def test_as_written_writes_the_documents_files_verbatim(as_written_walk) -> None:
+    out, _text = as_written_walk
+    for name, text in DOCUMENT_FILES.items():
+        assert (out / name).read_text() == text, name
+    client = (out / "kubelet-client-config.yaml").read_text()
+    assert "server: https://${KUBELET_HOSTNAME}:6443\n" in client
+
+
+def test_compare_quotes_kubectl_refusing_the_documents_kubeconfig(tmp_path: Path, capsys) -> None:
+    from kpki_openssl.cli import main as cli_main
+
+    kubectl = need_program("kubectl")
+    assert cli_main(["compare", "kube-config.yaml", "kubelet-config.yaml"]) == 0
+    text = capsys.readouterr().out
+    assert "# as-written's kube-config.yaml beside kubernetes's admin.kubeconfig" in text
+    assert "--- as-written/kube-config.yaml\n+++ kubernetes/admin.kubeconfig\n" in text
+    assert "\n-\tcertificate-authority: ca.crt\n" in text
+    refusal = "yaml: line 4: found character that cannot start any token"
+    assert (
+        f'# kubectl refuses it: error: error loading config file "kube-config.yaml": {refusal}'
+        in text
+    )
+    assert "# lint as-written: not-yaml: not YAML (line 4, column 1)" in text
+    assert "# kubernetes departs: contexts:" in text
+    assert (
+        '\n-clusterDomain: "cluser.local"\n' in text and "\n+clusterDomain: cluster.local\n" in text
+    )
+    assert "# kubernetes departs: resolvConf: A typo" in text
+    # the quote is kubectl's own: the same words from kubectl run here on the document's text
+    (tmp_path / "kube-config.yaml").write_text(DOCUMENT_FILES["kube-config.yaml"])
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    done = subprocess.run(
+        [kubectl, "config", "view", "--kubeconfig", "kube-config.yaml"],
+        capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode != 0 and refusal in done.stderr
+
+
+def test_prove_on_the_documents_folder_shows_the_real_failures(as_written_walk) -> None:
+    """The document's own files and certificates, met by the real programs."""
+    import contextlib
+    import io
+    import json
+
+    from kpki_openssl.cli import main as cli_main
+
+    for name in ("etcd", "etcdctl", "kubectl", "curl"):
+        need_program(name)
+    out, _text = as_written_walk
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli_main(["prove", "--recipe", "as-written", "--out", str(out), "--json"])
+    assert code == 1
+    checks = {c["what"]: c for c in json.loads(buffer.getvalue())["checks"]}
+    put = checks["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]
+    assert put["status"] == "fail"
+    assert "context deadline exceeded" in put["said"] and "tls: bad certificate" in put["said"]
+    kubelet = checks["kubelet-node01.crt by the name node01, to the apiserver's kubelet client"]
+    assert (
+        "x509: certificate is not valid for any names, but wanted to match node01"
+        in kubelet["said"]
+    )
+    api = checks["openssl s_server presents the apiserver certificate"]
+    assert api["said"].startswith(
+        "nothing to serve: apiserver.crt, apiserver.key not in the folder"
+    )
+    view = checks["kubectl config view --kubeconfig kube-config.yaml (no API server to dial)"]
+    assert "found character that cannot start any token" in view["said"]
+    files = {c["what"]: c["said"] for c in checks.values() if c["group"] == "files"}
+    assert "has no --etcd-cafile (it has --etcd-ca-file instead); ca.crt used" in files.values()
+    assert any("names /var/lib/kubernetes/apiserver.cr, which is not in the folder" in said
+               for said in files.values())  # fmt: skip
+
+
+def test_the_walkthrough_shows_kubectl_refusing_the_documents_kubeconfig(as_written_walk) -> None:
+    need_program("kubectl")
+    _out, text = as_written_walk
+    part = section(text, "kube-config.yaml")
+    assert "lint: not-yaml: not YAML (line 4, column 1)" in part
+    assert 'kubectl refuses it: error: error loading config file "kube-config.yaml":' in part
+    assert "found character that cannot start any token" in part

@@ -137,17 +137,58 @@ def test_handout_renders_cleanly(handout: str) -> None:
         for i, t in enumerate(tokens)
         if t.type == "heading_open" and t.tag == "h2"
     ]
-    assert headings[:2] == ["Variables", "Steps"]
-    assert [h.split(":")[0] for h in headings[2:]] == [
-        f"{i}. `{name}`" for i, name in enumerate(step_names(), 1)
+    assert headings == [
+        "1. The ideas first", "2. Who presents which certificate to whom", "3. The flags, once",
+        "4. Variables", "5. The steps", "6. What the document gets wrong", "7. Exercises",
+        "8. Answers", "9. Using the files",
+    ]  # fmt: skip
+    steps = [
+        tokens[i + 1].content
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open" and t.tag == "h3"
     ]
-    # one table of variables, one of departures per step that has any (every certificate here)
-    assert sum(t.type == "table_open" for t in tokens) >= 1 + 16
+    names = step_names()
+    shown = " ".join(steps)
+    for name in names:  # every step, alone or as the first/last of a per-node group
+        assert f"`{name}`" in shown or name in handout, name
+    assert steps[0] == "5.1 `ca`: Kubernetes CA (self-signed)"
+    # two tables: who the client certificates make their holder, and the flags, once
+    assert sum(t.type == "table_open" for t in tokens) == 2
     # nothing leaks as raw HTML, every fence is closed (an unclosed one swallows the rest)
     assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
     inline = [c for t in tokens if t.type == "inline" for c in (t.children or [])]
     assert not [c for c in inline if c.type == "html_inline"]
-    assert handout.count("```sh\n") == 1 + len(step_names())  # umask 077, then each step
+    assert handout.count("```sh\n") == 1 + len(steps)  # umask 077, then each section
+
+
+def test_handout_is_a_lesson_of_bounded_length_with_the_diagram(handout: str) -> None:
+    from kpki_openssl import diagram
+    from kpki_openssl.plan import build_plan
+    from kpki_openssl.recipe import load_recipe, resolve_variables
+
+    recipe = load_recipe("kubernetes")
+    plan = build_plan(recipe, resolve_variables(recipe, []))
+    assert handout.count("\n") <= 950  # was 1,874; 548 lines of it are the shell text itself
+    tokens = _markdown_tokens(handout)
+    (picture,) = [t.content for t in tokens if t.type == "fence" and t.info == "mermaid"]
+    assert picture == diagram.mermaid(plan)
+    # one flag glossary: each flag once, not once per command
+    glossary = handout.split("## 3. The flags, once")[1].split("## 4.")[0]
+    assert glossary.count("| `openssl x509` | `-extfile` |") == 1
+    assert handout.count("take the certificate's extensions from") == 1
+    # emphasis in recipe prose renders as emphasis, not as literal stars; yes/no as the dry run
+    assert "\\*user\\*" not in handout and "*user*" in handout
+    emphasized = [
+        t.children[i + 1].content
+        for t in tokens
+        if t.type == "inline"
+        for i, c in enumerate(t.children or [])
+        if c.type == "em_open"
+    ]
+    assert "user" in emphasized
+    assert "`embed_certs` = `no`" in handout and "False" not in handout
+    assert "the document has none (no contexts, no current-context)" in handout
+    assert "## 8. Answers" in handout and "openssl verify -x509_strict -no-CApath" in handout
 
 
 def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
@@ -169,6 +210,9 @@ def test_handout_commands_build_a_pki_when_pasted(tmp_path: Path) -> None:
                      ("etcdserver", "etcd-ca"), ("front-proxy-client", "front-proxy-ca")):  # fmt: skip
         verified = openssl_verify(tmp_path / f"{ca}.crt", tmp_path / f"{base}.crt")
         assert verified.returncode == 0, verified.stdout + verified.stderr
+    from kpki_openssl.cli import main as cli_main
+
+    assert cli_main(["verify", "--out", str(tmp_path), *sets]) == 0  # every check of verify
     # keys, and kubeconfigs that embed one, are private as the exported script makes them
     private = [*tmp_path.glob("*.key"), *tmp_path.glob("*.kubeconfig")]
     assert len(private) > 10

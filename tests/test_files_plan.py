@@ -188,7 +188,7 @@ certificates:
          "'tls-cert-file' is not a --long-flag name"),
         ("components:\n  - {file: x.yaml, yaml: {a: {b: [/x/me.key, /x/nope.key]}}}\n",
          "components[x.yaml].yaml.a.b: '/x/nope.key'"),
-        ("components:\n  - {file: x.flags}\n", "give either flags: or yaml:"),
+        ("components:\n  - {file: x.flags}\n", "give one of flags:, yaml: or verbatim:"),
         ("components:\n  - {file: x.yaml, yaml: {on: 1}}\n", "key True is not text"),
     ],
 )  # fmt: skip

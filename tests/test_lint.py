@@ -43,6 +43,11 @@ DOCUMENT_DEFECTS = {
                                    *(f"kubelet-{n}" for n in NODES))),
     *((row, "identity") for row in ("kube-scheduler", "kube-controller-manager", "kube-proxy",
                                     *(f"kubelet-{n}" for n in NODES))),
+    # the document's files, verbatim: tabs, ca.pem / apiserver.cr, ${...} placeholders
+    ("kube-config.yaml", "not-yaml"),
+    *((f, "unknown-file") for f in ("kubelet-client-config.yaml", "kube-apiserver.flags",
+                                    "kubelet-config.yaml")),
+    *((f, "shell-placeholder") for f in ("kubelet-client-config.yaml", "kubelet-config.yaml")),
 }  # fmt: skip
 
 

@@ -37,12 +37,23 @@ def main(args: argparse.Namespace) -> int:
     sets = [s for s in args.sets if s.partition("=")[0].strip() in other.variables]
     before = build_plan(other, resolve_variables(other, sets))
     if args.steps and "all" not in args.steps:
-        plan = plan.select(args.steps)
-        before = before.select([s for s in args.steps if s in {x.name for x in before.steps}])
+        # a step of either recipe: the document's kube-config.yaml means our admin.kubeconfig
+        pairs = compare.counterparts(before, plan)
+        theirs = {x.name for x in before.steps}
+        ours = [
+            pairs.get(s, s) if s in theirs and s not in pairs.values() else s for s in args.steps
+        ]
+        back = {new: old for old, new in pairs.items()}
+        plan = plan.select(ours)
+        before = before.select([back[s] for s in ours if s in back])
     from kpki_openssl.health.lint import lint
 
     findings: dict[str, list[str]] = {}
     for finding in lint(other, before.values):
         findings.setdefault(finding.where, []).append(f"{finding.check}: {finding.problem}")
+    from kpki_openssl.kubectl_load import kubectl_refusals
+
+    for name, said in kubectl_refusals(before).items():
+        findings.setdefault(name, []).append(said)
     console.show_script(compare.compare_text(before, plan, findings))
     return 0

@@ -11,10 +11,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "walkthrough",
         help="step by step: why each step, its commands, then run it and show what appeared",
-        description="For each step: what it is for and the exact commands; press Enter to run "
-        "them and see the files and the certificate they made (s skips, q quits). Steps already "
-        "complete in the folder are passed over, so a walkthrough quit halfway can be resumed, "
-        "or finished with 'run all'. It never waits when stdin is not a terminal.",
+        description="For each step: what it is for, where it departs from the document, the "
+        "exact commands and what their flags mean; press Enter to run them and see the files "
+        "and the certificate they made (s skips, q quits), then Enter again for the next step "
+        "(p proves the folder with etcd, kubectl and curl; e explains the step in full). Steps "
+        "already complete in the folder are passed over, so a walkthrough quit halfway can be "
+        "resumed, or finished with 'run all'. It never waits when stdin is not a terminal.",
     )
     parser.add_argument(
         "steps", nargs="*", metavar="STEP", help="steps to walk through (default: all)"
@@ -51,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
         from kpki_openssl.health.per_step import checker
         from kpki_openssl.recipe import load_recipe
 
-        check = checker(load_recipe(args.recipe), full, out_dir(args))
-    walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers, check)
+        check = checker(load_recipe(args.recipe), full, out_dir(args), makers)
+    walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers, check, full=full)
     result = walk.walk(plan)
     return 1 if result.failed else 0

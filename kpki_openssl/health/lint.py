@@ -39,13 +39,16 @@ CHECKS = {
     "no-extensions": "a leaf without any extensions (no .cnf): a bare v1 certificate",
     "extensions-dropped": "x509 -req without -extfile: the CSR's extensions are dropped",
     "usage-role": "key usage / extended key usage that does not fit the certificate's role",
-    "nonrepudiation-only": "keyUsage nonRepudiation alone: TLS clients reject it",
+    "nonrepudiation-only": "keyUsage nonRepudiation alone: curl refuses it (kubectl does not)",
     "no-sans": "a server certificate without subjectAltName",
     "cnf-section": "a .cnf naming a section it does not define: openssl req fails",
     "identity": "a subject default RBAC (or the kubelet-serving signer) will not accept",
     "kubeconfig-host": "a kubeconfig server host the apiserver certificate does not cover",
     "duplicate-file": "two certificates (or files) written to the same name",
     "weak-key": f"an RSA key shorter than {MIN_RSA_BITS} bits",
+    "unknown-file": "a verbatim file naming a certificate or key no command makes",
+    "not-yaml": "a verbatim YAML file a YAML parser refuses",
+    "shell-placeholder": "a ${...} placeholder written literally into a file",
 }
 
 
@@ -79,6 +82,7 @@ def lint(recipe: Recipe, values: Mapping[str, VariableValue]) -> list[Finding]:
     plan, refused = (None, None) if duplicated else _plan(recipe, values)
     findings += _kubeconfig_hosts(values, specs, plan)
     findings += _plan_duplicates(plan)
+    findings += _verbatim_files(plan)
     if refused is not None and not any(f.check in _EXPLAINS_REFUSAL for f in findings):
         raise refused  # a recipe no run would accept is bad input (exit 2), never "lint-clean"
     return findings
@@ -97,6 +101,50 @@ def _plan(
         return build_plan(recipe, values), None
     except InputError as exc:
         return None, exc
+
+
+_NAMED_FILE = re.compile(r"[\w./${}-]+\.(?:crt|key|pem|cr)\b")
+
+
+def _verbatim_files(plan: Plan | None) -> list[Finding]:
+    """The document's files written verbatim (`verbatim:` components): the files they name
+    that no command makes, and, for YAML, what a YAML parser makes of them."""
+    if plan is None:
+        return []
+    made = {f.rsplit("/", 1)[-1] for c in plan.certs for f in (c.cert_file, c.key_file)}
+    out = []
+    for comp in plan.components:
+        if comp.format != "verbatim":
+            continue
+        names = dict.fromkeys(m.rsplit("/", 1)[-1] for m in _NAMED_FILE.findall(comp.text))
+        missing = [n for n in names if n not in made]
+        if missing:
+            out.append(
+                Finding(
+                    comp.file,
+                    "unknown-file",
+                    f"names {', '.join(missing)}, which no command of this recipe makes",
+                )  # fmt: skip
+            )
+        if comp.file.endswith((".yaml", ".yml", ".kubeconfig")):
+            import yaml
+
+            try:
+                yaml.safe_load(comp.text)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+                problem = getattr(exc, "problem", None) or "invalid YAML"
+                out.append(Finding(comp.file, "not-yaml", f"not YAML{where}: {problem}"))
+        if "${" in comp.text:
+            out.append(
+                Finding(
+                    comp.file,
+                    "shell-placeholder",
+                    "a ${...} shell placeholder, written literally: nothing fills it in",
+                )  # fmt: skip
+            )
+    return out
 
 
 def _plan_duplicates(plan: Plan | None) -> list[Finding]:
@@ -193,7 +241,10 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                     spec.name,
                     "ca-not-ca",
                     "the CA certificate has no basicConstraints CA:TRUE (and no keyCertSign): "
-                    "openssl verify -x509_strict and Go reject every certificate it signs",
+                    "openssl verify -x509_strict refuses every certificate it signs ('invalid CA "
+                    "certificate'); kubectl (Go) and curl refuse them only when the CA is a v3 "
+                    "certificate, and OpenSSL 3.0's x509 -req without extensions writes a v1 "
+                    "one, which they accept",
                 )
             )
     elif spec.cnf == "none":
@@ -222,8 +273,9 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                 Finding(
                     spec.name,
                     "nonrepudiation-only",
-                    f"{where} keyUsage is nonRepudiation only: curl and Python reject it for TLS "
-                    "('unsuitable certificate purpose'); use digitalSignature, keyEncipherment",
+                    f"{where} keyUsage is nonRepudiation only: curl and Python's ssl refuse it "
+                    "as a server certificate ('unsuitable certificate purpose'), kubectl (Go "
+                    "ignores keyUsage) accepts it; use digitalSignature, keyEncipherment",
                 )
             )
             break
@@ -232,8 +284,11 @@ def _extensions(spec: CertSpec) -> list[Finding]:
             Finding(
                 spec.name,
                 "no-sans",
-                "a server certificate without subjectAltName: Go clients ignore the CN and "
-                "reject it for every host name",
+                "a server certificate without subjectAltName: kubectl refuses it for every "
+                "name ('x509: certificate is not valid for any names, but wanted to match "
+                "HOST'; 'certificate relies on legacy Common Name field' when the CN is that "
+                "host), etcdctl says only 'context deadline exceeded' while etcd logs 'tls: "
+                "bad certificate'; curl alone falls back to the CN",
             )
         )
     return out
@@ -334,7 +389,8 @@ def _kubeconfig_hosts(
                     where,
                     "kubeconfig-host",
                     f"server {url}: host {host} is not among the {api.name} certificate's "
-                    f"SANs ({sans}); kubectl will refuse the connection",
+                    f"SANs ({sans}); kubectl refuses the connection ('x509: certificate is "
+                    f"valid for ..., not {host}')",
                 )
             )
     return out

@@ -57,8 +57,15 @@ class Report:
         return [c for c in self.checks if not c.ok]
 
 
-def verify(out: Path, plan: Plan, now: datetime, progress: Progress | None = None) -> Report:
-    """Every check for every certificate of the plan and every kubeconfig in the folder."""
+def verify(
+    out: Path,
+    plan: Plan,
+    now: datetime,
+    progress: Progress | None = None,
+    kubeconfigs: bool = True,
+) -> Report:
+    """Every check for every certificate of the plan and (unless `kubeconfigs` is false: the
+    walkthrough's per-step check) every kubeconfig in the folder."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
         raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
@@ -84,7 +91,7 @@ def verify(out: Path, plan: Plan, now: datetime, progress: Progress | None = Non
         for a in s.actions
         if isinstance(a, WriteFile) and a.path.endswith(kubeconfig_files.KUBECONFIG_SUFFIXES)
     )
-    configs = kubeconfig_files.find(out, planned)
+    configs = kubeconfig_files.find(out, planned) if kubeconfigs else []
     api = intent.apiserver(specs)
     api_info = infos.get(api.name) if api else None
     cas = {infos[s.name].fingerprint: s for s in specs if s.is_ca and s.name in infos}

@@ -1,0 +1,60 @@
+"""`prove [--recipe R] [--out DIR] [--json]`: the real consumers against the folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from kpki_openssl.prove import GROUPS
+
+    parser = subparsers.add_parser(
+        "prove",
+        help="run etcd, etcdctl, kubectl and curl on 127.0.0.1 against the folder's files",
+        description="Start etcd from the folder's etcd flags files and an openssl s_server "
+        "presenting the apiserver's (and each kubelet's) certificate on free 127.0.0.1 ports, "
+        "then ask etcdctl, kubectl (with each kubeconfig) and the document's curl call to use "
+        "them, and a certificate from another CA to get in. Prints what each program did, in "
+        "its own words when it refuses. Exit 0 when every check passes, 1 otherwise.",
+    )
+    parser.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=GROUPS,
+        metavar="GROUP",
+        help=f"run only these groups of checks (repeatable; {', '.join(GROUPS)})",
+    )
+    add_recipe_options(parser)
+    add_out_option(parser)
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+    import signal
+    import sys
+
+    from kpki_openssl.errors import InputError
+    from kpki_openssl.prove import GROUPS, prove, result_text
+
+    plan = load_plan(args)
+    out = out_dir(args)
+    if not out.is_dir():
+        raise InputError(f"--out: {args.out!r} does not exist (build it first: run all)")
+
+    def interrupted(_signum, _frame):  # SIGTERM stops the servers like Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        result = prove(plan, out, args.only or GROUPS)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.json:
+        sys.stdout.write(json.dumps(result.as_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(result_text(result))
+    return result.exit_code

@@ -1,0 +1,288 @@
+"""`prove` with the real programs: the bundled PKI passes; folders with a defect injected (with
+the real openssl) are caught by the program that would meet it in a cluster, in its own words."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kpki_openssl.cli import main as cli_main
+from kpki_openssl.prove import port_open
+from tests.conftest import need_program
+
+pytestmark = pytest.mark.real
+
+
+def prove_json(out: Path, *args: str) -> tuple[int, dict]:
+    """`prove --json` in-process (stdout captured without capsys, so module fixtures can use it)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli_main(["prove", "--json", "--out", str(out), *args])
+    return code, json.loads(buffer.getvalue())
+
+
+def by_what(doc: dict) -> dict[str, dict]:
+    return {c["what"]: c for c in doc["checks"]}
+
+
+def needs_all() -> None:
+    for name in ("openssl", "etcd", "etcdctl", "kubectl", "curl"):
+        need_program(name)
+
+
+@pytest.fixture(scope="module")
+def bundled(built_pki: Path) -> tuple[int, dict]:
+    needs_all()
+    return prove_json(built_pki)
+
+
+def test_the_bundled_pki_passes_every_check(bundled) -> None:
+    code, doc = bundled
+    failed = [c for c in doc["checks"] if c["status"] not in ("pass", "note")]
+    assert code == 0 and not failed, failed
+    checks = by_what(doc)
+    groups = {c["group"] for c in doc["checks"]}
+    assert {"etcd", "apiserver", "kubelet"} <= groups
+    kubeconfigs = [w for w in checks if w.startswith("kubectl --kubeconfig ") and "dials" in w]
+    assert len(kubeconfigs) == 7  # admin, scheduler, controller-manager, proxy, 3 kubelets
+    names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             "kubernetes.default.svc.cluster.local", "kube-apiserver", "10.96.0.1", "172.17.0.87"]  # fmt: skip
+    for name in names:
+        assert checks[f"the document's curl call to https://{name}:6443"]["said"] == "PodList"
+        assert (
+            checks[f"kubectl --kubeconfig admin.kubeconfig by the name {name}"]["status"] == "pass"
+        )
+    for node in ("node01", "node02", "node03"):
+        got = checks[f"kubelet-{node}.crt by the name {node}, to the apiserver's kubelet client"]
+        assert got["status"] == "pass" and got["said"] == "ok"
+
+
+def test_certificates_from_another_ca_are_refused_in_the_programs_words(bundled) -> None:
+    _code, doc = bundled
+    checks = by_what(doc)
+    etcd = checks["a client certificate from another CA is refused by etcd"]
+    assert etcd["status"] == "pass"
+    assert "context deadline exceeded" in etcd["said"]
+    assert "certificate signed by unknown authority" in etcd["said"]  # etcd's own log line
+    api = checks["kubectl --kubeconfig admin.kubeconfig with a client certificate from another CA"]
+    assert (
+        api["status"] == "pass"
+        and "remote error: tls: unknown certificate authority" in api["said"]
+    )
+    # one CA for everything: a kubelet's certificate gets into etcd, and prove says so
+    (note,) = [c for c in doc["checks"] if c["status"] == "note"]
+    assert note["said"] == "OK" and "no separate etcd CA" in note["what"]
+
+
+def test_servers_are_stopped_and_their_ports_free(bundled) -> None:
+    _code, doc = bundled
+    ports = {
+        int(m.group(1))
+        for c in doc["checks"]
+        for arg in c["argv"]
+        for m in [re.search(r"https://127\.0\.0\.1:(\d+)$", arg)]
+        if m
+    }
+    assert len(ports) >= 3  # etcd, the apiserver's s_server, each kubelet's
+    assert not [p for p in ports if port_open(p)]
+    left = subprocess.run(["pgrep", "-f", "kpki-prove-"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # no etcd (its data folder) or s_server left running
+
+
+@pytest.fixture
+def copy(built_pki: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "pki"
+    shutil.copytree(built_pki, out, ignore=shutil.ignore_patterns(".kpki"))
+    return out
+
+
+def resign(out: Path, name: str, cnf: str | None, ca: str = "ca") -> None:
+    """Sign NAME.csr again with the real openssl: with `cnf`'s [v3_req], or with no extensions
+    at all (the document's x509 -req) when cnf is None."""
+    argv = ["openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
+            f"{ca}.key", "-days", "2", "-out", f"{name}.crt"]  # fmt: skip
+    if cnf is not None:
+        (out / "defect.cnf").write_text(cnf)
+        argv += ["-extfile", "defect.cnf", "-extensions", "v3_req"]
+    subprocess.run(argv, cwd=out, check=True, capture_output=True, timeout=30)
+
+
+def test_a_kubelet_without_sans_is_refused_by_kubectl(copy: Path) -> None:
+    needs_all()
+    resign(copy, "kubelet-node01", None)
+    code, doc = prove_json(copy, "--only", "kubelet")
+    assert code == 1
+    checks = by_what(doc)
+    node01 = checks["kubelet-node01.crt by the name node01, to the apiserver's kubelet client"]
+    assert node01["status"] == "fail" and node01["program"] == "kubectl"
+    want = "x509: certificate is not valid for any names, but wanted to match node01"
+    assert want in node01["said"]
+    node02 = checks["kubelet-node02.crt by the name node02, to the apiserver's kubelet client"]
+    assert node02["status"] == "pass"
+
+
+def test_an_apiserver_without_the_name_it_is_dialled_by_is_refused_by_kubectl_and_curl(
+    copy: Path,
+) -> None:
+    needs_all()
+    cnf = (copy / "apiserver.cnf").read_text().replace("DNS.5 = kube-apiserver\n", "")
+    resign(copy, "apiserver", cnf)
+    code, doc = prove_json(copy, "--only", "apiserver")
+    assert code == 1
+    checks = by_what(doc)
+    kube = checks["kubectl --kubeconfig admin.kubeconfig (dials kube-apiserver)"]
+    assert kube["status"] == "fail"
+    assert (
+        "x509: certificate is valid for kubernetes," in kube["said"]
+        and "not kube-apiserver" in kube["said"]
+    )
+    curl = checks["the document's curl call to https://kube-apiserver:6443"]
+    assert curl["status"] == "fail"
+    assert (
+        "no alternative certificate subject name matches target host name 'kube-apiserver'"
+        in curl["said"]
+    )
+    assert checks["the document's curl call to https://kubernetes:6443"]["status"] == "pass"
+
+
+def test_non_repudiation_is_refused_by_curl_only_and_a_foreign_client_by_the_server(
+    copy: Path, foreign_pki: Path
+) -> None:
+    """Two defects, each met by a different check: the apiserver's keyUsage (curl), and
+    kube-scheduler's certificate swapped for one from another CA (the server refuses kubectl)."""
+    needs_all()
+    cnf = (copy / "apiserver.cnf").read_text()
+    cnf = re.sub(r"keyUsage = .*\n", "keyUsage = nonRepudiation\n", cnf)
+    resign(copy, "apiserver", cnf)
+    for suffix in (".crt", ".key"):
+        shutil.copy(foreign_pki / f"admin{suffix}", copy / f"kube-scheduler{suffix}")
+    code, doc = prove_json(copy, "--only", "apiserver")
+    assert code == 1
+    checks = by_what(doc)
+    for name in ("kubernetes", "kube-apiserver", "10.96.0.1"):
+        curl = checks[f"the document's curl call to https://{name}:6443"]
+        assert curl["status"] == "fail" and "unsuitable certificate purpose" in curl["said"]
+        assert (
+            checks[f"kubectl --kubeconfig admin.kubeconfig by the name {name}"]["status"] == "pass"
+        )
+    scheduler = checks["kubectl --kubeconfig kube-scheduler.kubeconfig (dials kube-apiserver)"]
+    assert (
+        scheduler["status"] == "fail"
+        and "remote error: tls: unknown certificate authority" in scheduler["said"]
+    )
+
+
+def test_an_etcd_server_without_sans_times_out_and_etcd_logs_why(copy: Path) -> None:
+    needs_all()
+    resign(copy, "etcdserver", None)
+    code, doc = prove_json(copy, "--only", "etcd")
+    assert code == 1
+    put = by_what(doc)["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]
+    assert put["status"] == "fail"
+    assert "context deadline exceeded" in put["said"] and "tls: bad certificate" in put["said"]
+    # the negative checks are not run: a refusal would prove nothing
+    assert [c["status"] for c in doc["checks"] if c["expect"] == "refuse"] == ["not run", "not run"]
+
+
+def test_a_missing_program_is_named(built_pki: Path, tmp_path: Path, monkeypatch) -> None:
+    need_program("openssl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "openssl").symlink_to(shutil.which("openssl"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    code, doc = prove_json(built_pki, "--only", "kubelet")
+    assert code == 1
+    statuses = {c["status"] for c in doc["checks"]}
+    assert statuses == {"program missing"}
+    assert all(c["said"] == "kubectl is not installed (not on PATH)" for c in doc["checks"])
+
+
+def test_prove_on_a_folder_that_does_not_exist(tmp_path: Path, capsys) -> None:
+    assert cli_main(["prove", "--out", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_with_its_own_ca_etcd_refuses_a_kubelets_certificate(tmp_path: Path) -> None:
+    """The bundled recipe given a separate etcd CA (as kubeadm has): etcd's server, peers and the
+    apiserver's etcd client signed by it, the flags trusting only it. The apiserver still gets
+    in; a kubelet's certificate, from the cluster CA, is refused by etcd itself."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    needs_all()
+    data = yaml.safe_load((REPO / "recipes" / "kubernetes.yaml").read_text())
+    rows = data["certificates"]
+    ca_row = next(r for r in rows if r["name"] == "ca")
+    rows.insert(1, {**ca_row, "name": "etcd-ca", "title": "etcd CA", "subject": {"CN": "etcd-ca"},
+                    "document": [], "departures": []})  # fmt: skip
+    for row in rows:
+        if row["name"] in ("etcdserver", "{peer}", "apiserver-etcd-client"):
+            row["ca"] = "etcd-ca"
+    for comp in data["components"]:
+        for flag in ("--trusted-ca-file", "--peer-trusted-ca-file", "--etcd-cafile"):
+            if flag in (comp.get("flags") or {}):
+                comp["flags"][flag] = "{host_pki_dir}/etcd-ca.crt"
+    recipe = tmp_path / "etcd-ca.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "pki"
+    sets = ["--set", "nodes=n1", "--set", "key_type=ecdsa"]
+    steps = ["ca", "etcd-ca", "etcdserver", "etcdpeer1", "apiserver-etcd-client",
+             "kubelet-client-n1", "etcd-etcdpeer1.flags", "kube-apiserver.flags"]  # fmt: skip
+    run = ["run", *steps, "--quiet", "--recipe", str(recipe), "--out", str(out), *sets]
+    assert cli_main(run) == 0
+    code, doc = prove_json(out, "--recipe", str(recipe), *sets, "--only", "etcd")
+    checks = by_what(doc)
+    assert (
+        checks["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]["said"] == "OK"
+    )
+    refused = checks[
+        "kubelet-client-n1.crt (signed by ca.crt) is refused by etcd, which trusts only etcd-ca.crt"
+    ]
+    assert refused["status"] == "pass" and refused["expect"] == "refuse"
+    assert "certificate signed by unknown authority" in refused["said"]  # etcd's log
+    assert code == 0 and not [c for c in doc["checks"] if c["status"] == "note"]
+
+
+def test_ctrl_c_stops_every_server_it_started(built_pki: Path, tmp_path: Path) -> None:
+    """SIGINT to prove alone (its servers run in their own process groups, so only prove's own
+    cleanup can stop them): exit 130, no etcd or s_server left, the scratch folder gone."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    needs_all()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kpki_openssl", "prove", "--out", str(built_pki)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until its etcd is up (its data folder is there)
+            if any(tmp_path.glob("kpki-prove-*/etcd-*/member")):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("prove never started etcd")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not list(tmp_path.glob("kpki-prove-*"))  # scratch removed
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # no etcd (its --data-dir is under tmp_path) still running
