@@ -728,7 +728,8 @@ class Prover:
     # -- kubelets
 
     def _kubelets(self, apiserver: dict[str, str]) -> None:
-        configs = self.component("kubelet")
+        # the KubeletConfiguration files (a node's kubelet-NODE.flags only points at one)
+        configs = [p for p in self.component("kubelet") if p.suffix in (".yaml", ".yml")]
         if not configs:
             return
         where = "kube-apiserver.flags"

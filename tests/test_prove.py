@@ -76,9 +76,8 @@ def test_certificates_from_another_ca_are_refused_in_the_programs_words(bundled)
         api["status"] == "pass"
         and "remote error: tls: unknown certificate authority" in api["said"]
     )
-    # one CA for everything: a kubelet's certificate gets into etcd, and prove says so
-    (note,) = [c for c in doc["checks"] if c["status"] == "note"]
-    assert note["said"] == "OK" and "no separate etcd CA" in note["what"]
+    # the bundled recipe gives etcd its own CA: nothing gets in that should not
+    assert not [c for c in doc["checks"] if c["status"] == "note"]
 
 
 def test_servers_are_stopped_and_their_ports_free(bundled) -> None:
@@ -181,7 +180,7 @@ def test_non_repudiation_is_refused_by_curl_only_and_a_foreign_client_by_the_ser
 
 def test_an_etcd_server_without_sans_times_out_and_etcd_logs_why(copy: Path) -> None:
     needs_all()
-    resign(copy, "etcdserver", None)
+    resign(copy, "etcdserver", None, ca="etcd-ca")
     code, doc = prove_json(copy, "--only", "etcd")
     assert code == 1
     put = by_what(doc)["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]
@@ -210,45 +209,33 @@ def test_prove_on_a_folder_that_does_not_exist(tmp_path: Path, capsys) -> None:
 
 
 def test_with_its_own_ca_etcd_refuses_a_kubelets_certificate(tmp_path: Path) -> None:
-    """The bundled recipe given a separate etcd CA (as kubeadm has): etcd's server, peers and the
-    apiserver's etcd client signed by it, the flags trusting only it. The apiserver still gets
-    in; a kubelet's certificate, from the cluster CA, is refused by etcd itself."""
-    import yaml
-
-    from tests.conftest import REPO
-
+    """The bundled recipe's etcd CA: the apiserver's etcd client gets in; a kubelet's
+    certificate, from the cluster CA, is refused by etcd itself. With the document's single CA
+    (`--set etcd_ca=ca`) the same certificate gets in, and prove says so in a note."""
     needs_all()
-    data = yaml.safe_load((REPO / "recipes" / "kubernetes.yaml").read_text())
-    rows = data["certificates"]
-    ca_row = next(r for r in rows if r["name"] == "ca")
-    rows.insert(1, {**ca_row, "name": "etcd-ca", "title": "etcd CA", "subject": {"CN": "etcd-ca"},
-                    "document": [], "departures": []})  # fmt: skip
-    for row in rows:
-        if row["name"] in ("etcdserver", "{peer}", "apiserver-etcd-client"):
-            row["ca"] = "etcd-ca"
-    for comp in data["components"]:
-        for flag in ("--trusted-ca-file", "--peer-trusted-ca-file", "--etcd-cafile"):
-            if flag in (comp.get("flags") or {}):
-                comp["flags"][flag] = "{host_pki_dir}/etcd-ca.crt"
-    recipe = tmp_path / "etcd-ca.yaml"
-    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
-    out = tmp_path / "pki"
-    sets = ["--set", "nodes=n1", "--set", "key_type=ecdsa"]
     steps = ["ca", "etcd-ca", "etcdserver", "etcdpeer1", "apiserver-etcd-client",
              "kubelet-client-n1", "etcd-etcdpeer1.flags", "kube-apiserver.flags"]  # fmt: skip
-    run = ["run", *steps, "--quiet", "--recipe", str(recipe), "--out", str(out), *sets]
-    assert cli_main(run) == 0
-    code, doc = prove_json(out, "--recipe", str(recipe), *sets, "--only", "etcd")
-    checks = by_what(doc)
-    assert (
-        checks["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]["said"] == "OK"
-    )
-    refused = checks[
-        "kubelet-client-n1.crt (signed by ca.crt) is refused by etcd, which trusts only etcd-ca.crt"
-    ]
-    assert refused["status"] == "pass" and refused["expect"] == "refuse"
-    assert "certificate signed by unknown authority" in refused["said"]  # etcd's log
-    assert code == 0 and not [c for c in doc["checks"] if c["status"] == "note"]
+    for variant, sets in (("own", []), ("single", ["--set", "etcd_ca=ca"])):
+        out = tmp_path / variant
+        sets = ["--set", "nodes=n1", "--set", "key_type=ecdsa", *sets]
+        chosen = [n for n in steps if n != "etcd-ca" or variant == "own"]  # one CA: no etcd-ca
+        assert cli_main(["run", *chosen, "--quiet", "--out", str(out), *sets]) == 0
+        code, doc = prove_json(out, *sets, "--only", "etcd")
+        checks = by_what(doc)
+        put = checks["etcdctl put through member etcdpeer1 as apiserver-etcd-client.crt"]
+        assert put["said"] == "OK"
+        notes = [c for c in doc["checks"] if c["status"] == "note"]
+        if variant == "own":
+            refused = checks[
+                "kubelet-client-n1.crt (signed by ca.crt) is refused by etcd, which trusts only "
+                "etcd-ca.crt"
+            ]
+            assert refused["status"] == "pass" and refused["expect"] == "refuse"
+            assert "certificate signed by unknown authority" in refused["said"]  # etcd's log
+            assert code == 0 and not notes
+        else:
+            (note,) = notes
+            assert note["said"] == "OK" and "no separate etcd CA" in note["what"]
 
 
 def test_ctrl_c_stops_every_server_it_started(built_pki: Path, tmp_path: Path) -> None:
