@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import io
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from plumbum import local
 
 from kpki_openssl.cli import main as cli_main
 
@@ -26,7 +31,66 @@ def need_program(name: str) -> str:
     return path
 
 
-def run_cli(
+# No example database: it would be written to .hypothesis/ in the repository.
+settings.register_profile("kpki", database=None)
+settings.load_profile("kpki")
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Work in `folder`, with HOME inside it (not created: kubectl makes ~/.kube/cache there
+    when it needs it) and no KUBECONFIG or XDG folders from the user. plumbum keeps its own
+    copy of the environment for the commands the runner starts, so it is changed there too."""
+    monkeypatch.chdir(folder)
+    for env in (os.environ, local.env):
+        monkeypatch.setitem(env, "HOME", str(folder / "home"))
+        for name in ("KUBECONFIG", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            if name in env:
+                monkeypatch.delitem(env, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_folder(tmp_path_factory: pytest.TempPathFactory):
+    """The same for the session- and module-scoped fixtures, which start before any test."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, tmp_path_factory.mktemp("session"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in its own empty tmp_path and writes nothing outside it: not the
+    user's home, not the repository (where `make pki` leaves ./pki)."""
+    _isolate(monkeypatch, tmp_path)
+    return tmp_path
+
+
+def run_cli(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The command line in this process: `main(argv)` with stdout and stderr captured (as a
+    pipe, not a terminal) and an empty stdin, run in `cwd` (default: the test's own folder).
+
+    A subprocess costs ~0.3 s of start-up; use run_cli_process only where a process is the
+    point (another PATH, a terminal, a signal, two writers at once, the umask)."""
+    out, err = io.StringIO(), io.StringIO()
+    old_cwd, old_stdin = os.getcwd(), sys.stdin
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdin = io.StringIO("")
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli_main(list(argv))
+            except SystemExit as exc:  # argparse: --help, --version, a usage error
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        sys.stdin = old_stdin
+        os.chdir(old_cwd)
+        gc.unfreeze()  # load_plan freezes what it built; in a long test session, let it go
+    return subprocess.CompletedProcess(
+        ["kpki-openssl", *argv], code, out.getvalue(), err.getvalue()
+    )
+
+
+def run_cli_process(
     *argv: str, cwd: Path | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     """The real command line in a subprocess, as a user would type it.

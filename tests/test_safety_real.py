@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from kpki_openssl import openssl_version
 from kpki_openssl.errors import KpkiError
-from tests.conftest import REPO, need_program, run_cli
+from tests.conftest import REPO, need_program, run_cli, run_cli_process
 from tests.oracle import key_matches, load_cert, openssl_verify, sans, subject_pairs
 
 FAST = ("--set", "key_size=1024", "--set", "nodes=n1", "--quiet")
@@ -238,7 +238,7 @@ def test_old_openssl_is_refused_naming_the_version(tmp_path: Path, banner: str, 
     (fake / "openssl").write_text(f'#!/bin/sh\necho "{banner}"\n')
     (fake / "openssl").chmod(0o755)
     env = dict(os.environ, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
-    done = run_cli("run", "all", "--out", str(tmp_path / "pki"), env=env)
+    done = run_cli_process("run", "all", "--out", str(tmp_path / "pki"), env=env)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and found in done.stderr, done.stderr
     assert "needs OpenSSL 3.0 or newer" in done.stderr
