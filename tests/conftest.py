@@ -8,17 +8,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from plumbum import local
 
 from kpki_openssl.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_HYPOTHESIS_HOME = pytest.StashKey[Path]()
 
 
 def need_program(name: str) -> str:
@@ -34,6 +37,17 @@ def need_program(name: str) -> str:
 # No example database: it would be written to .hypothesis/ in the repository.
 settings.register_profile("kpki", database=None)
 settings.load_profile("kpki")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """hypothesis also caches constants under .hypothesis/ of the folder pytest starts in
+    (the repository): a folder of this session's instead, removed at the end."""
+    config.stash[_HYPOTHESIS_HOME] = Path(tempfile.mkdtemp(prefix="kpki-hypothesis-"))
+    set_hypothesis_home_dir(config.stash[_HYPOTHESIS_HOME])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(config.stash.get(_HYPOTHESIS_HOME, ""), ignore_errors=True)
 
 
 def _isolate(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
