@@ -7,20 +7,16 @@ or per peer. Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from kpki_openssl import validate
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import CertEntry, Departure, KeyPairEntry, Recipe, VariableValue
+from kpki_openssl.template import fill, fill_list, names
 
 _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[([A-Za-z_][A-Za-z0-9_]*)\])?\}")
-# {{ and }} stand for literal braces, e.g. the document's own ${{POD_CIDR}}.
-_TEMPLATE_PART = re.compile(r"\{\{|\}\}|" + _PLACEHOLDER.pattern)
 
 
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
@@ -172,7 +168,7 @@ def _keypair_key(
     """The recipe's key, or the pair's own type (`key_type: "{sa_key_type}"`); a type its
     consumer does not take (`key_types`) is refused, naming the variable that fixes it."""
     chosen = fill(entry.key_type, values, f"{where}.key_type") if entry.key_type else ""
-    own_var = sorted(_names(entry.key_type))[:1]
+    own_var = sorted(names(entry.key_type))[:1]
     if chosen and chosen != "same":
         if chosen not in KEY_TYPES:
             raise InputError(f"{where}.key_type: {chosen!r} is not one of {', '.join(KEY_TYPES)}")
@@ -287,7 +283,7 @@ class RowMemo:
         known = self.done.get(key, _MISSING)
         if known is _MISSING:
             value = make()
-            varies = any(self.varying & _names(t) for t in templates)
+            varies = any(self.varying & names(t) for t in templates)
             self.done[key] = self._VARIES if varies else value
             return value
         return make() if known is self._VARIES else known
@@ -421,94 +417,6 @@ def _spec(
         sign_extensions=entry.sign_extensions,
         for_each=for_each,
     )
-
-
-def fill(template: str, ctx: Mapping[str, VariableValue], field: str) -> str:
-    """Replace {var} and {map[key]} with values; lists join with commas; a missing map key is '';
-    yes/no variables read yes or no; {{ and }} are literal braces."""
-    if "{" not in template and "}" not in template:  # most text has no placeholder
-        return template
-    out: list[str] = []
-    for part in _segments(template):
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        name, key = part
-        value = ctx[name] if key is None and name in ctx else _lookup(part, template, ctx, field)
-        if isinstance(value, str):  # the common case: a plain text variable or loop item
-            out.append(value)
-        elif isinstance(value, bool):
-            out.append("yes" if value else "no")
-        else:
-            out.append(",".join(value) if isinstance(value, tuple) else str(value))
-    return "".join(out)
-
-
-def fill_list(
-    templates: tuple[str, ...], ctx: Mapping[str, VariableValue], field: str
-) -> list[str]:
-    """Fill each item; an item that is exactly {list} becomes the list's items; '' items drop."""
-    out: list[str] = []
-    for template in templates:
-        parts = _segments(template) if "{" in template else ()
-        whole = len(parts) == 1 and not isinstance(parts[0], str)
-        value = _lookup(parts[0], template, ctx, field) if whole else None  # type: ignore[arg-type]
-        if isinstance(value, tuple):
-            out.extend(value)
-        else:
-            out.append(fill(template, ctx, field))
-    return [x for x in out if x != ""]
-
-
-@lru_cache(maxsize=4096)
-def _names(template: str) -> frozenset[str]:
-    """The variables (and map keys) a template names."""
-    if "{" not in template:
-        return frozenset()
-    return frozenset(
-        name for part in _segments(template) if not isinstance(part, str) for name in part if name
-    )
-
-
-@lru_cache(maxsize=4096)
-def _segments(template: str) -> tuple[str | tuple[str, str | None], ...]:
-    """A template split once into literal text and (variable, map key) placeholders: a
-    5,000-node plan fills the same few templates 100,000 times."""
-    parts: list[str | tuple[str, str | None]] = []
-    text: list[str] = []  # literal text since the last placeholder
-    pos = 0
-    for match in _TEMPLATE_PART.finditer(template):
-        text.append(template[pos : match.start()])
-        pos = match.end()
-        if match.group(0) in ("{{", "}}"):
-            text.append(match.group(0)[0])
-            continue
-        if "".join(text):
-            parts.append("".join(text))
-        text = []
-        parts.append((match.group(1), match.group(2)))
-    text.append(template[pos:])
-    if "".join(text):
-        parts.append("".join(text))
-    return tuple(parts)
-
-
-def _lookup(
-    placeholder: tuple[str, str | None],
-    template: str,
-    ctx: Mapping[str, VariableValue],
-    field: str,
-) -> VariableValue:
-    name, key = placeholder
-    if name not in ctx:
-        raise InputError(f"{field}: unknown variable {{{name}}} in {template!r}")
-    value = ctx[name]
-    if key is None:
-        return value
-    if not isinstance(value, Mapping):
-        raise InputError(f"{field}: {{{name}[{key}]}} needs {name!r} to be a map")
-    index = ctx.get(key, key)
-    return value.get(str(index), "")
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:

@@ -14,16 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpki_openssl import validate
-from kpki_openssl.certlist import (
-    CertSpec,
-    RowMemo,
-    expand_files,
-    fill,
-    fill_lesson,
-    fill_list,
-)
+from kpki_openssl.certlist import CertSpec, RowMemo, expand_files, fill_lesson
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import ComponentEntry, Departure, Recipe, VariableValue
+from kpki_openssl.template import fill, fill_list
 
 _CERT_SUFFIXES = (".crt", ".key", ".pem", ".pub")
 

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kpki_openssl import validate
-from kpki_openssl.certlist import CertSpec, RowMemo, expand_files, fill, fill_lesson
+from kpki_openssl.certlist import CertSpec, RowMemo, expand_files, fill_lesson
 from kpki_openssl.errors import InputError
 from kpki_openssl.recipe import Departure, KubeconfigEntry, Recipe, VariableValue, yes_no
+from kpki_openssl.template import fill
 
 KUBECTL = "kubectl"
 

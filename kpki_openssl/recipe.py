@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from kpki_openssl import safeyaml, validate
+from kpki_openssl import safeyaml, template, validate
 from kpki_openssl.errors import InputError
 
 VariableValue = Union[bool, int, str, tuple, Mapping]
@@ -246,7 +246,7 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
         _component_entry(f"components[{i}]", item)
         for i, item in enumerate(_sequence("components", top.get("components", [])))
     )
-    return Recipe(
+    recipe = Recipe(
         name=name,
         description=_text("description", top.get("description", "")),
         source=_text("source", top.get("source", "")),
@@ -262,6 +262,8 @@ def parse_recipe(text: str, path: str = "<recipe>") -> Recipe:
             for i, item in enumerate(_sequence("keypairs", top.get("keypairs", [])))
         ),
     )
+    template.check_recipe(recipe)  # a placeholder naming nothing is refused here, not later
+    return recipe
 
 
 def resolve_variables(recipe: Recipe, sets: Iterable[str] = ()) -> dict[str, VariableValue]:
@@ -350,10 +352,7 @@ def _checked(var: Variable, value: VariableValue, field: str) -> VariableValue:
 def _variable(name: str, raw: Any) -> Variable:
     field = f"variables.{name}"
     if not isinstance(name, str) or not validate.is_variable_name(name):
-        raise InputError(
-            f"{field}: {name!r} is not a valid variable name "
-            "(lower-case letters, digits, '.', '_' and '-', at most 64)"
-        )
+        raise InputError(f"{field}: {name!r} is not a valid variable name ({template.NAME_RULE})")
     spec = _mapping(field, raw)
     _known_keys(field, spec, {"default", "help", "check", "choices", "first_address", "contains"})
     if "default" not in spec:
@@ -643,7 +642,11 @@ def _for_each(field: str, spec: Mapping) -> tuple[str, str] | None:
     if len(loop) != 1:
         raise InputError(f"{field}.for_each: {loop!r} must map one loop name to one list")
     ((loop_var, list_var),) = loop.items()
-    return (str(loop_var), _text(f"{field}.for_each.{loop_var}", list_var))
+    if not isinstance(loop_var, str) or not template.is_name(loop_var):
+        raise InputError(
+            f"{field}.for_each: {loop_var!r} is not a valid loop name ({template.NAME_RULE})"
+        )
+    return (loop_var, _text(f"{field}.for_each.{loop_var}", list_var))
 
 
 def _lines(field: str, raw: Any) -> tuple[str, ...]:

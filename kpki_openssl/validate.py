@@ -112,8 +112,11 @@ def step_name(field: str, value: object) -> str:
 
 
 def is_variable_name(name: str) -> bool:
-    """A recipe variable's name follows the step-name rules (with '_' allowed too)."""
-    return bool(_STEP_NAME.match(name.replace("_", "-")))
+    """A recipe variable's name: the rule templates use for names (template.NAME_RULE), so
+    every variable can be named in a template."""
+    from kpki_openssl.template import is_name
+
+    return is_name(name)
 
 
 def file_base(field: str, value: object) -> str:

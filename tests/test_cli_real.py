@@ -7,13 +7,13 @@ import re
 import shutil
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_process
 from tests.expected import CAS, COMPONENT_FILES, KEYPAIRS, KUBECONFIGS, LEAVES
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
 
 def test_dry_run_piped_is_plain_and_whole(tmp_path: Path) -> None:
-    done = run_cli("run", "all", "--dry-run", cwd=tmp_path)
+    done = run_cli_process("run", "all", "--dry-run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "\x1b[" not in text  # no colour codes when piped
@@ -130,7 +130,7 @@ def test_openssl_failure_shows_command_and_stderr(tmp_path: Path) -> None:
 
 def test_missing_openssl_is_one_line(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=str(tmp_path))  # an empty folder: no openssl on PATH
-    done = run_cli("run", "ca", "--out", str(tmp_path / "pki"), env=env)
+    done = run_cli_process("run", "ca", "--out", str(tmp_path / "pki"), env=env)
     assert done.returncode == 1
     assert not (tmp_path / "pki").exists()
     assert (

@@ -201,9 +201,10 @@ def test_kubeconfigs_embed_certificates_of_the_cluster_ca(kubeadm_dir: Path) -> 
 
 
 @pytest.mark.real
-def test_kubectl_uses_each_kubeconfig(kubeadm_dir: Path) -> None:
+def test_kubectl_uses_each_kubeconfig(kubeadm_dir: Path, tmp_path: Path) -> None:
     """kubectl with each kubeconfig (only the address overridden to loopback) trusts the
-    apiserver certificate by the node's name and presents the right user to a mutual-TLS server."""
+    apiserver certificate by the node's name and presents the right user to a mutual-TLS server.
+    Its HTTP cache goes to the test's own HOME (conftest), never the user's ~/.kube."""
     import subprocess
 
     from tests.tls_server import mtls_server
@@ -220,6 +221,7 @@ def test_kubectl_uses_each_kubeconfig(kubeadm_dir: Path) -> None:
             )  # fmt: skip
             assert done.returncode == 0, (name, done.stderr)
             assert done.stdout.strip() == f"ok {user}"
+    assert (tmp_path / "home" / ".kube" / "cache").is_dir()
 
 
 def test_kubeadm_is_lint_clean_and_verifies(kubeadm_dir: Path) -> None:

@@ -95,7 +95,8 @@ def test_the_hard_way_certificates(hard_way: Path) -> None:
 @pytest.mark.real
 def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_path: Path) -> None:
     """kubectl (Go TLS) checks kube-api-server's SANs against the CA; the server (requiring a
-    client certificate from the same CA) sees the admin's CN."""
+    client certificate from the same CA) sees the admin's CN. kubectl's cache goes to the
+    test's own HOME (conftest), never the user's ~/.kube."""
     import subprocess
 
     kubectl = need_program("kubectl")
@@ -121,6 +122,7 @@ def test_kubectl_trusts_the_api_server_and_presents_admin(hard_way: Path, tmp_pa
             assert done.stdout.strip() == "ok admin"
         wrong = get("kubernetes.default.svc.cluster.local")  # not in the tutorial's SANs
         assert wrong.returncode != 0 and "certificate" in wrong.stderr
+    assert (tmp_path / "home" / ".kube" / "cache").is_dir()
 
 
 # The tutorial's kubeconfigs (docs/05-kubernetes-configuration-files.md), written out by hand:
