@@ -57,5 +57,5 @@ def test_dry_run_is_the_same_whatever_the_hash_seed(recipe: str, tmp_path: Path)
         assert ca is None or ca in made, f"{cert} is signed before its CA {ca}"
         made.add(cert)
     cas = [cert for cert, ca in order if ca is None]
-    assert len(cas) == (3 if recipe == "kubeadm" else 1)
+    assert len(cas) == 3  # both recipes: the cluster CA, the etcd CA, the front-proxy CA
     assert len(order) == len(made) > len(cas)
