@@ -94,6 +94,8 @@ _FLAGS: dict[str, dict[str, Flag]] = {
     "verify": {
         "-CAfile": Flag("trust the CA certificate(s) in {}"),
         "-x509_strict": Flag("apply RFC 5280 strictly (CA:TRUE required on the CA)", False),
+        "-no-CApath": Flag("do not trust the system's CA folder (/etc/ssl/certs)", False),
+        "-no-CAstore": Flag("do not trust the system's default CA store either", False),
     },
 }
 

@@ -45,7 +45,7 @@ from typing import Protocol
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound
 
-from kpki_openssl import openssl_version, record, scheduler, shell
+from kpki_openssl import openssl_version, record, scheduler, shell, trust_store
 from kpki_openssl.errors import CommandFailed, KpkiError
 from kpki_openssl.plan import PRIVATE_MODE, PUBLIC_MODE, Action, Command, Plan, Step, WriteFile
 
@@ -553,7 +553,7 @@ class Runner:
             raise CommandFailed(action.argv, retcode, stderr)
 
     def _execute(self, command: Command, cwd: Path) -> tuple[int | None, str]:
-        program = local[command.argv[0]]
+        program = trust_store.program(command.argv[0])  # the env the script's prologue sets
         for path in command.writes:
             _make_parent(cwd, path)
         retcode, _stdout, stderr = program[command.argv[1:]].run(retcode=None, cwd=str(cwd))
@@ -679,7 +679,7 @@ def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = 
     Used by verify, inspect and check-expiration; argv lists through plumbum, never a shell.
     """
     try:
-        program = local[argv[0]]
+        program = trust_store.program(argv[0])
     except CommandNotFound:
         raise KpkiError(f"{argv[0]}: not found on PATH; install it first") from None
     bound = program[argv[1:]]

@@ -13,8 +13,9 @@ from functools import lru_cache
 
 from kpki_openssl.plan import Action, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import VariableValue
+from kpki_openssl.trust_store import PROLOGUE as TRUST_STORE_PROLOGUE
 
-SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
+SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n" + TRUST_STORE_PROLOGUE
 
 
 def command_line(command: Command) -> str:

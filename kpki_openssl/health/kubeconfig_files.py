@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kpki_openssl.errors import KpkiError
+from kpki_openssl.health.certinfo import read_regular
+
 if TYPE_CHECKING:
     from kpki_openssl.kubeconfig import KubeconfigSpec
 
@@ -125,9 +128,9 @@ def find(out: Path, extra: tuple[str, ...] = ()) -> list[str]:
                 if rel in found:
                     continue
                 try:
-                    if is_kubeconfig(load_yaml(path.read_text(encoding="utf-8"))):
+                    if is_kubeconfig(load_yaml(read_regular(rel, out).decode("utf-8"))):
                         found.add(rel)
-                except (OSError, UnicodeDecodeError):
+                except (KpkiError, UnicodeDecodeError):
                     continue
     return sorted(found)
 
