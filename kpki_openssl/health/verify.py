@@ -118,7 +118,7 @@ def _read(out: Path, spec: CertSpec, checks: list[Check]) -> CertInfo | None:
         checks.append(Check(file, "readable", False, f"not a certificate: {why}", show))
         return None
     if spec.is_ca:
-        command = f"grep -c -e '-----BEGIN CERTIFICATE-----' {shlex.quote(file)}"
+        command = f"test \"$(grep -c -e '-----BEGIN CERTIFICATE-----' {shlex.quote(file)})\" = 1"
         if count > 1:
             problem = (
                 f"holds {count} certificates, not only the CA: whoever trusts this file "
