@@ -134,7 +134,10 @@ def test_a_public_root_does_not_verify_against_our_ca(built_pki: Path, tmp_path:
     root = system_root_our_ca_accepts(built_pki / "ca.crt")
     if root is None:
         pytest.skip("no system root that plain openssl verify accepts (no system CA folder)")
-    for env in (None, {**os.environ, **trust_store.ENV}):
+    setting = {**os.environ, **trust_store.ENV}
+    plain = ["verify", "-x509_strict", "-CAfile", "ca.crt", str(root)]
+    assert openssl(built_pki, *plain, env=setting).returncode == 0  # the setting is not the fix
+    for env in (None, setting):
         ours = openssl(built_pki, *openssl_argv.verify_argv("ca.crt", [str(root)])[1:], env=env)
         assert ours.returncode != 0, ours.stdout
     pki = tmp_path / "pki"
@@ -153,3 +156,13 @@ def _verify(pki: Path) -> list[dict]:
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
         assert cli_main(["verify", "--out", str(pki), "--json", "--quiet"]) == 1
     return json.loads(buf.getvalue())["checks"]
+
+
+def test_explain_explains_the_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["explain", "ca"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Environment\n  $ export SSL_CERT_FILE=/dev/null\n")
+    words = " ".join(out.split())
+    assert "-no-CApath -no-CAstore" in words and "changes no certificate" in words
+    assert cli_main(["explain", "admin.kubeconfig"]) == 0  # runs no openssl x509
+    assert "SSL_CERT_FILE" not in capsys.readouterr().out
