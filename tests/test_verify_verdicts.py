@@ -6,6 +6,7 @@ real openssl; the shown commands are run by bash and must agree with each verdic
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -155,3 +156,21 @@ def test_without_openssl_verify_says_so_once(
     ]
     code, _out, err = cli("check-expiration", "--out", str(built_pki), "--quiet")
     assert code == 0, err
+
+
+def test_in_process_reading_equals_what_openssl_prints(built_pki: Path, p256: Path) -> None:
+    """Every field the checks use, read with cryptography, is what `openssl x509 -text` prints
+    for the same file (RSA and ECDSA keys, CA and leaves)."""
+    from kpki_openssl import openssl_argv
+    from kpki_openssl.health import certinfo
+
+    files = [*sorted(built_pki.glob("*.crt")), *sorted(p256.glob("*.crt"))]
+    for path in files:
+        argv = openssl_argv.x509_read_argv(path.name)
+        done = subprocess.run(argv, cwd=path.parent, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        by_openssl = certinfo.parse(done.stdout)
+        in_process = certinfo.read(path)
+        assert in_process.key_curve == ("P-256" if path.parent == p256 else "")
+        assert in_process == dataclasses.replace(by_openssl, key_curve=in_process.key_curve), path
+    assert len(files) == 16 + 2
