@@ -1,5 +1,5 @@
 """The only module with side effects: it runs a plan's commands and writes its files, and runs
-the read-only openssl calls of verify, inspect and check-expiration (`capture`).
+the read-only openssl calls of the walkthrough (`capture`, with a timeout).
 
 Commands run as argv lists through plumbum (never a shell). Every command that ran and every file
 written is appended to DIR/commands.sh, which `bash commands.sh` replays in an empty folder.
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Protocol
 
 from plumbum import local
-from plumbum.commands.processes import CommandNotFound
+from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
 
 from kpki_openssl import openssl_version, record, scheduler, shell, trust_store
 from kpki_openssl.errors import CommandFailed, KpkiError
@@ -676,7 +676,7 @@ class Captured:
 def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = None) -> Captured:
     """Run a read-only command (openssl x509/pkey/verify) and keep its output.
 
-    Used by verify, inspect and check-expiration; argv lists through plumbum, never a shell.
+    Used by the walkthrough; argv lists through plumbum, never a shell.
     """
     try:
         program = trust_store.program(argv[0])
@@ -685,8 +685,16 @@ def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = 
     bound = program[argv[1:]]
     if stdin is not None:
         bound = bound << stdin
-    retcode, stdout, stderr = bound.run(retcode=None, cwd=str(cwd) if cwd else None)
+    try:
+        retcode, stdout, stderr = bound.run(
+            retcode=None, cwd=str(cwd) if cwd else None, timeout=CAPTURE_TIMEOUT
+        )
+    except ProcessTimedOut:
+        raise KpkiError(f"{shell.argv_text(argv)}: no answer in {CAPTURE_TIMEOUT:.0f} s") from None
     return Captured(retcode, stdout, stderr)
+
+
+CAPTURE_TIMEOUT = 120.0  # seconds: a read-only openssl call takes milliseconds
 
 
 def write_file(path: Path, content: str, mode: int, parent_exists: bool = False) -> None:

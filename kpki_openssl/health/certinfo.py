@@ -1,8 +1,9 @@
 """One certificate (or CSR) as plain data: read in-process with cryptography, or parsed from
 the text `openssl x509`/`openssl req` prints (openssl_argv.x509_read_argv; a test reads every
-certificate of a PKI both ways and requires the same fields). Either way, names of usages are the recipe's words (digitalSignature,
-serverAuth, ...) and the subject is openssl's `-nameopt compat` form, so checks compare like with
-like and every field matches what the shown openssl command prints.
+certificate of a PKI both ways and requires the same fields). Either way, names of usages are
+the recipe's words (digitalSignature, serverAuth, ...) and the subject is openssl's
+`-nameopt compat` form, so checks compare like with like and every field matches what the
+shown openssl command prints.
 """
 
 from __future__ import annotations
