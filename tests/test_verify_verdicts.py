@@ -106,6 +106,30 @@ def test_a_ca_file_with_another_ca_appended(
     assert bash_agrees(built_pki, clean, {"ca-only"}) == 1
 
 
+def test_a_kubeconfig_ca_with_another_ca_appended(
+    built_pki: Path, foreign_pki: Path, tmp_path: Path
+) -> None:
+    import base64
+
+    import yaml
+
+    pki = tmp_path / "pki"
+    shutil.copytree(built_pki, pki)
+    both = (pki / "ca.crt").read_bytes() + (foreign_pki / "ca.crt").read_bytes()
+    config = yaml.safe_load((pki / "admin.kubeconfig").read_text())
+    cluster = config["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority", None)
+    cluster["certificate-authority-data"] = base64.b64encode(both).decode()
+    (pki / "admin.kubeconfig").write_text(yaml.safe_dump(config))
+    code, out, _err = cli("verify", "--out", str(pki), "--quiet")
+    assert code == 1
+    name = config["clusters"][0]["name"]
+    assert out.splitlines() == [
+        f"admin.kubeconfig: ca-only: clusters[{name}].certificate-authority-data: holds 2 "
+        "certificates, not only the CA"
+    ]
+
+
 def test_fifo_and_directory_named_like_certificates(p256: Path, tmp_path: Path) -> None:
     """Nothing blocks on a FIFO (each call under a timeout); both are named, exit 1."""
     pki = tmp_path / "pki"

@@ -471,15 +471,25 @@ def _credential_cert(out, name, cred, what, checks, installed) -> CertInfo | Non
         return None
     try:
         if cred.embedded:
-            return certinfo.read(cred.field, cwd=out, pem=cred.pem)
-        local = kubeconfig_files.local_file(out, name, cred, installed)
-        if local is None:
+            info, count = certinfo.read_counted(cred.field, cwd=out, pem=cred.pem)
+        elif (local := kubeconfig_files.local_file(out, name, cred, installed)) is not None:
+            info, count = certinfo.read_counted(local, cwd=out)
+        else:
             checks.append(Check(name, what, False, f"{cred.field}: {cred.path} is missing"))
             return None
-        return certinfo.read(local, cwd=out)
     except KpkiError:
         checks.append(Check(name, what, False, f"{cred.field}: not a certificate that can be read"))
         return None
+    if what == "certificate-authority" and count > 1:  # every one of them would be trusted
+        problem = f"{cred.field}: holds {count} certificates, not only the CA"
+        count_cmd = "grep -c -e '-----BEGIN CERTIFICATE-----'"
+        if cred.embedded:
+            shown = _extract_command(name, cred, "", program="x509")
+            command = shown.replace("| openssl x509", f"| {count_cmd}")
+        else:
+            command = f"{count_cmd} {shlex.quote(cred.path)}"
+        checks.append(Check(name, "ca-only", False, problem, command))
+    return info
 
 
 def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo, installed) -> Check:
