@@ -480,14 +480,11 @@ def _credential_cert(out, name, cred, what, checks, installed) -> CertInfo | Non
     except KpkiError:
         checks.append(Check(name, what, False, f"{cred.field}: not a certificate that can be read"))
         return None
-    if what == "certificate-authority" and count > 1:  # every one of them would be trusted
+    # every one of them would be trusted; a file (ca.crt) has its own check already
+    if what == "certificate-authority" and cred.embedded and count > 1:
         problem = f"{cred.field}: holds {count} certificates, not only the CA"
-        count_cmd = "grep -c -e '-----BEGIN CERTIFICATE-----'"
-        if cred.embedded:
-            shown = _extract_command(name, cred, "", program="x509")
-            command = shown.replace("| openssl x509", f"| {count_cmd}")
-        else:
-            command = f"{count_cmd} {shlex.quote(cred.path)}"
+        shown = _extract_command(name, cred, "", program="x509")
+        command = shown.replace("| openssl x509", "| grep -c -e '-----BEGIN CERTIFICATE-----'")
         checks.append(Check(name, "ca-only", False, problem, command))
     return info
 
