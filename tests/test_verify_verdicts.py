@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kpki_openssl import trust_store
 from kpki_openssl.cli import main as cli_main
 from tests.conftest import need_program
 
@@ -188,10 +189,13 @@ def test_in_process_reading_equals_what_openssl_prints(built_pki: Path, p256: Pa
     from kpki_openssl import openssl_argv
     from kpki_openssl.health import certinfo
 
+    env = {**os.environ, **trust_store.ENV}  # 4x faster; the same output (test_trust_store)
     files = [*sorted(built_pki.glob("*.crt")), *sorted(p256.glob("*.crt"))]
     for path in files:
         argv = openssl_argv.x509_read_argv(path.name)
-        done = subprocess.run(argv, cwd=path.parent, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            argv, cwd=path.parent, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         by_openssl = certinfo.parse(done.stdout)
         in_process = certinfo.read(path)
