@@ -226,8 +226,11 @@ def _key(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
     if not os.path.lexists(path):
         return [Check(file, "exists", False, "missing", f"ls -l {shlex.quote(file)}")]
     checks = []
-    mode = stat.S_IMODE(os.lstat(path).st_mode)
-    mode_cmd = f"stat -c %a {shlex.quote(file)}"
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)  # a link: its target's mode
+    except OSError:  # a dangling link: the readable check below names it
+        mode = 0
+    mode_cmd = f"stat -L -c %a {shlex.quote(file)}"
     if mode & 0o077:
         checks.append(
             Check(
