@@ -18,7 +18,7 @@ install-test:
 	$(PIP) install -q -e '.[dev]'
 
 # Real consumers the tests run: etcd + etcdctl, kubectl, curl (the document's call), easy-rsa
-# (benchmark), tmux (walkthrough).
+# (benchmark), tmux (walkthrough), strace (what openssl opens: the trust-store setting).
 system-deps:
 	sh scripts/install-system-deps.sh
 

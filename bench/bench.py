@@ -4,7 +4,12 @@
   (a) tool overhead: `run all --jobs 1` vs `bash` running the exported script (same plan)
   (b) speed-up:      `run all` (default --jobs) vs the exported script, 100 nodes
   (c) vs easy-rsa 3: `run all` vs easy-rsa building the same certificates (subjects, SANs)
-  (d) scale:         wall time and peak RSS of `run all --dry-run` for 10..5,000 nodes; `--help`
+  (d) scale:         wall time and peak RSS of `run all --dry-run` for 10..5,000 nodes; `--help`;
+                     `lint` against the dry run of the same 5,000-node plan
+  (e) checking:      `verify` and `check-expiration` of a built 100- and 1,000-node PKI against
+                     the by-hand openssl loop over the same files
+  (f) vs typed:      `run all` against the exported script without the trust-store setting,
+                     i.e. the same commands as the document types them (30 nodes)
 
 Pairs (and triples) run interleaved, A B A B ..., each in a fresh temporary folder, and the
 table shows medians; the ratios are the claim, not the absolute times. Peak RSS comes from
@@ -176,6 +181,44 @@ def easyrsa_run(script: Path, expect: int) -> Callable[[Path], Sample]:
     return run
 
 
+def tool_check(argv: list[str]) -> Callable[[Path], Sample]:
+    def run(_tmp: Path) -> Sample:
+        return measure(kpki(*argv))
+
+    return run
+
+
+def loop_run(script: Path, folder: Path) -> Callable[[Path], Sample]:
+    def run(_tmp: Path) -> Sample:
+        return measure(["bash", str(script)], cwd=folder)
+
+    return run
+
+
+# The by-hand loops of part (e), as a person types them (no trust-store setting): per
+# certificate, the chain, every field, and the key against the certificate; and the end dates.
+VERIFY_LOOP = """set -euo pipefail
+for crt in *.crt; do
+  openssl verify -x509_strict -CAfile ca.crt "$crt" >/dev/null
+  openssl x509 -in "$crt" -noout -text >/dev/null
+  cmp -s <(openssl x509 -in "$crt" -noout -pubkey) <(openssl pkey -in "${crt%.crt}.key" -pubout)
+done
+"""
+EXPIRY_LOOP = """set -euo pipefail
+for crt in *.crt; do
+  openssl x509 -in "$crt" -noout -enddate >/dev/null
+done
+"""
+
+
+def typed_script(script: str) -> str:
+    """The exported script without the trust-store setting: the document's commands as typed."""
+    from kpki_openssl import trust_store
+
+    assert trust_store.PROLOGUE in script
+    return script.replace(trust_store.PROLOGUE, "")
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -223,11 +266,17 @@ def machine() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 rounds, 20 nodes, ecdsa only")
+    parser.add_argument("--quick", action="store_true", help="3 rounds, fewer nodes, ecdsa only")
     parser.add_argument("--rounds", type=int, help="pairs per comparison (default 5; quick 3)")
     parser.add_argument("--nodes", type=int, help="nodes for (a)/(b) (default 100; quick 20)")
     parser.add_argument(
-        "--parts", default="abcd", help="which parts to run, e.g. 'ad' (default: abcd)"
+        "--parts", default="abcdef", help="which parts to run, e.g. 'ad' (default: abcdef)"
+    )
+    parser.add_argument(
+        "--big-rounds",
+        type=int,
+        default=1,
+        help="rounds for (e) at 1,000 nodes (default 1: the by-hand loop takes minutes)",
     )
     parser.add_argument(
         "--show-easyrsa",
@@ -312,6 +361,58 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.single("(d)", "`python -m kpki_openssl --help`", shown + " peak", "≤ 0.3 s")
             bare = [measure([sys.executable, "-c", "pass"]).wall for _ in range(rounds)]
             table.single("(d)", "for scale: `python -c pass`", f"{med(bare):.3f} s", "")
+            size = 1000 if args.quick else 5000
+            many = ["--set", f"nodes={nodes(size)}"]
+            t = contest.run(
+                {
+                    "lint": tool_check(["lint", *many]),
+                    "dry": tool_check(["run", "all", "--dry-run", *many]),
+                }
+            )
+            table.pair("(d)", f"lint, {size} nodes, against its dry run",
+                       ("lint", t["lint"]), ("dry-run", t["dry"]), "≤ 2")  # fmt: skip
+        if "e" in args.parts:
+            sizes = [20] if args.quick else [100, 1000]
+            for size in sizes:
+                sets = plan_args(size, "ecdsa")
+                pki = work / f"pki-{size}"
+                subprocess.run(kpki("run", "all", "-q", "--out", str(pki), *sets), env=ENV,
+                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+                for name, text in (("verify", VERIFY_LOOP), ("expiry", EXPIRY_LOOP)):
+                    (work / f"{name}-loop.sh").write_text(text)
+                n_certs = count_certs(pki)
+                # the by-hand loop of 1,000 nodes takes minutes a round: fewer rounds there
+                loud = Contest(rounds if size <= 100 else args.big_rounds)
+                t = loud.run(
+                    {
+                        "verify": tool_check(["verify", "-q", "--out", str(pki), *sets]),
+                        "loop": loop_run(work / "verify-loop.sh", pki),
+                    }
+                )
+                table.pair("(e)", f"verify, {size} nodes ({n_certs} certs, ecdsa)",
+                           ("verify", t["verify"]), ("by-hand loop", t["loop"]),
+                           "≤ 0.25" if size <= 100 else "≤ the 100-node ratio")  # fmt: skip
+                t = loud.run(
+                    {
+                        "check": tool_check(["check-expiration", "-q", "--out", str(pki)]),
+                        "loop": loop_run(work / "expiry-loop.sh", pki),
+                    }
+                )
+                table.pair("(e)", f"check-expiration, {size} nodes ({n_certs} certs)",
+                           ("check-expiration", t["check"]), ("by-hand loop", t["loop"]),
+                           "≤ 0.25" if size <= 100 else "≤ the 100-node ratio")  # fmt: skip
+        if "f" in args.parts:
+            size = 10 if args.quick else 30
+            sets = plan_args(size, "ecdsa")
+            script = work / "typed.sh"
+            subprocess.run(kpki("export", "-o", str(script), *sets), env=ENV, check=True)
+            script.write_text(typed_script(script.read_text()))
+            n_certs = 10 + 2 * size
+            t = contest.run(
+                {"tool": tool_run(sets, None, n_certs), "typed": script_run(script, n_certs)}
+            )
+            table.pair("(f)", f"vs the commands as typed, {size} nodes ({n_certs} certs, ecdsa)",
+                       ("run all", t["tool"]), ("bash as typed", t["typed"]), "≤ 0.35")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

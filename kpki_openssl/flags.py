@@ -94,8 +94,30 @@ _FLAGS: dict[str, dict[str, Flag]] = {
     "verify": {
         "-CAfile": Flag("trust the CA certificate(s) in {}"),
         "-x509_strict": Flag("apply RFC 5280 strictly (CA:TRUE required on the CA)", False),
+        "-no-CApath": Flag("do not trust the system's CA folder (/etc/ssl/certs)", False),
+        "-no-CAstore": Flag("do not trust the system's default CA store either", False),
     },
 }
+
+
+def environment_notes(argv_list: Sequence[Sequence[str]]) -> tuple[Note, ...]:
+    """The environment every command runs in, when it matters to one of these commands: the
+    trust-store setting (trust_store.py) for openssl x509. Backed by tests/test_trust_store.py,
+    which watches with strace what openssl opens with and without it."""
+    from kpki_openssl import trust_store
+
+    if not any(len(a) > 1 and a[0] == "openssl" and a[1] == "x509" for a in argv_list):
+        return ()
+    meaning = (
+        "set once at the top of the script (and by run for every command it starts): without "
+        "it each openssl x509 call, signing or reading, opens and parses the system's bundle "
+        "of trusted public CAs (OpenSSL's default certificate file) and never uses it; "
+        f"{trust_store.VALUE} makes that an empty file. It changes no certificate, and it is "
+        "not how a chain check stops trusting the system: openssl verify still finds public "
+        "CAs in the system's CA folder unless given -no-CApath -no-CAstore."
+    )
+    return (Note(f"export {trust_store.VARIABLE}={trust_store.VALUE}", meaning),)
+
 
 # kubectl config subcommands (kubeconfigs) and their --flag=value options.
 _KUBECTL_SUBCOMMANDS: dict[str, str] = {

@@ -170,8 +170,13 @@ def pubkey_argv(key_path: str | None) -> tuple[str, ...]:
 
 
 def verify_argv(ca_file: str, cert_files: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Chain check, strict: one call checks every certificate a CA signed."""
-    return (OPENSSL, "verify", "-x509_strict", "-CAfile", ca_file, *cert_files)
+    """Chain check, strict, trusting `ca_file` and nothing else: without -no-CApath and
+    -no-CAstore openssl also looks in the system's hashed CA folder, and a public root then
+    "verifies" against any CA file. One call checks every certificate a CA signed."""
+    return (
+        OPENSSL, "verify", "-x509_strict", "-no-CApath", "-no-CAstore",
+        "-CAfile", ca_file, *cert_files,
+    )  # fmt: skip
 
 
 def x509_show_argv(path: str, *flags: str) -> tuple[str, ...]:

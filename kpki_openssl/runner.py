@@ -1,5 +1,5 @@
 """The only module with side effects: it runs a plan's commands and writes its files, and runs
-the read-only openssl calls of verify, inspect and check-expiration (`capture`).
+the read-only openssl calls of the walkthrough (`capture`, with a timeout).
 
 Commands run as argv lists through plumbum (never a shell). Every command that ran and every file
 written is appended to DIR/commands.sh, which `bash commands.sh` replays in an empty folder.
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from plumbum import local
-from plumbum.commands.processes import CommandNotFound
+from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
 
 from kpki_openssl import (
     openssl_version,
@@ -52,6 +52,7 @@ from kpki_openssl import (
     scheduler,
     shell,
     snapshot,
+    trust_store,
 )
 from kpki_openssl.decide import Changed, Decision, RunOptions, decide_all
 from kpki_openssl.errors import CommandFailed, KpkiError
@@ -506,7 +507,7 @@ class Runner:
             raise CommandFailed(action.argv, retcode, safefs.with_disk_note(stderr, cwd))
 
     def _execute(self, command: Command, cwd: Path) -> tuple[int | None, str]:
-        program = local[command.argv[0]]
+        program = trust_store.program(command.argv[0])  # the env the script's prologue sets
         for path in command.writes:
             _make_parent(cwd, path)
         retcode, _stdout, stderr = program[command.argv[1:]].run(retcode=None, cwd=str(cwd))
@@ -591,17 +592,25 @@ class Captured:
 def capture(argv: tuple[str, ...], cwd: Path | None = None, stdin: str | None = None) -> Captured:
     """Run a read-only command (openssl x509/pkey/verify) and keep its output.
 
-    Used by verify, inspect and check-expiration; argv lists through plumbum, never a shell.
+    Used by the walkthrough; argv lists through plumbum, never a shell.
     """
     try:
-        program = local[argv[0]]
+        program = trust_store.program(argv[0])
     except CommandNotFound:
         raise KpkiError(f"{argv[0]}: not found on PATH; install it first") from None
     bound = program[argv[1:]]
     if stdin is not None:
         bound = bound << stdin
-    retcode, stdout, stderr = bound.run(retcode=None, cwd=str(cwd) if cwd else None)
+    try:
+        retcode, stdout, stderr = bound.run(
+            retcode=None, cwd=str(cwd) if cwd else None, timeout=CAPTURE_TIMEOUT
+        )
+    except ProcessTimedOut:
+        raise KpkiError(f"{shell.argv_text(argv)}: no answer in {CAPTURE_TIMEOUT:.0f} s") from None
     return Captured(retcode, stdout, stderr)
+
+
+CAPTURE_TIMEOUT = 120.0  # seconds: a read-only openssl call takes milliseconds
 
 
 def write_file(path: Path, content: str, mode: int, parent_exists: bool = False) -> None:

@@ -13,8 +13,11 @@ from functools import lru_cache
 
 from kpki_openssl.plan import Action, CertStep, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe import VariableValue
+from kpki_openssl.trust_store import PROLOGUE as TRUST_STORE_PROLOGUE
 
-SCRIPT_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
+BASE_PROLOGUE = "#!/usr/bin/env bash\nset -euo pipefail\numask 077\n"
+# the exported script and commands.sh: openssl x509 runs there, with the runner's setting
+SCRIPT_PROLOGUE = BASE_PROLOGUE + TRUST_STORE_PROLOGUE
 
 
 def command_line(command: Command) -> str:
@@ -174,7 +177,7 @@ def node_script(plan: Plan, node: str) -> str:
 
     steps = certificates_api.node_steps(plan, node)
     parts = [
-        SCRIPT_PROLOGUE,
+        BASE_PROLOGUE,  # no openssl x509 here, so no trust-store setting either
         comment(
             f"Run this on {node}, in an empty folder. It makes {node}'s own private keys and "
             "CSRs here and wraps each CSR in a certificates.k8s.io/v1 CertificateSigningRequest "

@@ -10,6 +10,7 @@ command -v kubectl >/dev/null 2>&1 || need="$need kubernetes-client"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 [ -x /usr/share/easy-rsa/easyrsa ] || need="$need easy-rsa"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
+command -v strace >/dev/null 2>&1 || need="$need strace"
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -19,7 +19,16 @@ def load_cert(path: Path) -> x509.Certificate:
 
 def openssl_verify(ca: Path, cert: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["openssl", "verify", "-x509_strict", "-CAfile", str(ca), str(cert)],
+        [
+            "openssl",
+            "verify",
+            "-x509_strict",
+            "-no-CApath",
+            "-no-CAstore",
+            "-CAfile",
+            str(ca),
+            str(cert),
+        ],
         capture_output=True,
         text=True,
     )

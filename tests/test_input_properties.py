@@ -190,11 +190,14 @@ def test_subject_values_cannot_add_attributes(value: str) -> None:
     assert plan.step("leaf").spec.subject_text == f"/CN={value}/O=org"
 
 
+PROLOGUE_LINES = ("set -euo pipefail", "umask 077", "export SSL_CERT_FILE=/dev/null")
+
+
 def script_commands(text: str) -> list[list[str]]:
     """The commands of a script, skipping comments and quoted here-documents."""
     commands, lines = [], iter(text.splitlines())
     for line in lines:
-        if not line.strip() or line.startswith("#") or line in ("set -euo pipefail", "umask 077"):
+        if not line.strip() or line.startswith("#") or line in PROLOGUE_LINES:
             continue
         if line.startswith("cat > ") and line.endswith("'"):
             delimiter = line.rsplit("<<'", 1)[1][:-1]

@@ -92,7 +92,10 @@ def main(args: argparse.Namespace) -> int:
         cas = [(r.name, ex.expires_text(r.info), ex.residual(r.info, now)) for r in found.cas]
         console.show_table(("CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"), cas)
     for name in found.unreadable:
-        sys.stderr.write(f"{name}: not a certificate openssl can read\n")
+        sys.stderr.write(f"{name}: cannot be read: {found.why.get(name, 'not a certificate')}\n")
+    if not found.rows and not found.unreadable:
+        sys.stderr.write(f"{out}: no certificate found (no *.crt, no kubeconfig)\n")
+        return 1
     for row in soon:
         sys.stderr.write(
             f"{row.file}: expires {ex.expires_text(row.info)} "

@@ -26,6 +26,21 @@ def main(args: argparse.Namespace) -> int:
 
     full = load_plan(args)
     plan = full.select(args.steps)
+    import textwrap
+
+    from kpki_openssl import flags
+    from kpki_openssl.plan import Command
+
     texts = [lesson.explain_text(lesson.step_lesson(step, full)) for step in plan.steps]
-    sys.stdout.write(("\n" + "=" * 78 + "\n\n").join(texts))
+    argvs = [a.argv for s in plan.steps for a in s.actions if isinstance(a, Command)]
+    pad = " " * 6
+    env = "".join(
+        f"Environment\n  $ {n.text}\n"
+        + textwrap.fill(
+            n.meaning, 100, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False
+        )
+        + "\n\n"
+        for n in flags.environment_notes(argvs)
+    )
+    sys.stdout.write(env + ("\n" + "=" * 78 + "\n\n").join(texts))
     return 0

@@ -26,12 +26,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def resolve(args: argparse.Namespace) -> Path:
     """A path as given, a file in --out (with or without .crt), or a recipe step's certificate."""
+    import os
+    import stat
+
     from kpki_openssl.errors import InputError
+    from kpki_openssl.health.certinfo import file_kind
 
     out = out_dir(args)
     for candidate in (Path(args.target), out / args.target, out / f"{args.target}.crt"):
         if candidate.is_file():
             return candidate
+        if os.path.lexists(candidate) and not candidate.is_symlink():
+            mode = os.stat(candidate).st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(f"NAME|FILE: {str(candidate)!r} is {file_kind(mode)}, not a file")
     plan = load_plan(args)
     for spec in plan.certs:
         if spec.name == args.target and (out / spec.cert_file).is_file():

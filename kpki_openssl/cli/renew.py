@@ -40,7 +40,9 @@ def main(args: argparse.Namespace) -> int:
     plan = every.select(args.steps)
     plan = every.select([s.name for s in plan.steps] + embedding(every, plan))
     if args.dry_run:
-        console.show_script("# dry run: nothing is written\n" + shell.plan_text(plan))
+        from kpki_openssl.trust_store import PROLOGUE
+
+        console.show_script("# dry run: nothing is written\n" + PROLOGUE + shell.plan_text(plan))
         return 0
     out = out_dir(args)
     if not out.is_dir():

@@ -87,14 +87,15 @@ def main(args: argparse.Namespace) -> int:
     usage = usage_lines(full, plan)
     out = out_dir(args)
     if args.dry_run:
+        from kpki_openssl.trust_store import PROLOGUE
+
         if out.is_dir():
             parts: Iterable[str] = preview(plan, out, run_options(args))
         else:
             parts = shell.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
-        console.show_script(
-            itertools.chain(["# dry run: nothing is written\n"], parts, tail if usage else [])
-        )
+        head = ["# dry run: nothing is written\n", PROLOGUE]
+        console.show_script(itertools.chain(head, parts, tail if usage else []))
         return 0
     from kpki_openssl.runner import LOG_NAME, Runner  # not before: a dry run needs no plumbum
 

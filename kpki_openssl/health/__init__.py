@@ -1,2 +1,3 @@
 """The PKI explains its own health: verify a folder, inspect a certificate, list expiry dates,
-lint a recipe. Parsing and judging are pure; reading goes through runner.capture (openssl)."""
+lint a recipe. Judging is pure; certificates and keys are read in-process (certinfo, with
+cryptography), chains by `openssl verify` (openssl_run, with a timeout)."""

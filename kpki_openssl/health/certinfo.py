@@ -1,19 +1,21 @@
-"""One certificate (or CSR) as openssl prints it, parsed into plain data.
-
-The text comes from `openssl x509`/`openssl req` (see openssl_argv.x509_read_argv); this module
-only parses it, so it is pure and testable without openssl. Names of usages are turned back into
-the recipe's words (digitalSignature, serverAuth, ...) so checks can compare like with like.
+"""One certificate (or CSR) as plain data: read in-process with cryptography, or parsed from
+the text `openssl x509`/`openssl req` prints (openssl_argv.x509_read_argv; a test reads every
+certificate of a PKI both ways and requires the same fields). Either way, names of usages are
+the recipe's words (digitalSignature, serverAuth, ...) and the subject is openssl's
+`-nameopt compat` form, so checks compare like with like and every field matches what the
+shown openssl command prints.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kpki_openssl import openssl_argv
 from kpki_openssl.errors import KpkiError
 
 KEY_USAGE_WORDS = {
@@ -58,6 +60,7 @@ class CertInfo:
     ips: tuple[str, ...] = ()
     key_type: str = ""
     key_bits: int = 0
+    key_curve: str = ""  # P-256, P-384 for EC keys (the recipe's ecdsa_curve words)
     public_key: str = ""  # PEM, to compare with `openssl pkey -pubout`
 
     @property
@@ -169,34 +172,255 @@ def _sans(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(dns), tuple(ips)
 
 
-def read(path: Path | str, cwd: Path | None = None, pem: str | None = None) -> CertInfo:
-    """One certificate, by file or from PEM text (a kubeconfig's *-data), read by openssl."""
-    from kpki_openssl.runner import capture
+# ----- reading in-process, with cryptography -----
+# The checks read every certificate and key here (a 1,000-node PKI is 2,000 certificates: one
+# process each used to be most of verify's time). The openssl commands that show the same
+# fields are still printed by --show-commands; parse() above reads their output.
 
-    argv = openssl_argv.x509_read_argv(None if pem is not None else str(path))
-    done = capture(argv, cwd=cwd, stdin=pem)
-    if done.retcode != 0:
-        raise KpkiError(f"{path}: not a PEM certificate openssl can read")
-    return parse(done.stdout)
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "domainComponent": "DC",
+    "userId": "UID",
+    "streetAddress": "street",
+}
+_KEY_USAGE_ATTRS = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+_EKU_NAMES = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+}
+_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+PEM_CERT = "-----BEGIN CERTIFICATE-----"
+
+
+def name_text(name) -> str:
+    """An x509.Name as `-nameopt compat` prints it: /CN=kube-admin/O=system:masters."""
+    parts = []
+    for rdn in name.rdns:
+        attrs = [f"{_SHORT_NAMES.get(a.oid._name, a.oid._name)}={a.value}" for a in rdn]
+        parts.append("+".join(attrs))
+    return "".join(f"/{p}" for p in parts)
+
+
+def _serial_text(serial: int) -> str:
+    """As `openssl x509 -serial` prints it: upper-case hex, whole bytes."""
+    sign, serial = ("-", -serial) if serial < 0 else ("", serial)
+    digits = f"{serial:X}"
+    return sign + ("0" * (len(digits) % 2)) + digits
+
+
+def _key_facts(key) -> tuple[str, int, str]:
+    """(key_type, bits, curve) in the words openssl's text uses: RSA / EC / Ed25519."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size, ""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.key_size, _CURVES.get(key.curve.name, key.curve.name)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 0, ""  # openssl prints no size for Ed25519
+    return type(key).__name__, 0, ""
+
+
+def public_pem(key) -> str:
+    """A public key as `openssl pkey -pubout` writes it (SubjectPublicKeyInfo PEM)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def _extensions_of(obj) -> dict:
+    from cryptography import x509
+
+    try:
+        return {type(e.value): e.value for e in obj.extensions}
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise KpkiError(f"an extension cannot be read: {exc}") from None
+
+
+def info_of(obj, kind: str = "certificate") -> CertInfo:
+    """CertInfo of a cryptography Certificate (or CertificateSigningRequest)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    exts = _extensions_of(obj)
+    basic = exts.get(x509.BasicConstraints)
+    usage = exts.get(x509.KeyUsage)
+    key_usage: tuple[str, ...] = ()
+    if usage is not None:
+        key_usage = tuple(word for attr, word in _KEY_USAGE_ATTRS if getattr(usage, attr))
+        if usage.key_agreement:  # these two are defined only with keyAgreement
+            key_usage += ("encipherOnly",) * usage.encipher_only
+            key_usage += ("decipherOnly",) * usage.decipher_only
+    eku = exts.get(x509.ExtendedKeyUsage)
+    ekus = tuple(_EKU_NAMES.get(o.dotted_string, o._name) for o in eku) if eku else ()
+    san = exts.get(x509.SubjectAlternativeName)
+    dns = tuple(san.get_values_for_type(x509.DNSName)) if san else ()
+    ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) if san else ()
+    try:
+        key = obj.public_key()
+    except (ValueError, TypeError) as exc:
+        raise KpkiError(f"its public key cannot be read: {exc}") from None
+    key_type, bits, curve = _key_facts(key)
+    wanted = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage)
+    fields: dict = {}
+    if kind == "certificate":
+        fields = {
+            "issuer": name_text(obj.issuer),
+            "serial": _serial_text(obj.serial_number),
+            "not_before": obj.not_valid_before_utc,
+            "not_after": obj.not_valid_after_utc,
+            "fingerprint": obj.fingerprint(hashes.SHA256()).hex(":").upper(),
+        }
+    return CertInfo(
+        kind=kind,
+        subject=name_text(obj.subject),
+        has_extensions=any(t in exts for t in (*wanted, x509.SubjectAlternativeName)),
+        is_ca=basic.ca if basic is not None else None,
+        key_usage=key_usage,
+        extended_key_usage=ekus,
+        dns=dns,
+        ips=ips,
+        key_type=key_type,
+        key_bits=bits,
+        key_curve=curve,
+        public_key=public_pem(key),
+        **fields,
+    )
+
+
+def load_certs(data: bytes) -> list:
+    """Every PEM certificate in `data`, in order (a ca.crt may hold more than one)."""
+    from cryptography import x509
+
+    if PEM_CERT.encode() not in data:
+        raise KpkiError("no PEM certificate in it")
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise KpkiError(f"not a PEM certificate: {exc}") from None
+
+
+def from_pem(data: bytes, what: str) -> tuple[CertInfo, int]:
+    """The first certificate in `data` and how many certificates `data` holds."""
+    try:
+        certs = load_certs(data)
+        return info_of(certs[0]), len(certs)
+    except KpkiError as exc:
+        raise KpkiError(f"{what}: {exc}") from None
+
+
+def read(path: Path | str, cwd: Path | None = None, pem: str | None = None) -> CertInfo:
+    """One certificate, by file or from PEM text (a kubeconfig's *-data)."""
+    return read_counted(path, cwd, pem)[0]
+
+
+def read_counted(
+    path: Path | str, cwd: Path | None = None, pem: str | None = None
+) -> tuple[CertInfo, int]:
+    """read(), and how many certificates the file holds (a ca.crt with a CA appended: 2)."""
+    data = pem.encode("utf-8", "replace") if pem is not None else read_regular(path, cwd)
+    return from_pem(data, str(path))
 
 
 def read_csr(path: Path | str, cwd: Path | None = None) -> CertInfo:
-    from kpki_openssl.runner import capture
+    from cryptography import x509
 
-    done = capture(openssl_argv.req_read_argv(str(path)), cwd=cwd)
-    if done.retcode != 0:
-        raise KpkiError(f"{path}: not a PEM certificate request openssl can read")
-    return parse(done.stdout, kind="csr")
+    data = read_regular(path, cwd)
+    try:
+        return info_of(x509.load_pem_x509_csr(data), kind="csr")
+    except ValueError as exc:
+        raise KpkiError(f"{path}: not a PEM certificate request: {exc}") from None
 
 
 def public_key_of(
     key_path: Path | str | None, cwd: Path | None = None, pem: str | None = None
 ) -> str | None:
     """The PEM public key of a private key file (or PEM text), or None when unreadable."""
-    from kpki_openssl.runner import capture
+    from cryptography.hazmat.primitives import serialization
 
-    done = capture(openssl_argv.pubkey_argv(None if pem is not None else str(key_path)), cwd, pem)
-    if done.retcode != 0:
+    try:
+        data = pem.encode("utf-8", "replace") if pem is not None else read_regular(key_path, cwd)
+        key = serialization.load_pem_private_key(
+            data, password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except (KpkiError, ValueError, TypeError):
         return None
-    match = _PEM_KEY.search(done.stdout)
-    return match.group(0).strip() + "\n" if match else None
+    return public_pem(key.public_key())
+
+
+def private_key_facts(
+    key_path: Path | str, cwd: Path | None = None
+) -> tuple[str, int, str, str] | None:
+    """(key_type, bits, curve, public PEM) of a private key file, or None when unreadable."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(
+            read_regular(key_path, cwd), password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except (KpkiError, ValueError, TypeError):
+        return None
+    public = key.public_key()
+    return (*_key_facts(public), public_pem(public))
+
+
+MAX_READ = 1 << 20  # a certificate or key is a few KB; nothing in a PKI folder is a megabyte
+
+
+def read_regular(path: Path | str, cwd: Path | None = None) -> bytes:
+    """The bytes of a regular file, opened without blocking: a FIFO or a device named like a
+    certificate is refused (it would hang a reader), as is a directory."""
+    full = Path(cwd) / path if cwd is not None else Path(path)
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise KpkiError(f"{path}: cannot open: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise KpkiError(f"{path}: {file_kind(mode)}, not a regular file")
+        chunks, size = [], 0
+        while size <= MAX_READ:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_READ:
+            raise KpkiError(f"{path}: larger than {MAX_READ} bytes, not a certificate or key")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise KpkiError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def file_kind(mode: int) -> str:
+    for test, word in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return word
+    return "not a regular file"

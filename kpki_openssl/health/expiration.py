@@ -2,11 +2,14 @@
 
 Every *.crt under the folder, plus the client certificate of every kubeconfig (embedded or
 referenced). A certificate is listed as a CA when it is self-signed or has CA:TRUE; every other
-certificate names the CA whose subject is its issuer. Reading is openssl (certinfo.read).
+certificate names the CA whose subject is its issuer. Reading is in-process (certinfo.read, with
+cryptography): only regular files are opened, and whatever cannot be read is named, with why.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +36,7 @@ class Expiry:
     cas: list[Row]
     leaves: list[Row]
     unreadable: list[str]
+    why: dict[str, str] = dataclasses.field(default_factory=dict)  # unreadable name -> the reason
 
     @property
     def rows(self) -> list[Row]:
@@ -46,23 +50,33 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
         raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
     found: list[tuple[str, str, str, str, CertInfo]] = []
     unreadable: list[str] = []
-    for path in sorted(out.rglob("*.crt"), key=lambda p: (str(p.parent), p.stem)):
-        if kubeconfig_files.in_tool_dir(out, path):  # an old CA kept by --replace-ca, ...
-            continue
-        rel = path.relative_to(out).as_posix()
+    why: dict[str, str] = {}
+
+    def cannot(name: str, reason: str) -> None:
+        unreadable.append(name)
+        why[name] = reason
+
+    for rel in _cert_files(out, cannot):
         progress(rel)
         try:
-            found.append((path.stem, rel, "file", "", certinfo.read(rel, cwd=out)))
-        except KpkiError:
-            unreadable.append(rel)
+            found.append((Path(rel).stem, rel, "file", "", certinfo.read(rel, cwd=out)))
+        except KpkiError as exc:
+            cannot(rel, str(exc).removeprefix(f"{rel}: "))
     for name in kubeconfig_files.find(out):
         progress(name)
-        parsed = kubeconfig_files.parse(
-            name, (out / name).read_text(encoding="utf-8", errors="replace")
-        )
+        try:
+            text = certinfo.read_regular(name, cwd=out).decode("utf-8", errors="replace")
+        except KpkiError as exc:
+            cannot(name, str(exc).removeprefix(f"{name}: "))
+            continue
+        parsed = kubeconfig_files.parse(name, text)
         for entry in parsed.entries if parsed else ():
             cred = entry.cert
-            if cred is None or cred.error:
+            if cred is None:
+                continue
+            label = f"{name} ({cred.field})"
+            if cred.error:
+                cannot(label, cred.error)
                 continue
             try:
                 if cred.embedded:
@@ -70,10 +84,10 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
                 elif (local := kubeconfig_files.local_file(out, name, cred, {})) is not None:
                     info = certinfo.read(local, cwd=out)
                 else:
-                    unreadable.append(f"{name} ({cred.field}: {cred.path} is missing)")
+                    cannot(f"{name} ({cred.field}: {cred.path} is missing)", "missing")
                     continue
-            except KpkiError:
-                unreadable.append(f"{name} ({cred.field})")
+            except KpkiError as exc:
+                cannot(label, str(exc))
                 continue
             found.append((name, name, "kubeconfig", cred.field, info))
     ca_names = {
@@ -88,7 +102,32 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
             stem, rel, source, field, info, is_ca, "" if is_ca else ca_names.get(info.issuer, "?")
         )
         (cas if is_ca else leaves).append(row)
-    return Expiry(cas, leaves, unreadable)
+    return Expiry(cas, leaves, unreadable, why)
+
+
+def _cert_files(out: Path, cannot: Callable[[str, str], None]) -> list[str]:
+    """Every *.crt under `out` (not in the tool's own folder), relative, in (folder, stem)
+    order; a sub-folder that cannot be listed is reported through `cannot`, not skipped."""
+    try:
+        os.listdir(out)
+    except OSError as exc:
+        raise KpkiError(f"--out: {str(out)!r} cannot be read: {exc.strerror}") from None
+
+    def walk_error(exc: OSError) -> None:
+        where = Path(exc.filename).relative_to(out).as_posix() if exc.filename else str(out)
+        cannot(where + "/", f"cannot list: {exc.strerror}")
+
+    names = []
+    for folder, dirs, files in os.walk(out, onerror=walk_error):
+        base = Path(folder)
+        if base == out:
+            dirs[:] = [d for d in dirs if d != kubeconfig_files.TOOL_DIR]
+        # a folder named like a certificate is listed too: it is reported, not skipped
+        for name in [*files, *dirs]:
+            if name.endswith(".crt"):
+                names.append((base / name).relative_to(out))
+    names.sort(key=lambda p: (str(p.parent), p.stem))
+    return [p.as_posix() for p in names]
 
 
 def residual(info: CertInfo, now: datetime) -> str:

@@ -1,5 +1,6 @@
 """One certificate, CSR or kubeconfig credential in human form, with the openssl command that
-shows the same. Reading is openssl (certinfo); this module finds the file and lays out fields."""
+shows the same. Reading is in-process (certinfo, with cryptography; regular files only); this
+module finds the file and lays out fields."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ class Inspected:
 def inspect(path: Path, display: str) -> list[Inspected]:
     """The certificate in `path`; a kubeconfig gives one item per user."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise KpkiError(f"{display}: cannot read: {exc.strerror}") from None
+        text = certinfo.read_regular(path).decode("utf-8", errors="replace")
+    except KpkiError as exc:
+        raise KpkiError(f"{display}: {str(exc).removeprefix(f'{path}: ')}") from None
     folder = path.parent
     name = shlex.quote(path.name)
     if "BEGIN CERTIFICATE REQUEST" in text:
