@@ -84,7 +84,7 @@ def test_replayed_script_and_run_never_load_the_bundle(tmp_path: Path) -> None:
     bundle = default_cert_file()
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
     env["PYTHONPATH"] = str(REPO)
-    sets = ["--set", "key_type=ed25519", "--set", "nodes=n1"]
+    sets = ["--set", "key_type=ed25519", "--set", "sa_key_type=ecdsa", "--set", "nodes=n1"]
     script = tmp_path / "build.sh"
     assert cli_main(["export", "ca", "admin", "apiserver", "-o", str(script), *sets]) == 0
     (tmp_path / "by-hand").mkdir()
