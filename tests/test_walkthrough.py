@@ -229,7 +229,9 @@ def test_walkthrough_fits_the_terminal_and_never_splits_a_name(
     assert "The document's commands beside ours" in screen  # explain's text came on `e`
     raw = term.screen(joined=False).splitlines()  # as the terminal shows it
     lines = prose_lines(term.screen())
-    too_wide = [ln for ln in lines if len(ln) > width]
+    # a line wider than the terminal is a wrapping fault unless it is one word on its own (a
+    # long path is never split, and a deep temporary folder can be wider than 80 columns)
+    too_wide = [ln for ln in lines if len(ln) > width and len(ln.split()) > 1]
     assert not too_wide, too_wide
     assert len(raw) >= len(term.screen().splitlines())
     assert not [ln for ln in lines if ln.rstrip().endswith(("-", "system:kube"))], lines
