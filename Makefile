@@ -5,6 +5,8 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 OUT ?= pki
+# Test files run on this many processes (pytest-xdist); each file stays on one of them.
+TEST_JOBS ?= 2
 
 .PHONY: pki install install-test system-deps test lint format bench clean
 
@@ -23,7 +25,7 @@ system-deps:
 	sh scripts/install-system-deps.sh
 
 test: install-test system-deps
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 lint:
 	$(PYTHON) -m ruff check .

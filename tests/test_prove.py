@@ -38,9 +38,22 @@ def needs_all() -> None:
 
 
 @pytest.fixture(scope="module")
-def bundled(built_pki: Path) -> tuple[int, dict]:
+def bundled_scratch(tmp_path_factory) -> Path:
+    """Where the bundled run's prove keeps its scratch folder (its TMPDIR), so the check that
+    nothing is left running looks at that run alone, not at another test's prove."""
+    return tmp_path_factory.mktemp("prove-scratch")
+
+
+@pytest.fixture(scope="module")
+def bundled(built_pki: Path, bundled_scratch: Path) -> tuple[int, dict]:
+    import tempfile
+
     needs_all()
-    return prove_json(built_pki)
+    before, tempfile.tempdir = tempfile.tempdir, str(bundled_scratch)
+    try:
+        return prove_json(built_pki)
+    finally:
+        tempfile.tempdir = before
 
 
 def test_the_bundled_pki_passes_every_check(bundled) -> None:
@@ -80,7 +93,7 @@ def test_certificates_from_another_ca_are_refused_in_the_programs_words(bundled)
     assert not [c for c in doc["checks"] if c["status"] == "note"]
 
 
-def test_servers_are_stopped_and_their_ports_free(bundled) -> None:
+def test_servers_are_stopped_and_their_ports_free(bundled, bundled_scratch: Path) -> None:
     _code, doc = bundled
     ports = {
         int(m.group(1))
@@ -91,7 +104,9 @@ def test_servers_are_stopped_and_their_ports_free(bundled) -> None:
     }
     assert len(ports) >= 3  # etcd, the apiserver's s_server, each kubelet's
     assert not [p for p in ports if port_open(p)]
-    left = subprocess.run(["pgrep", "-f", "kpki-prove-"], capture_output=True, text=True)
+    assert any(str(bundled_scratch) in a for c in doc["checks"] for a in c["argv"])  # it ran there
+    pattern = f"{bundled_scratch}/kpki-prove-"
+    left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     assert left.stdout.strip() == ""  # no etcd (its data folder) or s_server left running
 
 
