@@ -160,6 +160,7 @@ class Runner:
         self.invocation = invocation
         self.meta = self.out / META_DIR
         self._records: dict[str, record.Record] = {}
+        self._checked_programs: set[str] = set()  # a walkthrough runs step after step
         self._mutex = threading.Lock()  # records and results: steps run in threads
         self._log_mutex = threading.Lock()
         self._step = threading.local()  # .record: the StepRecord a worker thread fills
@@ -316,7 +317,7 @@ class Runner:
         """Every program the plan runs is on PATH (openssl new enough), before anything is
         written."""
         names = {a.argv[0] for s in plan.steps for a in s.actions if isinstance(a, Command)}
-        for name in sorted(names):
+        for name in sorted(names - self._checked_programs):
             try:
                 program = local[name]
             except CommandNotFound:
@@ -326,6 +327,7 @@ class Runner:
                 if retcode != 0:
                     raise KpkiError(f"openssl: `openssl version` failed: {stderr.strip()!r}")
                 openssl_version.check(stdout)
+            self._checked_programs.add(name)
 
     @contextmanager
     def _session(self, result: RunResult) -> Iterator[None]:
