@@ -83,6 +83,19 @@ class _Files:
         """Steps whose files must be in the folder before this one runs."""
         return ()
 
+    # name, title and why come from the spec the step carries (a file step is named by its file)
+    @property
+    def name(self) -> str:
+        return self.spec.name  # type: ignore[attr-defined]
+
+    @property
+    def title(self) -> str:
+        return self.spec.title  # type: ignore[attr-defined]
+
+    @property
+    def explain(self) -> str:
+        return self.spec.explain  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True)
 class CertStep(_Files):
@@ -93,18 +106,6 @@ class CertStep(_Files):
     actions: tuple[Action, ...]
     notes: tuple[str, ...] = ()
     kind: ClassVar[str] = "certificate"
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def title(self) -> str:
-        return self.spec.title
-
-    @property
-    def explain(self) -> str:
-        return self.spec.explain
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -150,18 +151,6 @@ class KeyPairStep(_Files):
     notes: tuple[str, ...] = ()
     kind: ClassVar[str] = "key pair"
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def title(self) -> str:
-        return self.spec.title
-
-    @property
-    def explain(self) -> str:
-        return self.spec.explain
-
     def relation(self) -> str:
         return "a key pair, no certificate"
 
@@ -181,23 +170,10 @@ class KubeconfigStep(_Files):
         return self.spec.file
 
     @property
-    def title(self) -> str:
-        return self.spec.title
-
-    @property
-    def explain(self) -> str:
-        return self.spec.explain
-
-    @property
     def needs(self) -> tuple[str, ...]:
         """The embedded form copies the client certificate and its CA into the file."""
         if not self.spec.embed:
             return ()
-        return tuple(dict.fromkeys((self.client.name, self.client.ca or self.client.name)))
-
-    @property
-    def uses(self) -> tuple[str, ...]:
-        """The certificate steps whose files it names, embedded or not."""
         return tuple(dict.fromkeys((self.client.name, self.client.ca or self.client.name)))
 
     def relation(self) -> str:
@@ -220,14 +196,6 @@ class ComponentStep(_Files):
     @property
     def name(self) -> str:
         return self.spec.file
-
-    @property
-    def title(self) -> str:
-        return self.spec.title
-
-    @property
-    def explain(self) -> str:
-        return self.spec.explain
 
     def relation(self) -> str:
         return f"a configuration file for {self.spec.program}"
