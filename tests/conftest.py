@@ -24,6 +24,14 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _HYPOTHESIS_HOME = pytest.StashKey[Path]()
 
 
+def need_root(why: str = "mounting a tmpfs needs root") -> None:
+    """Skip on a user's machine when not root; CI runs as root, so there it must run."""
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail(f"CI runs as root: this test must run there ({why})")
+        pytest.skip(why)
+
+
 def need_program(name: str) -> str:
     """The program's path; skip on a user's machine without it, fail in CI (CI=true)."""
     path = shutil.which(name)

@@ -9,14 +9,13 @@ Needs root (mount); skipped otherwise, never under CI=true (CI runs as root).
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from kpki_openssl.cli import main as cli_main
-from tests.conftest import IN_CI, need_program
+from tests.conftest import IN_CI, need_program, need_root
 from tests.safety_recipes import assert_complete_pki, assert_no_broken_file, replay, tiny_recipe
 
 # (key type, --jobs, tmpfs size in KiB). tmpfs counts whole 4 KiB pages: the tiny PKI needs
@@ -36,10 +35,7 @@ CASES = [
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A tmpfs mounted on tmp_path/disk; yields (folder, remount(size_kib)); always unmounted."""
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("CI runs as root: the full-disk tests must run there")
-        pytest.skip("mounting a tmpfs needs root")
+    need_root()
     disk = tmp_path / "disk"
     disk.mkdir(mode=0o700)
     sizes: list[int] = []

@@ -14,7 +14,7 @@ import pytest
 
 from kpki_openssl import clashes, runner, safefs
 from kpki_openssl.cli import main as cli_main
-from tests.conftest import IN_CI, need_program
+from tests.conftest import IN_CI, need_program, need_root
 from tests.safety_recipes import tiny_recipe
 
 
@@ -187,10 +187,7 @@ def test_bookkeeping_names_agree_with_the_runner() -> None:
 @pytest.fixture
 def full_disk(tmp_path: Path):
     """A 64 KiB tmpfs, then filled to the last byte with a ballast file."""
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("CI runs as root: the full-disk tests must run there")
-        pytest.skip("mounting a tmpfs needs root")
+    need_root()
     disk = tmp_path / "disk"
     disk.mkdir(mode=0o700)
     argv = ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(disk)]
