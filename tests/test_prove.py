@@ -288,3 +288,10 @@ def test_ctrl_c_stops_every_server_it_started(built_pki: Path, tmp_path: Path) -
     assert not list(tmp_path.glob("kpki-prove-*"))  # scratch removed
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert left.stdout.strip() == ""  # no etcd (its --data-dir is under tmp_path) still running
+
+
+def test_the_command_line_knows_the_same_groups_as_prove() -> None:
+    from kpki_openssl import prove
+    from kpki_openssl.cli import prove as cli_prove
+
+    assert cli_prove.GROUPS == prove.GROUPS
