@@ -203,18 +203,25 @@ def read_bookkeeping(path: Path, limit: int = 64 << 20) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnsafePath(f"{path}: should be a regular file; remove it, then run again")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
+        data = read_at_most(fd, limit)
+        if data is None:
             raise UnsafePath(f"{path}: larger than {limit >> 20} MiB; not read")
-        return b"".join(chunks)
+        return data
     finally:
         os.close(fd)
+
+
+def read_at_most(fd: int, limit: int) -> bytes | None:
+    """Every byte of an open file, or None when it holds more than `limit` (a file we read
+    whole is small; a huge one is refused before it is all in memory)."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(chunks)
 
 
 # ----- whole writes -----

@@ -397,16 +397,12 @@ def read_regular(path: Path | str, cwd: Path | None = None) -> bytes:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise KpkiError(f"{path}: {file_kind(mode)}, not a regular file")
-        chunks, size = [], 0
-        while size <= MAX_READ:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_READ:
+        from kpki_openssl.safefs import read_at_most
+
+        data = read_at_most(fd, MAX_READ)
+        if data is None:
             raise KpkiError(f"{path}: larger than {MAX_READ} bytes, not a certificate or key")
-        return b"".join(chunks)
+        return data
     except OSError as exc:
         raise KpkiError(f"{path}: cannot read: {exc.strerror}") from None
     finally:
