@@ -1,9 +1,12 @@
-# Two commands do all setup on a fresh machine:
-#   make pki    - install kpki_openssl and build a full PKI in ./pki from the bundled recipe
-#   make test   - install what the tests need (Python packages; etcd, kubectl, curl, easy-rsa, tmux
-#                 via apt) and run them
+# Two commands do all setup on a fresh machine, with the distribution's own python3:
+#   make pki    - make a virtual environment (.venv), install kpki_openssl in it, and build a full
+#                 PKI in ./pki from the bundled recipe
+#   make test   - install what the tests need (Python packages in .venv; etcd, kubectl, curl,
+#                 easy-rsa, tmux, strace via apt) and run them
+# Debian and Ubuntu refuse a bare `pip install` (PEP 668), so nothing is installed outside .venv.
 PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+VENV ?= .venv
+VPY := $(VENV)/bin/python
 OUT ?= pki
 # Test files run on this many processes (pytest-xdist); each file stays on one of them.
 TEST_JOBS ?= 2
@@ -11,13 +14,30 @@ TEST_JOBS ?= 2
 .PHONY: pki install install-test system-deps test lint format bench clean
 
 pki: install
-	$(PYTHON) -m kpki_openssl run all --out $(OUT)
+	$(VPY) -m kpki_openssl run all --out $(OUT)
+	@echo
+	@echo "Next, the same PKI one step at a time, each command explained before it runs (in a new folder):"
+	@echo "  . $(VENV)/bin/activate && kpki-openssl walkthrough --out lesson"
 
-install:
-	$(PIP) install -q -e .
+# The virtual environment itself; one line names the package when python3 cannot make one.
+$(VPY):
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "make: $(PYTHON) cannot make a virtual environment: install the python3-venv package (apt-get install python3-venv) and run make again" >&2; \
+	  exit 1; }
+	$(PYTHON) -m venv $(VENV)
 
-install-test:
-	$(PIP) install -q -e '.[dev]'
+# Stamps: reinstall only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(VPY)
+	$(VPY) -m pip install -q --disable-pip-version-check -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VPY)
+	$(VPY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-dev
 
 # Real consumers the tests run: etcd + etcdctl, kubectl, curl (the document's call), easy-rsa
 # (benchmark), tmux (walkthrough), strace (what openssl opens: the trust-store setting).
@@ -25,19 +45,19 @@ system-deps:
 	sh scripts/install-system-deps.sh
 
 test: install-test system-deps
-	$(PYTHON) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
-lint:
-	$(PYTHON) -m ruff check .
-	$(PYTHON) -m ruff format --check .
+lint: install-test
+	$(VPY) -m ruff check .
+	$(VPY) -m ruff format --check .
 
-format:
-	$(PYTHON) -m ruff format .
-	$(PYTHON) -m ruff check --fix .
+format: install-test
+	$(VPY) -m ruff format .
+	$(VPY) -m ruff check --fix .
 
 # Speed against the exported script and easy-rsa 3 (a few minutes; BENCH_ARGS=--quick for ~30 s).
 bench: install-test system-deps
-	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	$(VPY) bench/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache $(VENV)
