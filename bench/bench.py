@@ -87,8 +87,8 @@ def plan_args(n_nodes: int | None, key_type: str) -> list[str]:
 def planned_certs(args: list[str]) -> int:
     """How many certificates the bundled recipe makes with these --set values (from the plan,
     so a recipe that grows does not break the checks below)."""
-    from kpki_openssl.plan import build_plan
-    from kpki_openssl.recipe import load_recipe, resolve_variables
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
 
     recipe = load_recipe("kubernetes")
     sets = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--set"]
@@ -141,8 +141,8 @@ def script_run(script: Path, expect: int) -> Callable[[Path], Sample]:
 
 def easyrsa_script(args: list[str], key_type: str) -> tuple[str, int]:
     """A bash script that makes the plan's certificates with easy-rsa 3 (see bench/README.md)."""
-    from kpki_openssl.plan import build_plan
-    from kpki_openssl.recipe import load_recipe, resolve_variables
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
 
     recipe = load_recipe("kubernetes")
     sets = [args[i + 1] for i in range(0, len(args), 2)]
@@ -224,10 +224,10 @@ done
 
 def typed_script(script: str) -> str:
     """The exported script without the trust-store setting: the document's commands as typed."""
-    from kpki_openssl import trust_store
+    from kpki_openssl.base import trust_store_setting
 
-    assert trust_store.PROLOGUE in script
-    return script.replace(trust_store.PROLOGUE, "")
+    assert trust_store_setting.PROLOGUE in script
+    return script.replace(trust_store_setting.PROLOGUE, "")
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class Table:
 
 
 def machine() -> str:
-    from kpki_openssl.console import cpu_count
+    from kpki_openssl.base.console import cpu_count
 
     openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout
     return (

@@ -13,9 +13,9 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from kpki_openssl import certificates_api
-from kpki_openssl.plan import CertStep, build_plan
-from kpki_openssl.recipe import load_recipe, resolve_variables
+from kpki_openssl.plan import certificates_api
+from kpki_openssl.plan.steps import CertStep, build_plan
+from kpki_openssl.recipe.model import load_recipe, resolve_variables
 from tests.conftest import need_program, run_cli
 from tests.oracle import subject_pairs
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from kpki_openssl.health import lint as lint_module
+from kpki_openssl.checks import lint as lint_module
 from tests.conftest import REPO, need_program
 from tests.tls_server import mtls_server
 

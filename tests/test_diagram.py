@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from kpki_openssl import diagram
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.plan import build_plan
-from kpki_openssl.recipe import load_recipe, resolve_variables
+from kpki_openssl.plan.steps import build_plan
+from kpki_openssl.recipe.model import load_recipe, resolve_variables
+from kpki_openssl.teach import diagram
 
 EDGE = re.compile(r'^  (\w+) (-->|<-->|-\.->)\|"([^"]*)"\| (\w+)$')
 NODE = re.compile(r'^  (\w+)(\["|\[\[")(.*?)("\]|"\]\])$')

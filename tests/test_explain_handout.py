@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from kpki_openssl import flags
-from kpki_openssl.plan import Command, build_plan
-from kpki_openssl.recipe import bundled_recipes, load_recipe, resolve_variables
+from kpki_openssl.plan.steps import Command, build_plan
+from kpki_openssl.recipe.model import bundled_recipes, load_recipe, resolve_variables
+from kpki_openssl.teach import flag_glossary
 from tests.conftest import need_program, run_cli
 from tests.oracle import openssl_verify
 
@@ -48,7 +48,7 @@ def test_every_flag_of_every_bundled_recipe_is_explained(recipe: str) -> None:
         for step in plan.steps:
             for action in step.actions:
                 if isinstance(action, Command):
-                    notes = flags.explain_argv(action.argv)
+                    notes = flag_glossary.explain_argv(action.argv)
                     missing = [n.text for n in notes if not n.meaning]
                     assert not missing, (recipe, sets, step.name, missing)
                     # every token of the command is covered by exactly one note
@@ -162,9 +162,9 @@ def test_handout_renders_cleanly(handout: str) -> None:
 
 
 def test_handout_is_a_lesson_of_bounded_length_with_the_diagram(handout: str) -> None:
-    from kpki_openssl import diagram
-    from kpki_openssl.plan import build_plan
-    from kpki_openssl.recipe import load_recipe, resolve_variables
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.teach import diagram
 
     recipe = load_recipe("kubernetes")
     plan = build_plan(recipe, resolve_variables(recipe, []))

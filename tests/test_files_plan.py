@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from kpki_openssl import shell
-from kpki_openssl.errors import InputError
-from kpki_openssl.plan import PRIVATE_MODE, Command, WriteFile, build_plan
-from kpki_openssl.recipe import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.base.errors import InputError
+from kpki_openssl.plan import shell_text
+from kpki_openssl.plan.steps import PRIVATE_MODE, Command, WriteFile, build_plan
+from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
 from tests.expected import COMPONENT_FILES, KUBECONFIGS, SERVER
 
 
@@ -74,7 +74,7 @@ def test_embedded_form_is_kubectl_embed_commands_after_the_file() -> None:
 
 
 def test_dry_run_shows_the_kubectl_config_commands_as_comments() -> None:
-    text = shell.plan_text(plan_for().select(["admin.kubeconfig"]))
+    text = shell_text.plan_text(plan_for().select(["admin.kubeconfig"]))
     comments = [ln for ln in text.splitlines() if ln.startswith("#   kubectl config ")]
     verbs = [ln.split()[3] for ln in comments]
     assert verbs == ["set-cluster", "set-credentials", "set-context", "use-context"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kpki_openssl.health import certinfo, intent
-from kpki_openssl.health.verify import parse_verify
+from kpki_openssl.checks import certinfo, expected
+from kpki_openssl.checks.verify import parse_verify
 
 X509_OUTPUT = """subject=/CN=etcdserver/O=system:etcdserver
 issuer=/CN=KUBERNETES-CA
@@ -78,26 +78,26 @@ IP.1 = 10.96.0.1
 
 
 def test_cnf_sections_and_extensions() -> None:
-    assert intent.missing_sections(DOCUMENT_CNF, None) == [
+    assert expected.missing_sections(DOCUMENT_CNF, None) == [
         ("[req] distinguished_name", "req_distinguished_name")
     ]
-    assert intent.missing_sections(DOCUMENT_CNF, "v3_ca") == [
+    assert expected.missing_sections(DOCUMENT_CNF, "v3_ca") == [
         ("[req] distinguished_name", "req_distinguished_name"),
         ("-extensions", "v3_ca"),
     ]
-    ext = intent.section_extensions(DOCUMENT_CNF, "v3_req")
+    ext = expected.section_extensions(DOCUMENT_CNF, "v3_req")
     assert ext.is_ca is False and ext.key_usage == ("nonRepudiation",)
     assert (ext.dns, ext.ips) == (("kubernetes",), ("10.96.0.1",))
 
 
 def test_host_coverage() -> None:
     dns, ips = ("kubernetes", "*.example.org"), ("10.96.0.1", "fd00::1")
-    assert intent.host_covered("kubernetes", dns, ips)
-    assert intent.host_covered("KUBERNETES", dns, ips)
-    assert intent.host_covered("api.example.org", dns, ips)
-    assert not intent.host_covered("a.b.example.org", dns, ips)
-    assert intent.host_covered("10.96.0.1", dns, ips)
-    assert intent.host_covered("fd00:0::1", dns, ips)
-    assert not intent.host_covered("kube-apiserver", dns, ips)
-    assert not intent.host_covered("10.96.0.2", dns, ("kubernetes",))
-    assert intent.url_host("https://[fd00::1]:6443") == "fd00::1"
+    assert expected.host_covered("kubernetes", dns, ips)
+    assert expected.host_covered("KUBERNETES", dns, ips)
+    assert expected.host_covered("api.example.org", dns, ips)
+    assert not expected.host_covered("a.b.example.org", dns, ips)
+    assert expected.host_covered("10.96.0.1", dns, ips)
+    assert expected.host_covered("fd00:0::1", dns, ips)
+    assert not expected.host_covered("kube-apiserver", dns, ips)
+    assert not expected.host_covered("10.96.0.2", dns, ("kubernetes",))
+    assert expected.url_host("https://[fd00::1]:6443") == "fd00::1"

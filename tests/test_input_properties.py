@@ -21,11 +21,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from kpki_openssl import shell
+from kpki_openssl.base.errors import InputError
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.errors import InputError
-from kpki_openssl.plan import Command, build_plan
-from kpki_openssl.recipe import parse_recipe, resolve_variables
+from kpki_openssl.plan import shell_text
+from kpki_openssl.plan.steps import Command, build_plan
+from kpki_openssl.recipe.model import parse_recipe, resolve_variables
 from tests.conftest import need_program
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 
@@ -218,7 +218,7 @@ def test_free_text_never_becomes_a_command(note: str) -> None:
     except InputError as exc:
         assert_one_line_naming(exc, "--set note", note)
         return
-    text = shell.script(plan)
+    text = shell_text.script(plan)
     expected = [list(a.argv) for s in plan.steps for a in s.actions if isinstance(a, Command)]
     assert script_commands(text) == expected
 
@@ -230,7 +230,9 @@ def test_exported_script_parses_in_bash(note: str) -> None:
         plan = plan_with(f"note={note}")
     except InputError:
         return
-    done = subprocess.run(["bash", "-n"], input=shell.script(plan), capture_output=True, text=True)
+    done = subprocess.run(
+        ["bash", "-n"], input=shell_text.script(plan), capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 

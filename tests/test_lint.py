@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from kpki_openssl.errors import InputError
-from kpki_openssl.health.lint import CHECKS, lint
-from kpki_openssl.recipe import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.base.errors import InputError
+from kpki_openssl.checks.lint import CHECKS, lint
+from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
 from tests.conftest import run_cli
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kpki_openssl import scheduler
+from kpki_openssl.execute import scheduler
 from tests.conftest import REPO, run_cli
 from tests.expected import CAS
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs, verifying_cas

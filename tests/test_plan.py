@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kpki_openssl import shell
-from kpki_openssl.errors import InputError
-from kpki_openssl.plan import CertStep, Command, WriteFile, build_plan
-from kpki_openssl.recipe import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.base.errors import InputError
+from kpki_openssl.plan import shell_text
+from kpki_openssl.plan.steps import CertStep, Command, WriteFile, build_plan
+from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
 from tests.expected import APISERVER_DNS, APISERVER_IPS, CAS, LEAVES, SIGNERS
 
 
@@ -82,7 +82,7 @@ def test_select_keeps_plan_order_and_rejects_unknown() -> None:
 
 
 def test_plan_is_deterministic() -> None:
-    assert shell.plan_text(plan_for()) == shell.plan_text(plan_for())
+    assert shell_text.plan_text(plan_for()) == shell_text.plan_text(plan_for())
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_bad_recipes_name_the_field(rows, needle) -> None:
 
 
 def test_heredoc_delimiter_never_occurs_in_the_text() -> None:
-    text = shell.heredoc(WriteFile("x.cnf", "a\nEOF\nEOF_1\n"))
+    text = shell_text.heredoc(WriteFile("x.cnf", "a\nEOF\nEOF_1\n"))
     assert text.startswith("cat > x.cnf <<'EOF_2'\n") and text.endswith("EOF_2\n")
 
 
@@ -161,13 +161,13 @@ def test_a_row_can_be_written_as_the_document_does() -> None:
     recipe = parse_recipe(MINIMAL + AS_DOCUMENT)
     plan = build_plan(recipe, resolve_variables(recipe))
     ca, api = plan.steps
-    assert [shell.command_line(a) for a in ca.actions] == [
+    assert [shell_text.command_line(a) for a in ca.actions] == [
         "openssl genrsa -out ca.key 2048",
         "openssl req -new -key ca.key -subj /CN=KUBERNETES-CA -out ca.csr",
         "openssl x509 -req -in ca.csr -signkey ca.key -out ca.crt",
     ]
     assert api.actions[0] == WriteFile("openssl.cnf", "[req]\nreq_extensions = v3_req\n")
-    assert [shell.command_line(a) for a in api.actions[1:]] == [
+    assert [shell_text.command_line(a) for a in api.actions[1:]] == [
         "openssl genrsa -out apiserver.key 2048",
         "openssl req -new -key apiserver.key -subj /CN=kube-apiserver -out apiserver.csr"
         " -config openssl.cnf",

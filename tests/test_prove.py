@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.prove import port_open
+from kpki_openssl.prove.prover import port_open
 from tests.conftest import need_program
 
 pytestmark = pytest.mark.real
@@ -291,7 +291,7 @@ def test_ctrl_c_stops_every_server_it_started(built_pki: Path, tmp_path: Path) -
 
 
 def test_the_command_line_knows_the_same_groups_as_prove() -> None:
-    from kpki_openssl import prove
     from kpki_openssl.cli import prove as cli_prove
+    from kpki_openssl.prove import prover
 
-    assert cli_prove.GROUPS == prove.GROUPS
+    assert cli_prove.GROUPS == prover.GROUPS

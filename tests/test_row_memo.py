@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kpki_openssl.errors import InputError
-from kpki_openssl.plan import build_plan
-from kpki_openssl.recipe import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.base.errors import InputError
+from kpki_openssl.plan.steps import build_plan
+from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def test_a_dry_run_does_not_import_the_runner() -> None:
         "from kpki_openssl.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['run', 'all', '--dry-run', '--out', sys.argv[1]])\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('plumbum', 'kpki_openssl.run'))))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('plumbum', 'kpki_openssl.execute.runner'))))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(REPO / "no-such-folder")],

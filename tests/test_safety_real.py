@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from kpki_openssl import openssl_version
-from kpki_openssl.errors import KpkiError
+from kpki_openssl.base import openssl_version
+from kpki_openssl.base.errors import KpkiError
 from tests.conftest import REPO, need_program, run_cli, run_cli_process
 from tests.expected import CAS
 from tests.oracle import key_matches, load_cert, openssl_verify, sans, subject_pairs, verifying_cas

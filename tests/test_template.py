@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpki_openssl.errors import InputError
-from kpki_openssl.plan import build_plan
-from kpki_openssl.recipe import parse_recipe, resolve_variables
+from kpki_openssl.base.errors import InputError
+from kpki_openssl.plan.steps import build_plan
+from kpki_openssl.recipe.model import parse_recipe, resolve_variables
 from tests.conftest import run_cli
 
 HEAD = """name: tiny

@@ -1,4 +1,4 @@
-"""The trust-store setting (trust_store.py): what openssl really opens with and without it, that
+"""The trust-store setting (trust_store_setting.py): what openssl really opens with and without it, that
 the runner and the exported script set the same thing, that it changes no certificate, and that
 the chain check trusts our CA and nothing from the system store."""
 
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kpki_openssl import openssl_argv, shell, trust_store
+from kpki_openssl.base import trust_store_setting
 from kpki_openssl.cli import main as cli_main
+from kpki_openssl.plan import openssl_argv, shell_text
 from tests.conftest import REPO, need_program
 
 
@@ -49,16 +50,20 @@ def strace(cwd: Path, argv: list[str], env: dict) -> list[str]:
 
 def test_prologue_and_runner_set_the_same_variable(tmp_path: Path) -> None:
     """One source: the value bash has after the script's prologue is what the runner's children
-    get (trust_store.program is what Runner._execute starts)."""
+    get (trust_store_setting.program is what Runner._execute starts)."""
     need_program("bash")
-    assert trust_store.PROLOGUE in shell.SCRIPT_PROLOGUE
+    assert trust_store_setting.PROLOGUE in shell_text.SCRIPT_PROLOGUE
     from_script = subprocess.run(
-        ["bash", "-c", shell.SCRIPT_PROLOGUE + f'printf %s "${trust_store.VARIABLE}"'],
+        ["bash", "-c", shell_text.SCRIPT_PROLOGUE + f'printf %s "${trust_store_setting.VARIABLE}"'],
         cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True,
     ).stdout  # fmt: skip
-    from_runner = trust_store.program("printenv")[trust_store.VARIABLE]().rstrip("\n")
+    from_runner = trust_store_setting.program("printenv")[trust_store_setting.VARIABLE]().rstrip(
+        "\n"
+    )
     assert from_script == from_runner == "/dev/null"
-    assert len(trust_store.PROLOGUE.splitlines()) == 2  # one comment line saying why, one export
+    assert (
+        len(trust_store_setting.PROLOGUE.splitlines()) == 2
+    )  # one comment line saying why, one export
 
 
 def test_openssl_x509_loads_the_bundle_only_without_the_setting(tmp_path: Path) -> None:
@@ -73,7 +78,7 @@ def test_openssl_x509_loads_the_bundle_only_without_the_setting(tmp_path: Path) 
     read = ["openssl", "x509", "-in", "t.crt", "-noout", "-subject"]
     plain = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
     assert bundle & set(strace(tmp_path, read, plain))
-    with_setting = set(strace(tmp_path, read, {**plain, **trust_store.ENV}))
+    with_setting = set(strace(tmp_path, read, {**plain, **trust_store_setting.ENV}))
     assert not bundle & with_setting and "/dev/null" in with_setting
 
 
@@ -108,7 +113,7 @@ def test_the_setting_changes_no_certificate(tmp_path: Path) -> None:
     sign = ["x509", "-req", "-in", "ca.csr", "-signkey", "ca.key", "-days", "9", "-set_serial", "7"]
     for _attempt in range(3):  # the two signatures must fall in the same second
         openssl(tmp_path, *sign, "-out", "a.crt", env=plain)
-        openssl(tmp_path, *sign, "-out", "b.crt", env={**plain, **trust_store.ENV})
+        openssl(tmp_path, *sign, "-out", "b.crt", env={**plain, **trust_store_setting.ENV})
         a, b = (tmp_path / "a.crt").read_bytes(), (tmp_path / "b.crt").read_bytes()
         dates = [openssl(tmp_path, "x509", "-in", f, "-noout", "-dates").stdout for f in "ab"]
         if dates[0] == dates[1].replace("b.crt", "a.crt"):
@@ -134,7 +139,7 @@ def test_a_public_root_does_not_verify_against_our_ca(built_pki: Path, tmp_path:
     root = system_root_our_ca_accepts(built_pki / "ca.crt")
     if root is None:
         pytest.skip("no system root that plain openssl verify accepts (no system CA folder)")
-    setting = {**os.environ, **trust_store.ENV}
+    setting = {**os.environ, **trust_store_setting.ENV}
     plain = ["verify", "-x509_strict", "-CAfile", "ca.crt", str(root)]
     assert openssl(built_pki, *plain, env=setting).returncode == 0  # the setting is not the fix
     for env in (None, setting):

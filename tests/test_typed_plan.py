@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.plan import CertStep, ComponentStep, KubeconfigStep, build_plan
-from kpki_openssl.recipe import load_recipe, resolve_variables
+from kpki_openssl.plan.steps import CertStep, ComponentStep, KubeconfigStep, build_plan
+from kpki_openssl.recipe.model import load_recipe, resolve_variables
 from tests.expected import CAS
 
 

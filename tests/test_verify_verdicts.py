@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kpki_openssl import trust_store
+from kpki_openssl.base import trust_store_setting
 from kpki_openssl.cli import main as cli_main
 from tests.conftest import need_program
 from tests.expected import CAS, LEAVES
@@ -187,10 +187,10 @@ def test_without_openssl_verify_says_so_once(
 def test_in_process_reading_equals_what_openssl_prints(built_pki: Path, p256: Path) -> None:
     """Every field the checks use, read with cryptography, is what `openssl x509 -text` prints
     for the same file (RSA and ECDSA keys, CA and leaves)."""
-    from kpki_openssl import openssl_argv
-    from kpki_openssl.health import certinfo
+    from kpki_openssl.checks import certinfo
+    from kpki_openssl.plan import openssl_argv
 
-    env = {**os.environ, **trust_store.ENV}  # 4x faster; the same output (test_trust_store)
+    env = {**os.environ, **trust_store_setting.ENV}  # 4x faster; the same output (test_trust_store)
     files = [*sorted(built_pki.glob("*.crt")), *sorted(p256.glob("*.crt"))]
     for path in files:
         argv = openssl_argv.x509_read_argv(path.name)

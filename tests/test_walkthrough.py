@@ -260,9 +260,9 @@ def test_p_after_a_result_proves_the_folder_with_the_real_programs(tmp_path: Pat
     the API server has no certificate yet, and prove says so), then waits again."""
     import io
 
-    from kpki_openssl.plan import build_plan
-    from kpki_openssl.recipe import load_recipe, resolve_variables
-    from kpki_openssl.walkthrough import Walkthrough
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.teach.walkthrough import Walkthrough
 
     need_program("openssl")
     recipe = load_recipe("kubernetes")

@@ -6,7 +6,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpki_openssl import yamltext
+from kpki_openssl.base import yamltext
 
 # Short words that are plain in YAML, words that are not (they read as other types or need
 # quotes), and arbitrary text, so both the fast path and the fallback are exercised.

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from kpki_openssl import __version__
+from kpki_openssl.base.errors import CommandFailed, KpkiError
 from kpki_openssl.cli import (
     check_expiration,
     compare,
@@ -29,7 +30,6 @@ from kpki_openssl.cli import (
     verify,
     walkthrough,
 )
-from kpki_openssl.errors import CommandFailed, KpkiError
 
 COMMANDS = (
     run,
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandFailed as exc:
         import shlex
 
-        from kpki_openssl.messages import one_line
+        from kpki_openssl.base.messages import one_line
 
         sys.stderr.write(f"kpki-openssl: error: command failed (exit {exc.retcode}):\n")
         sys.stderr.write(f"  {one_line(shlex.join(exc.argv), 1000)}\n")
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"  | ... ({len(lines) - 20} more lines)\n")
         return exc.exit_code
     except KpkiError as exc:
-        from kpki_openssl.messages import one_line
+        from kpki_openssl.base.messages import one_line
 
         sys.stderr.write(f"kpki-openssl: error: {one_line(str(exc))}\n")
         return exc.exit_code
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("kpki-openssl: interrupted\n")
         return 130
     except OSError as exc:  # a folder that cannot be made, a disk that is full: one line
-        from kpki_openssl.messages import one_line
+        from kpki_openssl.base.messages import one_line
 
         if exc.filename:
             both = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"

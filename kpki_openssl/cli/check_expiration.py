@@ -42,8 +42,8 @@ def main(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from kpki_openssl import console
-    from kpki_openssl.health import expiration as ex
+    from kpki_openssl.base import console
+    from kpki_openssl.checks import expiration as ex
 
     out = out_dir(args)
     now = datetime.now(timezone.utc)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kpki_openssl.plan import Plan
+    from kpki_openssl.plan.steps import Plan
 
 DEFAULT_RECIPE = "kubernetes"
 DEFAULT_OUT = "pki"
@@ -42,7 +42,7 @@ def add_out_option(parser: argparse.ArgumentParser) -> None:
 
 def out_dir(args: argparse.Namespace) -> Path:
     """--out as a path; refused (exit 2) when it names something that is not a folder."""
-    from kpki_openssl.errors import InputError
+    from kpki_openssl.base.errors import InputError
 
     if not args.out.strip():  # Path('') is '.': the current folder, never what was meant
         raise InputError(f"--out: {args.out!r} is empty")
@@ -55,9 +55,9 @@ def out_dir(args: argparse.Namespace) -> Path:
 def write_output(name: str, text: str, mode: int) -> None:
     """-o FILE: the whole text, written atomically; a folder or an unwritable place is refused
     in one line (exit 2), not with a traceback."""
-    from kpki_openssl.errors import InputError
-    from kpki_openssl.runner import write_file
-    from kpki_openssl.safefs import WriteFailed
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.base.safefs import WriteFailed
+    from kpki_openssl.execute.runner import write_file
 
     path = Path(name)
     if path.is_dir():
@@ -74,9 +74,9 @@ def load_plan(args: argparse.Namespace) -> Plan:
     """Recipe + --set values -> the full plan."""
     import gc
 
-    from kpki_openssl import clashes
-    from kpki_openssl.plan import build_plan
-    from kpki_openssl.recipe import load_recipe, resolve_variables
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe import file_clashes
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
 
     recipe = load_recipe(args.recipe)
     # A plan is a tree of frozen records without cycles: the cyclic garbage collector would
@@ -85,7 +85,7 @@ def load_plan(args: argparse.Namespace) -> Plan:
     gc.disable()
     try:
         plan = build_plan(recipe, resolve_variables(recipe, args.sets))
-        clashes.check(plan)  # two rows making one file, or a row making commands.sh / .kpki
+        file_clashes.check(plan)  # two rows making one file, or a row making commands.sh / .kpki
         return plan
     finally:
         if enabled:

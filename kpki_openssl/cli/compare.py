@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import compare, console
-    from kpki_openssl.plan import build_plan
-    from kpki_openssl.recipe import load_recipe, resolve_variables
+    from kpki_openssl.base import console
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.teach import compare
 
     plan = load_plan(args)
     other = load_recipe(args.against, option="--against")
@@ -46,12 +47,12 @@ def main(args: argparse.Namespace) -> int:
         back = {new: old for old, new in pairs.items()}
         plan = plan.select(ours)
         before = before.select([back[s] for s in ours if s in back])
-    from kpki_openssl.health.lint import lint
+    from kpki_openssl.checks.lint import lint
 
     findings: dict[str, list[str]] = {}
     for finding in lint(other, before.values):
         findings.setdefault(finding.where, []).append(f"{finding.check}: {finding.problem}")
-    from kpki_openssl.kubectl_load import kubectl_refusals
+    from kpki_openssl.checks.kubectl_load import kubectl_refusals
 
     for name, said in kubectl_refusals(before).items():
         findings.setdefault(name, []).append(said)

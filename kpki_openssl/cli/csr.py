@@ -38,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import certificates_api
-    from kpki_openssl.errors import InputError
-    from kpki_openssl.plan import CertStep
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.plan import certificates_api
+    from kpki_openssl.plan.steps import CertStep
 
     if args.signer is not None:
         signer_name(args.signer)
@@ -69,8 +69,8 @@ def signer_name(value: str) -> str:
     """--signer: DOMAIN/PATH as the Certificates API requires (example.com/my-signer)."""
     import re
 
-    from kpki_openssl import validate
-    from kpki_openssl.errors import InputError
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.recipe import validate
 
     domain, _, path = value.partition("/")
     try:

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     import sys
 
-    from kpki_openssl import diagram
+    from kpki_openssl.teach import diagram
 
     plan = load_plan(args)
     render = diagram.dot if args.format == "dot" else diagram.mermaid

@@ -22,14 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import lesson
+    from kpki_openssl.teach import lesson
 
     full = load_plan(args)
     plan = full.select(args.steps)
     import textwrap
 
-    from kpki_openssl import flags
-    from kpki_openssl.plan import Command
+    from kpki_openssl.plan.steps import Command
+    from kpki_openssl.teach import flag_glossary
 
     texts = [lesson.explain_text(lesson.step_lesson(step, full)) for step in plan.steps]
     argvs = [a.argv for s in plan.steps for a in s.actions if isinstance(a, Command)]
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
             n.meaning, 100, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False
         )
         + "\n\n"
-        for n in flags.environment_notes(argvs)
+        for n in flag_glossary.environment_notes(argvs)
     )
     sys.stdout.write(env + ("\n" + "=" * 78 + "\n\n").join(texts))
     return 0

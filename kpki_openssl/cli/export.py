@@ -44,29 +44,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import shell
-    from kpki_openssl.errors import InputError
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.plan import shell_text
 
     plan = load_plan(args).select(args.steps)
     mode = 0o755
     if args.host is not None:
         if args.node is not None or args.format != "bash" or args.steps:
             raise InputError("--host: give it alone (no --node, --format markdown or STEP)")
-        from kpki_openssl import hosts
+        from kpki_openssl.deploy import hosts
 
         text = hosts.install_script(plan, args.host)
     elif args.node is not None:
         if args.format != "bash":
             raise InputError("--format: --node writes a bash script; drop --format markdown")
-        text = shell.node_script(plan, args.node)
+        text = shell_text.node_script(plan, args.node)
     elif args.format == "markdown":
-        from kpki_openssl import markdown
-        from kpki_openssl.recipe import load_recipe
+        from kpki_openssl.recipe.model import load_recipe
+        from kpki_openssl.teach import handout
 
-        text = markdown.handout(plan, load_recipe(args.recipe).description)
+        text = handout.handout(plan, load_recipe(args.recipe).description)
         mode = 0o644
     else:
-        text = shell.script(plan)
+        text = shell_text.script(plan)
     if args.output:
         write_output(args.output, text, mode)
     else:

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import hosts
+    from kpki_openssl.deploy import hosts
 
     plan = load_plan(args)
     if args.json:

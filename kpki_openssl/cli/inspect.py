@@ -29,8 +29,8 @@ def resolve(args: argparse.Namespace) -> Path:
     import os
     import stat
 
-    from kpki_openssl.errors import InputError
-    from kpki_openssl.health.certinfo import file_kind
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.checks.certinfo import file_kind
 
     out = out_dir(args)
     for candidate in (Path(args.target), out / args.target, out / f"{args.target}.crt"):
@@ -54,8 +54,8 @@ def main(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from kpki_openssl import console
-    from kpki_openssl.health.inspect import as_dict, fields, inspect
+    from kpki_openssl.base import console
+    from kpki_openssl.checks.inspect import as_dict, fields, inspect
 
     path = resolve(args)
     now = datetime.now(timezone.utc)

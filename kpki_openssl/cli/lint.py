@@ -25,9 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from kpki_openssl import console
-    from kpki_openssl.health.lint import CHECKS, lint
-    from kpki_openssl.recipe import load_recipe, resolve_variables
+    from kpki_openssl.base import console
+    from kpki_openssl.checks.lint import CHECKS, lint
+    from kpki_openssl.recipe.model import load_recipe, resolve_variables
 
     recipe = load_recipe(args.recipe)
     findings = lint(recipe, resolve_variables(recipe, args.sets))

@@ -14,8 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import console
-    from kpki_openssl.plan import CertStep
+    from kpki_openssl.base import console
+    from kpki_openssl.plan.steps import CertStep
 
     plan = load_plan(args)
     rows = [

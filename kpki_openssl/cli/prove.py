@@ -6,8 +6,8 @@ import argparse
 
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
 
-# The check groups of kpki_openssl.prove (a test keeps them equal): importing that module here
-# would cost every command, `--help` included, its start-up.
+# The check groups of kpki_openssl.prove.prover (a test keeps them equal): importing that
+# module here would cost every command, `--help` included, its start-up.
 GROUPS = ("files", "etcd", "apiserver", "kubelet")
 
 
@@ -39,8 +39,8 @@ def main(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from kpki_openssl.errors import InputError
-    from kpki_openssl.prove import GROUPS, prove, result_text
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.prove.prover import GROUPS, prove, result_text
 
     plan = load_plan(args)
     out = out_dir(args)

@@ -31,18 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl import console, shell
-    from kpki_openssl.errors import KpkiError
-    from kpki_openssl.plan import build_renew_plan
-    from kpki_openssl.runner import LOG_NAME, Runner
+    from kpki_openssl.base import console
+    from kpki_openssl.base.errors import KpkiError
+    from kpki_openssl.execute.runner import LOG_NAME, Runner
+    from kpki_openssl.plan import shell_text
+    from kpki_openssl.plan.steps import build_renew_plan
 
     every = build_renew_plan(load_plan(args))
     plan = every.select(args.steps)
     plan = every.select([s.name for s in plan.steps] + embedding(every, plan))
     if args.dry_run:
-        from kpki_openssl.trust_store import PROLOGUE
+        from kpki_openssl.base.trust_store_setting import PROLOGUE
 
-        console.show_script("# dry run: nothing is written\n" + PROLOGUE + shell.plan_text(plan))
+        console.show_script(
+            "# dry run: nothing is written\n" + PROLOGUE + shell_text.plan_text(plan)
+        )
         return 0
     out = out_dir(args)
     if not out.is_dir():

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from kpki_openssl.plan import Plan
-    from kpki_openssl.runner import RunOptions
+    from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.plan.steps import Plan
 
 CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
 
@@ -68,11 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     import itertools
 
-    from kpki_openssl import console, shell
-    from kpki_openssl.errors import InputError
-    from kpki_openssl.plan import CertStep
-    from kpki_openssl.usage import usage_lines
-    from kpki_openssl.validate import positive_int
+    from kpki_openssl.base import console
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.plan import shell_text
+    from kpki_openssl.plan.steps import CertStep
+    from kpki_openssl.recipe.validate import positive_int
+    from kpki_openssl.teach.using_files import usage_lines
 
     if args.new_keys and not args.force:
         raise InputError("--new-keys: only together with --force (it re-keys re-issued leaves)")
@@ -87,17 +88,20 @@ def main(args: argparse.Namespace) -> int:
     usage = usage_lines(full, plan)
     out = out_dir(args)
     if args.dry_run:
-        from kpki_openssl.trust_store import PROLOGUE
+        from kpki_openssl.base.trust_store_setting import PROLOGUE
 
         if out.is_dir():
             parts: Iterable[str] = preview(plan, out, run_options(args))
         else:
-            parts = shell.plan_parts(plan)
+            parts = shell_text.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
         head = ["# dry run: nothing is written\n", PROLOGUE]
         console.show_script(itertools.chain(head, parts, tail if usage else []))
         return 0
-    from kpki_openssl.runner import LOG_NAME, Runner  # not before: a dry run needs no plumbum
+    from kpki_openssl.execute.runner import (  # not before: a dry run needs no plumbum
+        LOG_NAME,
+        Runner,
+    )
 
     options = run_options(args)
     makers = full.makers()
@@ -130,7 +134,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    from kpki_openssl.runner import RunOptions
+    from kpki_openssl.execute.runner import RunOptions
 
     return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
 
@@ -138,21 +142,21 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 def preview(plan: Plan, out: Path, options: RunOptions) -> Iterable[str]:
     """Dry-run in a folder that already holds files: the whole plan still, every command, each
     step headed by a comment saying what `run` would do with it there."""
-    from kpki_openssl import shell
-    from kpki_openssl.runner import Runner
+    from kpki_openssl.execute.runner import Runner
+    from kpki_openssl.plan import shell_text
 
     decided = Runner(out, options=options).preview(plan)
     todo = sum(1 for _step, d in decided if d.kind != "skip")
     yield (
-        f"# in {shell.one_line(str(out))}: run would do {todo} of these steps and leave "
+        f"# in {shell_text.one_line(str(out))}: run would do {todo} of these steps and leave "
         f"{len(decided) - todo} as they are; every step's commands are shown\n"
     )
-    yield from shell.plan_parts(plan, comments={s.name: d.comment() for s, d in decided})
+    yield from shell_text.plan_parts(plan, comments={s.name: d.comment() for s, d in decided})
 
 
 def signed_by(full: Plan, plan: Plan) -> list[str]:
     """Every step signed (directly or not) by a CA step of `plan`: re-issued with --replace-ca."""
-    from kpki_openssl.plan import CertStep
+    from kpki_openssl.plan.steps import CertStep
 
     cas = {s.name for s in plan.steps if isinstance(s, CertStep) and s.is_ca}
     out: list[str] = []
@@ -166,7 +170,7 @@ def signed_by(full: Plan, plan: Plan) -> list[str]:
 
 def embedding(full: Plan, plan: Plan) -> list[str]:
     """Kubeconfigs that embed one of `plan`'s certificates: made again when they are."""
-    from kpki_openssl.plan import KubeconfigStep
+    from kpki_openssl.plan.steps import KubeconfigStep
 
     chosen = {s.name for s in plan.steps}
     return [s.name for s in full.steps if isinstance(s, KubeconfigStep) and set(s.needs) & chosen]
@@ -178,6 +182,6 @@ def invocation(args: argparse.Namespace, command: str = "run") -> str:
     parts += [f"--{flag.replace('_', '-')}" for flag in ("force", "new_keys", "replace_ca")
               if getattr(args, flag, False)]  # fmt: skip
     parts += ["--recipe", args.recipe, *(f"--set={v}" for v in args.sets)]
-    from kpki_openssl.shell import one_line
+    from kpki_openssl.plan.shell_text import one_line
 
     return one_line(shlex.join(parts))

@@ -33,8 +33,8 @@ def main(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from kpki_openssl import console
-    from kpki_openssl.health.verify import verify
+    from kpki_openssl.base import console
+    from kpki_openssl.checks.verify import verify
 
     plan = load_plan(args)
     out = out_dir(args)
@@ -78,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _show_all(checks) -> None:
-    from kpki_openssl import console
+    from kpki_openssl.base import console
 
     if console.is_terminal(sys.stdout):
         rows = [("ok" if c.ok else "FAIL", c.file, c.check, c.problem, c.command) for c in checks]

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     import sys
 
-    from kpki_openssl.walkthrough import Walkthrough, terminal_ask
+    from kpki_openssl.teach.walkthrough import Walkthrough, terminal_ask
 
     full = load_plan(args)
     plan = full.select(args.steps)
@@ -50,8 +50,8 @@ def main(args: argparse.Namespace) -> int:
     ask = None if args.yes else terminal_ask(sys.stdin, sys.stdout)
     check = None
     if args.check:
-        from kpki_openssl.health.per_step import checker
-        from kpki_openssl.recipe import load_recipe
+        from kpki_openssl.checks.step_findings import checker
+        from kpki_openssl.recipe.model import load_recipe
 
         check = checker(load_recipe(args.recipe), full, out_dir(args), makers)
     walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers, check, full=full)

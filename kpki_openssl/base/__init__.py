@@ -1,0 +1,1 @@
+"""Foundation: errors, one-line messages, the console, safe file and YAML I/O."""

@@ -1,0 +1,1 @@
+"""Checks: lint a recipe, verify a folder, inspect certificates, list expiry dates."""

@@ -1,0 +1,422 @@
+"""One certificate (or CSR) as plain data: read in-process with cryptography, or parsed from
+the text `openssl x509`/`openssl req` prints (openssl_argv.x509_read_argv; a test reads every
+certificate of a PKI both ways and requires the same fields). Either way, names of usages are
+the recipe's words (digitalSignature, serverAuth, ...) and the subject is openssl's
+`-nameopt compat` form, so checks compare like with like and every field matches what the
+shown openssl command prints.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kpki_openssl.base.errors import KpkiError
+
+KEY_USAGE_WORDS = {
+    "Digital Signature": "digitalSignature",
+    "Non Repudiation": "nonRepudiation",
+    "Key Encipherment": "keyEncipherment",
+    "Data Encipherment": "dataEncipherment",
+    "Key Agreement": "keyAgreement",
+    "Certificate Sign": "keyCertSign",
+    "CRL Sign": "cRLSign",
+}
+EKU_WORDS = {
+    "TLS Web Server Authentication": "serverAuth",
+    "TLS Web Client Authentication": "clientAuth",
+    "Code Signing": "codeSigning",
+    "E-mail Protection": "emailProtection",
+    "OCSP Signing": "OCSPSigning",
+}
+_EXT_HEADER = re.compile(r"^(\s*)X509v3 ([A-Za-z ]+):\s*(critical)?\s*$")
+_KEY_BITS = re.compile(r"(?:Public-Key|RSA Public-Key): \((\d+) bit\)")
+_KEY_ALGO = re.compile(r"Public Key Algorithm: (\S+)")
+_PEM_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----\n.*?-----END PUBLIC KEY-----\n?", re.S)
+_KEY_TYPES = {"rsaEncryption": "RSA", "id-ecPublicKey": "EC", "ED25519": "Ed25519"}
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What the checks need from one certificate or CSR."""
+
+    kind: str  # "certificate" or "csr"
+    subject: str  # -nameopt compat: /CN=kube-admin/O=system:masters (the -subj form)
+    issuer: str = ""
+    serial: str = ""
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    fingerprint: str = ""  # SHA-256, colon-separated hex
+    has_extensions: bool = False
+    is_ca: bool | None = None  # None: no basicConstraints at all
+    key_usage: tuple[str, ...] = ()
+    extended_key_usage: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    key_type: str = ""
+    key_bits: int = 0
+    key_curve: str = ""  # P-256, P-384 for EC keys (the recipe's ecdsa_curve words)
+    public_key: str = ""  # PEM, to compare with `openssl pkey -pubout`
+
+    @property
+    def common_name(self) -> str:
+        return next((v for a, v in subject_pairs(self.subject) if a == "CN"), "")
+
+    @property
+    def self_signed(self) -> bool:
+        return self.kind == "certificate" and self.issuer == self.subject
+
+    def days_left(self, now: datetime) -> float:
+        if self.not_after is None:
+            return 0.0
+        return (self.not_after - now).total_seconds() / 86400
+
+
+def subject_pairs(subject: str) -> list[tuple[str, str]]:
+    """'/CN=a/O=b' -> [('CN', 'a'), ('O', 'b')]."""
+    pairs = []
+    for part in subject.split("/"):
+        attr, sep, value = part.partition("=")
+        if sep:
+            pairs.append((attr.strip(), value))
+    return pairs
+
+
+def parse_date(text: str) -> datetime:
+    """openssl's 'Nov 28 21:32:26 2027 GMT' as an aware UTC datetime."""
+    return datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y %Z").replace(
+        tzinfo=timezone.utc
+    )
+
+
+def parse(text: str, kind: str = "certificate") -> CertInfo:
+    """Parse the output of x509_read_argv / req_read_argv."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in ("subject", "issuer", "serial", "notBefore", "notAfter"):
+            fields.setdefault(key, value.strip())
+        elif line.startswith("sha256 Fingerprint=") or line.startswith("SHA256 Fingerprint="):
+            fields["fingerprint"] = value.strip()
+    exts = _extensions(text)
+    is_ca = None
+    if "Basic Constraints" in exts:
+        is_ca = "CA:TRUE" in exts["Basic Constraints"]
+    key_usage = _words(exts.get("Key Usage", ""), KEY_USAGE_WORDS)
+    eku = _words(exts.get("Extended Key Usage", ""), EKU_WORDS)
+    dns, ips = _sans(exts.get("Subject Alternative Name", ""))
+    algo = _KEY_ALGO.search(text)
+    bits = _KEY_BITS.search(text)
+    pem = _PEM_KEY.search(text)
+    return CertInfo(
+        kind=kind,
+        subject=fields.get("subject", ""),
+        issuer=fields.get("issuer", ""),
+        serial=fields.get("serial", ""),
+        not_before=parse_date(fields["notBefore"]) if "notBefore" in fields else None,
+        not_after=parse_date(fields["notAfter"]) if "notAfter" in fields else None,
+        fingerprint=fields.get("fingerprint", ""),
+        has_extensions=bool(exts),
+        is_ca=is_ca,
+        key_usage=key_usage,
+        extended_key_usage=eku,
+        dns=dns,
+        ips=ips,
+        key_type=_KEY_TYPES.get(algo.group(1), algo.group(1)) if algo else "",
+        key_bits=int(bits.group(1)) if bits else 0,
+        public_key=pem.group(0).strip() + "\n" if pem else "",
+    )
+
+
+def _extensions(text: str) -> dict[str, str]:
+    """'X509v3 Name: [critical]' headers and their (more indented) value lines."""
+    out: dict[str, str] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = _EXT_HEADER.match(line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        values: list[str] = []
+        value_indent = None
+        for follow in lines[i + 1 :]:
+            depth = len(follow) - len(follow.lstrip())
+            if not follow.strip() or depth <= indent or depth != (value_indent or depth):
+                break
+            value_indent = depth
+            values.append(follow.strip())
+        out.setdefault(match.group(2).strip(), " ".join(values))
+    return out
+
+
+def _words(value: str, names: dict[str, str]) -> tuple[str, ...]:
+    return tuple(names.get(w.strip(), w.strip()) for w in value.split(",") if w.strip())
+
+
+def _sans(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    dns, ips = [], []
+    for item in (x.strip() for x in value.split(",")):
+        kind, _, name = item.partition(":")
+        if kind == "DNS":
+            dns.append(name)
+        elif kind == "IP Address":
+            try:
+                ips.append(str(ipaddress.ip_address(name)))
+            except ValueError:
+                ips.append(name)
+    return tuple(dns), tuple(ips)
+
+
+# ----- reading in-process, with cryptography -----
+# The checks read every certificate and key here (a 1,000-node PKI is 2,000 certificates: one
+# process each used to be most of verify's time). The openssl commands that show the same
+# fields are still printed by --show-commands; parse() above reads their output.
+
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "domainComponent": "DC",
+    "userId": "UID",
+    "streetAddress": "street",
+}
+_KEY_USAGE_ATTRS = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+_EKU_NAMES = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+}
+_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+PEM_CERT = "-----BEGIN CERTIFICATE-----"
+
+
+def name_text(name) -> str:
+    """An x509.Name as `-nameopt compat` prints it: /CN=kube-admin/O=system:masters."""
+    parts = []
+    for rdn in name.rdns:
+        attrs = [f"{_SHORT_NAMES.get(a.oid._name, a.oid._name)}={a.value}" for a in rdn]
+        parts.append("+".join(attrs))
+    return "".join(f"/{p}" for p in parts)
+
+
+def _serial_text(serial: int) -> str:
+    """As `openssl x509 -serial` prints it: upper-case hex, whole bytes."""
+    sign, serial = ("-", -serial) if serial < 0 else ("", serial)
+    digits = f"{serial:X}"
+    return sign + ("0" * (len(digits) % 2)) + digits
+
+
+def _key_facts(key) -> tuple[str, int, str]:
+    """(key_type, bits, curve) in the words openssl's text uses: RSA / EC / Ed25519."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size, ""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.key_size, _CURVES.get(key.curve.name, key.curve.name)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 0, ""  # openssl prints no size for Ed25519
+    return type(key).__name__, 0, ""
+
+
+def public_pem(key) -> str:
+    """A public key as `openssl pkey -pubout` writes it (SubjectPublicKeyInfo PEM)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+
+
+def _extensions_of(obj) -> dict:
+    from cryptography import x509
+
+    try:
+        return {type(e.value): e.value for e in obj.extensions}
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise KpkiError(f"an extension cannot be read: {exc}") from None
+
+
+def info_of(obj, kind: str = "certificate") -> CertInfo:
+    """CertInfo of a cryptography Certificate (or CertificateSigningRequest)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    exts = _extensions_of(obj)
+    basic = exts.get(x509.BasicConstraints)
+    usage = exts.get(x509.KeyUsage)
+    key_usage: tuple[str, ...] = ()
+    if usage is not None:
+        key_usage = tuple(word for attr, word in _KEY_USAGE_ATTRS if getattr(usage, attr))
+        if usage.key_agreement:  # these two are defined only with keyAgreement
+            key_usage += ("encipherOnly",) * usage.encipher_only
+            key_usage += ("decipherOnly",) * usage.decipher_only
+    eku = exts.get(x509.ExtendedKeyUsage)
+    ekus = tuple(_EKU_NAMES.get(o.dotted_string, o._name) for o in eku) if eku else ()
+    san = exts.get(x509.SubjectAlternativeName)
+    dns = tuple(san.get_values_for_type(x509.DNSName)) if san else ()
+    ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) if san else ()
+    try:
+        key = obj.public_key()
+    except (ValueError, TypeError) as exc:
+        raise KpkiError(f"its public key cannot be read: {exc}") from None
+    key_type, bits, curve = _key_facts(key)
+    wanted = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage)
+    fields: dict = {}
+    if kind == "certificate":
+        fields = {
+            "issuer": name_text(obj.issuer),
+            "serial": _serial_text(obj.serial_number),
+            "not_before": obj.not_valid_before_utc,
+            "not_after": obj.not_valid_after_utc,
+            "fingerprint": obj.fingerprint(hashes.SHA256()).hex(":").upper(),
+        }
+    return CertInfo(
+        kind=kind,
+        subject=name_text(obj.subject),
+        has_extensions=any(t in exts for t in (*wanted, x509.SubjectAlternativeName)),
+        is_ca=basic.ca if basic is not None else None,
+        key_usage=key_usage,
+        extended_key_usage=ekus,
+        dns=dns,
+        ips=ips,
+        key_type=key_type,
+        key_bits=bits,
+        key_curve=curve,
+        public_key=public_pem(key),
+        **fields,
+    )
+
+
+def load_certs(data: bytes) -> list:
+    """Every PEM certificate in `data`, in order (a ca.crt may hold more than one)."""
+    from cryptography import x509
+
+    if PEM_CERT.encode() not in data:
+        raise KpkiError("no PEM certificate in it")
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise KpkiError(f"not a PEM certificate: {exc}") from None
+
+
+def from_pem(data: bytes, what: str) -> tuple[CertInfo, int]:
+    """The first certificate in `data` and how many certificates `data` holds."""
+    try:
+        certs = load_certs(data)
+        return info_of(certs[0]), len(certs)
+    except KpkiError as exc:
+        raise KpkiError(f"{what}: {exc}") from None
+
+
+def read(path: Path | str, cwd: Path | None = None, pem: str | None = None) -> CertInfo:
+    """One certificate, by file or from PEM text (a kubeconfig's *-data)."""
+    return read_counted(path, cwd, pem)[0]
+
+
+def read_counted(
+    path: Path | str, cwd: Path | None = None, pem: str | None = None
+) -> tuple[CertInfo, int]:
+    """read(), and how many certificates the file holds (a ca.crt with a CA appended: 2)."""
+    data = pem.encode("utf-8", "replace") if pem is not None else read_regular(path, cwd)
+    return from_pem(data, str(path))
+
+
+def read_csr(path: Path | str, cwd: Path | None = None) -> CertInfo:
+    from cryptography import x509
+
+    data = read_regular(path, cwd)
+    try:
+        return info_of(x509.load_pem_x509_csr(data), kind="csr")
+    except ValueError as exc:
+        raise KpkiError(f"{path}: not a PEM certificate request: {exc}") from None
+
+
+def public_key_of(
+    key_path: Path | str | None, cwd: Path | None = None, pem: str | None = None
+) -> str | None:
+    """The PEM public key of a private key file (or PEM text), or None when unreadable."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        data = pem.encode("utf-8", "replace") if pem is not None else read_regular(key_path, cwd)
+        key = serialization.load_pem_private_key(
+            data, password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except (KpkiError, ValueError, TypeError):
+        return None
+    return public_pem(key.public_key())
+
+
+def private_key_facts(
+    key_path: Path | str, cwd: Path | None = None
+) -> tuple[str, int, str, str] | None:
+    """(key_type, bits, curve, public PEM) of a private key file, or None when unreadable."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(
+            read_regular(key_path, cwd), password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except (KpkiError, ValueError, TypeError):
+        return None
+    public = key.public_key()
+    return (*_key_facts(public), public_pem(public))
+
+
+MAX_READ = 1 << 20  # a certificate or key is a few KB; nothing in a PKI folder is a megabyte
+
+
+def read_regular(path: Path | str, cwd: Path | None = None) -> bytes:
+    """The bytes of a regular file, opened without blocking: a FIFO or a device named like a
+    certificate is refused (it would hang a reader), as is a directory."""
+    full = Path(cwd) / path if cwd is not None else Path(path)
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise KpkiError(f"{path}: cannot open: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise KpkiError(f"{path}: {file_kind(mode)}, not a regular file")
+        from kpki_openssl.base.safefs import read_at_most
+
+        data = read_at_most(fd, MAX_READ)
+        if data is None:
+            raise KpkiError(f"{path}: larger than {MAX_READ} bytes, not a certificate or key")
+        return data
+    except OSError as exc:
+        raise KpkiError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def file_kind(mode: int) -> str:
+    for test, word in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return word
+    return "not a regular file"

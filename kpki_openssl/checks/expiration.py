@@ -1,0 +1,163 @@
+"""When does each certificate expire? Like `kubeadm certs check-expiration`, for any folder.
+
+Every *.crt under the folder, plus the client certificate of every kubeconfig (embedded or
+referenced). A certificate is listed as a CA when it is self-signed or has CA:TRUE; every other
+certificate names the CA whose subject is its issuer. Reading is in-process (certinfo.read, with
+cryptography): only regular files are opened, and whatever cannot be read is named, with why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kpki_openssl.base.errors import InputError, KpkiError
+from kpki_openssl.checks import certinfo, kubeconfig_files
+from kpki_openssl.checks.certinfo import CertInfo
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # file stem, or the kubeconfig's file name
+    file: str  # relative to the folder
+    source: str  # "file" or "kubeconfig"
+    field: str  # the kubeconfig field ('' for a file)
+    info: CertInfo
+    is_ca: bool
+    ca: str  # name of the issuing CA ('' for a CA, '?' when not in the folder)
+
+
+@dataclass
+class Expiry:
+    cas: list[Row]
+    leaves: list[Row]
+    unreadable: list[str]
+    why: dict[str, str] = dataclasses.field(default_factory=dict)  # unreadable name -> the reason
+
+    @property
+    def rows(self) -> list[Row]:
+        return self.cas + self.leaves
+
+
+def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
+    """Every certificate in the folder and its kubeconfigs."""
+    progress = progress or (lambda _label: None)
+    if not out.is_dir():
+        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+    found: list[tuple[str, str, str, str, CertInfo]] = []
+    unreadable: list[str] = []
+    why: dict[str, str] = {}
+
+    def cannot(name: str, reason: str) -> None:
+        unreadable.append(name)
+        why[name] = reason
+
+    for rel in _cert_files(out, cannot):
+        progress(rel)
+        try:
+            found.append((Path(rel).stem, rel, "file", "", certinfo.read(rel, cwd=out)))
+        except KpkiError as exc:
+            cannot(rel, str(exc).removeprefix(f"{rel}: "))
+    for name in kubeconfig_files.find(out):
+        progress(name)
+        try:
+            text = certinfo.read_regular(name, cwd=out).decode("utf-8", errors="replace")
+        except KpkiError as exc:
+            cannot(name, str(exc).removeprefix(f"{name}: "))
+            continue
+        parsed = kubeconfig_files.parse(name, text)
+        for entry in parsed.entries if parsed else ():
+            cred = entry.cert
+            if cred is None:
+                continue
+            label = f"{name} ({cred.field})"
+            if cred.error:
+                cannot(label, cred.error)
+                continue
+            try:
+                if cred.embedded:
+                    info = certinfo.read(cred.field, cwd=out, pem=cred.pem)
+                elif (local := kubeconfig_files.local_file(out, name, cred, {})) is not None:
+                    info = certinfo.read(local, cwd=out)
+                else:
+                    cannot(f"{name} ({cred.field}: {cred.path} is missing)", "missing")
+                    continue
+            except KpkiError as exc:
+                cannot(label, str(exc))
+                continue
+            found.append((name, name, "kubeconfig", cred.field, info))
+    ca_names = {
+        info.subject: stem
+        for stem, _rel, source, _f, info in found
+        if source == "file" and (info.is_ca or info.self_signed)
+    }
+    cas, leaves = [], []
+    for stem, rel, source, field, info in found:
+        is_ca = source == "file" and (bool(info.is_ca) or info.self_signed)
+        row = Row(
+            stem, rel, source, field, info, is_ca, "" if is_ca else ca_names.get(info.issuer, "?")
+        )
+        (cas if is_ca else leaves).append(row)
+    return Expiry(cas, leaves, unreadable, why)
+
+
+def _cert_files(out: Path, cannot: Callable[[str, str], None]) -> list[str]:
+    """Every *.crt under `out` (not in the tool's own folder), relative, in (folder, stem)
+    order; a sub-folder that cannot be listed is reported through `cannot`, not skipped."""
+    try:
+        os.listdir(out)
+    except OSError as exc:
+        raise KpkiError(f"--out: {str(out)!r} cannot be read: {exc.strerror}") from None
+
+    def walk_error(exc: OSError) -> None:
+        where = Path(exc.filename).relative_to(out).as_posix() if exc.filename else str(out)
+        cannot(where + "/", f"cannot list: {exc.strerror}")
+
+    names = []
+    for folder, dirs, files in os.walk(out, onerror=walk_error):
+        base = Path(folder)
+        if base == out:
+            dirs[:] = [d for d in dirs if d != kubeconfig_files.TOOL_DIR]
+        # a folder named like a certificate is listed too: it is reported, not skipped
+        for name in [*files, *dirs]:
+            if name.endswith(".crt"):
+                names.append((base / name).relative_to(out))
+    names.sort(key=lambda p: (str(p.parent), p.stem))
+    return [p.as_posix() for p in names]
+
+
+def residual(info: CertInfo, now: datetime) -> str:
+    """Time left, kubeadm style: 45s, 12m, 30h, 364d, 9y; <invalid> once expired."""
+    if info.not_after is None:
+        return "<unknown>"
+    seconds = int((info.not_after - now).total_seconds())
+    if seconds <= 0:
+        return "<invalid>"
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    days = seconds // 86400
+    return f"{days}d" if days < 2 * 365 else f"{days // 365}y"
+
+
+def residual_days(info: CertInfo, now: datetime) -> int:
+    """Whole days left (negative once expired)."""
+    if info.not_after is None:
+        return 0
+    return int((info.not_after - now).total_seconds() // 86400)
+
+
+def expires_text(info: CertInfo) -> str:
+    return info.not_after.strftime("%b %d, %Y %H:%M UTC") if info.not_after else "?"
+
+
+def within(info: CertInfo, now: datetime, days: int) -> bool:
+    """Expires within `days` days from now (or has expired)."""
+    return info.not_after is None or (info.not_after - now).total_seconds() < days * 86400

@@ -1,0 +1,1 @@
+"""Deploy: which file goes to which host."""

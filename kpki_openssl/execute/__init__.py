@@ -1,0 +1,1 @@
+"""Execute: run a plan into a folder: decide, stage, install, record, log."""

@@ -1,0 +1,151 @@
+"""Run a plan's independent steps at the same time, and hand their results back in plan order.
+
+A step may start once every step it depends on has been emitted: the steps named in its
+`needs` (its signing CA) and the steps that make a file it reads (a kubeconfig's certificate).
+The CA runs first, then everything it signs, up to `jobs` at a time. Whatever finishes first,
+`emit` sees the results strictly in plan order (the runner writes the log and moves the files
+into place there), so the command log and the progress lines read the same as a
+one-at-a-time run. After a failure no new step starts; the steps already running finish and
+are emitted, so the log still records every command that ran.
+
+This module knows nothing about openssl or files: it schedules callables over `Step`s.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Generic, TypeVar
+
+from kpki_openssl.plan.steps import Step
+
+R = TypeVar("R")
+
+
+def dependencies(steps: Sequence[Step]) -> list[tuple[int, ...]]:
+    """For each step, the positions of the earlier steps of `steps` it must wait for.
+
+    A need outside `steps` (a CA made by an earlier run) is no dependency: its files exist.
+    """
+    index = {step.name: i for i, step in enumerate(steps)}
+    maker: dict[str, int] = {}
+    out: list[tuple[int, ...]] = []
+    for i, step in enumerate(steps):
+        deps = {index[n] for n in step.needs if n in index and index[n] < i}
+        deps.update(maker[p] for p in step.reads if p in maker)
+        out.append(tuple(sorted(deps)))
+        for path in step.writes:
+            maker.setdefault(path, i)
+    return out
+
+
+class Outcome(Generic[R]):
+    """What one step's work returned, or the exception it raised."""
+
+    __slots__ = ("value", "error")
+
+    def __init__(self, value: R | None = None, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+
+
+def run_in_order(
+    steps: Sequence[Step],
+    work: Callable[[Step], R],
+    jobs: int,
+    emit: Callable[[Step, R], None],
+    failed: Callable[[R], bool] = lambda _r: False,
+    started: Callable[[Step], None] = lambda _s: None,
+    finished: Callable[[Step], None] = lambda _s: None,
+) -> list[R | None]:
+    """Run `work(step)` for every step, at most `jobs` at once, respecting dependencies.
+
+    `emit` is called in plan order, from the calling thread, for every step that ran.
+    `started`/`finished` are called (from the calling thread) as steps start and end, in
+    whatever order that happens: they are for progress display. Returns each step's result
+    (None for a step never started because an earlier one failed). An exception raised by
+    `work` is re-raised once everything running has finished and been emitted.
+    """
+    n = len(steps)
+    deps = dependencies(steps)
+    waiting = [len(d) for d in deps]
+    dependents: list[list[int]] = [[] for _ in steps]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            dependents[d].append(i)
+    ready = [i for i in range(n) if waiting[i] == 0]
+    heapq.heapify(ready)  # the earliest ready step in plan order starts first
+    outcomes: list[Outcome[R] | None] = [None] * n
+    emitted = 0
+    stop = False
+
+    def settle(i: int, outcome: Outcome[R]) -> None:
+        nonlocal stop
+        outcomes[i] = outcome
+        finished(steps[i])
+        if outcome.error is not None or failed(outcome.value):  # type: ignore[arg-type]
+            stop = True
+
+    def flush(upto_gap: bool) -> None:
+        """Emit finished steps in plan order; stop at the first unfinished one if upto_gap.
+        A step emitted without failing lets the steps that depend on it start."""
+        nonlocal emitted, stop
+        while emitted < n:
+            i, outcome = emitted, outcomes[emitted]
+            if outcome is None:
+                if upto_gap:
+                    return
+            elif outcome.error is None:
+                emit(steps[i], outcome.value)  # type: ignore[arg-type]
+                if failed(outcome.value):  # type: ignore[arg-type]
+                    stop = True  # (emit may find a failure too)
+                else:
+                    for j in dependents[i]:
+                        waiting[j] -= 1
+                        if waiting[j] == 0:
+                            heapq.heappush(ready, j)
+            emitted += 1
+
+    if jobs <= 1:
+        # One at a time, in the calling thread: no pool, nothing to hand over.
+        while ready and not stop:
+            i = heapq.heappop(ready)
+            started(steps[i])
+            try:
+                outcome: Outcome[R] = Outcome(value=work(steps[i]))
+            except Exception as exc:
+                outcome = Outcome(error=exc)
+            settle(i, outcome)
+            flush(upto_gap=True)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kpki-step") as pool:
+            running: dict[Future, int] = {}
+            try:
+                while True:
+                    while ready and not stop and len(running) < jobs:
+                        i = heapq.heappop(ready)
+                        started(steps[i])
+                        running[pool.submit(work, steps[i])] = i
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in sorted(done, key=running.__getitem__):
+                        i = running.pop(future)
+                        error = future.exception()
+                        settle(i, Outcome(error=error) if error else Outcome(future.result()))
+                    flush(upto_gap=True)
+            except BaseException:
+                # Ctrl-C while waiting: start nothing new, let running steps end (their
+                # openssl got the same signal), record what finished, then stop.
+                stop = True
+                for future, i in running.items():
+                    error = future.exception()
+                    outcomes[i] = Outcome(error=error) if error else Outcome(future.result())
+                flush(upto_gap=False)
+                raise
+    flush(upto_gap=False)
+    for outcome in outcomes:
+        if outcome is not None and outcome.error is not None:
+            raise outcome.error
+    return [o.value if o is not None else None for o in outcomes]

@@ -1,0 +1,1 @@
+"""Prove: the real consumers (etcd, kubectl, curl) against an output folder, on loopback."""

@@ -1,0 +1,1 @@
+"""Recipe: YAML data loaded into frozen dataclasses, its template language and value checks."""

@@ -1,0 +1,180 @@
+"""A step as a lesson: why it exists, its commands flag by flag, and where it departs from the
+document, with the document's command beside ours.
+
+`explain STEP` prints this as plain text; `export --format markdown` renders the same data as a
+handout (markdown.py). Pure: built from the plan alone.
+"""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from dataclasses import dataclass
+
+from kpki_openssl.plan import shell_text
+from kpki_openssl.plan.steps import CertStep, Command, Plan, Step, WriteFile
+from kpki_openssl.recipe.model import Departure
+from kpki_openssl.teach import flag_glossary
+
+
+@dataclass(frozen=True)
+class CommandLesson:
+    line: str  # the command exactly as run / exported
+    notes: tuple[flag_glossary.Note, ...]
+
+
+@dataclass(frozen=True)
+class Beside:
+    """One of the document's commands and the command we run in its place ('' when none)."""
+
+    document: str
+    ours: str
+
+    @property
+    def same(self) -> bool:
+        return _normal(self.document) == _normal(self.ours)
+
+
+@dataclass(frozen=True)
+class StepLesson:
+    name: str
+    title: str
+    why: str
+    signed_by: str  # '' for a self-signed CA or a step without a signer
+    relation: str  # what the step makes, and from what: 'signed by ca', 'a kubeconfig: ...'
+    writes: tuple[str, ...]
+    files: tuple[WriteFile, ...]  # files the tool writes itself (.cnf), with their text
+    commands: tuple[CommandLesson, ...]
+    departures: tuple[Departure, ...]
+    beside: tuple[Beside, ...]
+    notes: tuple[str, ...] = ()  # the step's own remarks (e.g. the same file made with kubectl)
+    document_text: tuple[str, ...] = ()  # what the document has that is not a command
+
+
+def step_lesson(step: Step, plan: Plan | None = None) -> StepLesson:
+    commands = tuple(a for a in step.actions if isinstance(a, Command))
+    row = step.spec
+    document = tuple(getattr(row, "document", ()))
+    departures = tuple(getattr(row, "departures", ()))
+    return StepLesson(
+        name=step.name,
+        title=step.title,
+        why=step.explain,
+        signed_by=step.signer.name if isinstance(step, CertStep) and step.signer else "",
+        relation=step.relation(),
+        writes=step.writes,
+        files=tuple(a for a in step.actions if isinstance(a, WriteFile)),
+        commands=tuple(
+            CommandLesson(shell_text.command_line(c), flag_glossary.explain_argv(c.argv))
+            for c in commands
+        ),
+        departures=departures,
+        beside=pair_with_document(
+            tuple(d for d in document if _is_command(d)),
+            [shell_text.command_line(c) for c in commands],
+        ),
+        notes=tuple(getattr(step, "notes", ())),
+        document_text=tuple(d for d in document if not _is_command(d)),
+    )
+
+
+def plan_lessons(plan: Plan) -> tuple[StepLesson, ...]:
+    return tuple(step_lesson(s, plan) for s in plan.steps)
+
+
+def pair_with_document(document: tuple[str, ...], ours: list[str]) -> tuple[Beside, ...]:
+    """Each document command beside ours for the same openssl subcommand (genrsa, req, x509)."""
+    if not document:
+        return ()
+    left = list(ours)
+    pairs = []
+    for doc in document:
+        sub = _subcommand(doc)
+        match = next((o for o in left if _subcommand(o) == sub), "")
+        if match:
+            left.remove(match)
+        pairs.append(Beside(doc, match))
+    pairs.extend(Beside("", o) for o in left)
+    return tuple(pairs)
+
+
+def _is_command(line: str) -> bool:
+    return line.lstrip().startswith(("openssl ", "kubectl "))
+
+
+def _subcommand(line: str) -> str:
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    return words[1] if len(words) > 1 and words[0] == "openssl" else line
+
+
+def _normal(line: str) -> str:
+    try:
+        return shlex.join(shlex.split(line))
+    except ValueError:
+        return line
+
+
+def _wrap(text: str, indent: str, width: int = 100, rest: str | None = None) -> str:
+    """Prose wrapped at spaces only: a name, a flag or a path is never split."""
+    out = []
+    for number, paragraph in enumerate(text.strip().split("\n\n")):
+        out.extend(
+            textwrap.wrap(
+                " ".join(paragraph.split()),
+                width,
+                initial_indent=indent if number == 0 else (rest or indent),
+                subsequent_indent=rest if rest is not None else indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(out) + "\n" if out else ""
+
+
+def explain_text(lesson: StepLesson, width: int = 100) -> str:
+    """The lesson as plain text for a terminal or a pipe; prose wrapped at `width` columns
+    (never inside a name), commands and file contents as they are."""
+    parts = [f"step {lesson.name}: {lesson.title}\n"]
+    signer = lesson.relation
+    if lesson.writes:
+        parts.append(_wrap(f"{signer}; writes {' '.join(lesson.writes)}", "  ", width, "    "))
+    if lesson.why:
+        parts.append("\nWhy\n" + _wrap(lesson.why, "  ", width))
+    parts.append("\nCommands\n")
+    for command in lesson.commands:
+        parts.append(f"  $ {command.line}\n")
+        pad = min(max(len(n.text) for n in command.notes), max(10, width // 3))
+        hang = " " * (8 + pad)
+        for note in command.notes:
+            meaning = note.meaning or "(no explanation recorded)"
+            if len(note.text) <= pad:
+                parts.append(_wrap(meaning, f"      {note.text.ljust(pad)}  ", width, hang))
+            else:  # a long value: the meaning goes on the lines below it
+                longest = max((len(w) for w in meaning.split()), default=0)
+                below = hang if len(hang) + longest <= width else " " * 8
+                parts.append(f"      {note.text}\n" + _wrap(meaning, below, width))
+    if lesson.notes:
+        parts.append("".join(f"  {line}\n" for line in lesson.notes))
+    for file in lesson.files:
+        parts.append(f"\nThe file {file.path} (written before the commands)\n")
+        parts.append(textwrap.indent(file.content, "  | ", lambda _line: True))
+    if lesson.departures:
+        parts.append("\nWhere this departs from the document, and why\n")
+        for dep in lesson.departures:
+            parts.append(_wrap(dep.what, "  - ", width, "    "))
+            for label, text in (("document", dep.document), ("ours", dep.ours), ("why", dep.why)):
+                head = f"      {label + ':':<9} "
+                parts.append(_wrap(text or "-", head, width, " " * len(head)))
+    if lesson.document_text:
+        parts.append("\nWhat the document has\n")
+        parts.extend(f"  {line}\n" for line in lesson.document_text)
+    if lesson.beside:
+        parts.append("\nThe document's commands beside ours\n")
+        for pair in lesson.beside:
+            parts.append(f"  document: {pair.document or '(no such command)'}\n")
+            ours = "(the same)" if pair.same else (pair.ours or "(we do not run it)")
+            parts.append(f"  ours:     {ours}\n\n")
+    return "".join(parts)
