@@ -12,10 +12,10 @@ def kubectl_refusals(plan: Plan) -> dict[str, str]:
     kube-config.yaml. Nothing when kubectl is not installed."""
     import os
     import shutil
-    import subprocess
     import tempfile
     from pathlib import Path
 
+    from kpki_openssl.base import processes
     from kpki_openssl.plan.steps import WriteFile
 
     kubectl = shutil.which("kubectl")
@@ -33,12 +33,10 @@ def kubectl_refusals(plan: Plan) -> dict[str, str]:
         for name, text in candidates:
             path = Path(scratch) / name.replace("/", "_")
             path.write_text(text)
+            argv = [kubectl, "config", "view", f"--kubeconfig={path}"]
             try:
-                done = subprocess.run(
-                    [kubectl, "config", "view", f"--kubeconfig={path}"],
-                    capture_output=True, text=True, timeout=30, env=env, cwd=scratch,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
+                done = processes.run(argv, timeout=processes.READ, env=env, cwd=Path(scratch))
+            except processes.TimedOut:
                 continue
             if done.returncode != 0:
                 said = " ".join(done.stderr.split()).replace(str(path), name)
