@@ -1,8 +1,9 @@
 """Command line: `python -m kpki_openssl` / `kpki-openssl`.
 
-Each command lives in its own module with a `register(subparsers)` function; this module only
-builds the parser and turns errors into one line and an exit status. Heavy imports (rich, plumbum,
-yaml) happen inside the commands, so `--help` stays fast.
+Each command lives in its own module with a `configure(parser)` function, named once in
+COMMANDS; this module only builds the parser and turns errors into one line and an exit status.
+Only the module of the command being run is imported, and heavy imports (rich, yaml,
+cryptography) happen inside the commands, so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,47 +11,76 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import import_module
 
 from kpki_openssl import __version__
 from kpki_openssl.base.errors import CommandFailed, KpkiError
-from kpki_openssl.cli import (
-    check_expiration,
-    compare,
-    csr,
-    diagram,
-    explain,
-    export,
-    hosts,
-    inspect,
-    lint,
-    list_steps,
-    prove,
-    renew,
-    run,
-    verify,
-    walkthrough,
-)
 
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, its module under kpki_openssl.cli, and its one-line help."""
+
+    name: str
+    module: str
+    help: str
+
+
+# The one list of commands, in the order `--help` shows them. A command's module defines
+# `configure(parser)` (its options and `set_defaults(func=...)`); only the module of the
+# command being run is imported.
 COMMANDS = (
-    run,
-    renew,
-    list_steps,
-    explain,
-    walkthrough,
-    prove,
-    compare,
-    diagram,
-    export,
-    hosts,
-    csr,
-    verify,
-    inspect,
-    check_expiration,
-    lint,
+    Command("run", "run", "build the PKI (or named steps) in the output folder"),
+    Command("renew", "renew", "re-sign certificates: same CA, key, subject and SANs; new validity"),
+    Command("list", "list_steps", "the steps in order, with what each makes"),
+    Command(
+        "explain",
+        "explain",
+        "why a step exists, what each flag does, and where we depart from the document",
+    ),
+    Command(
+        "walkthrough",
+        "walkthrough",
+        "step by step: why each step, its commands, then run it and show what appeared",
+    ),
+    Command(
+        "prove",
+        "prove",
+        "run etcd, etcdctl, kubectl and curl on 127.0.0.1 against the folder's files",
+    ),
+    Command(
+        "compare", "compare", "diff another recipe's commands against this one's, step by step"
+    ),
+    Command(
+        "diagram", "diagram", "draw who presents which certificate to whom, and what each CA signs"
+    ),
+    Command(
+        "export",
+        "export",
+        "write the plan as a bash script, a Markdown handout, or a node's CSR script",
+    ),
+    Command(
+        "hosts", "hosts", "list which file goes to which host (control plane, etcd members, nodes)"
+    ),
+    Command(
+        "csr", "csr", "print a Kubernetes CertificateSigningRequest manifest for a generated CSR"
+    ),
+    Command("verify", "verify", "check the output folder against the recipe"),
+    Command(
+        "inspect", "inspect", "show one certificate, CSR or kubeconfig's certificate in human form"
+    ),
+    Command(
+        "check-expiration",
+        "check_expiration",
+        "expiry of every certificate in the folder (CAs, leaves, kubeconfigs)",
+    ),
+    Command("lint", "lint", "check a recipe before anything is generated"),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; the command named in `argv` (all of them when `argv` is empty) configured."""
     parser = argparse.ArgumentParser(
         prog="kpki-openssl",
         description="Build a Kubernetes PKI with the exact openssl commands a person would type.",
@@ -58,14 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module in COMMANDS:
-        module.register(subparsers)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help)
+        if chosen is None or chosen == command.name:
+            import_module(f"kpki_openssl.cli.{command.module}").configure(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CommandFailed as exc:

@@ -8,13 +8,11 @@ import sys
 from kpki_openssl.cli.common import add_out_option, out_dir
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "check-expiration",
-        help="expiry of every certificate in the folder (CAs, leaves, kubeconfigs)",
-        description="Like kubeadm certs check-expiration: CERTIFICATE, EXPIRES, RESIDUAL TIME, "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Like kubeadm certs check-expiration: CERTIFICATE, EXPIRES, RESIDUAL TIME, "
         "CERTIFICATE AUTHORITY; CAs in their own table; kubeconfigs' client certificates "
-        "included. With --warn-days N, exit 1 when any certificate expires within N days.",
+        "included. With --warn-days N, exit 1 when any certificate expires within N days."
     )
     add_out_option(parser)
     parser.add_argument("--json", action="store_true", help="every certificate as JSON")

@@ -7,14 +7,12 @@ import argparse
 from kpki_openssl.cli.common import add_recipe_options, load_plan
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "compare",
-        help="diff another recipe's commands against this one's, step by step",
-        description="For every step both recipes have, a unified diff from the --against "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "For every step both recipes have, a unified diff from the --against "
         "recipe's commands and files to this recipe's (default: the document as written -> "
         "the corrected kubernetes recipe), each followed by what lint finds wrong with the "
-        "--against recipe's version.",
+        "--against recipe's version."
     )
     parser.add_argument("steps", nargs="*", metavar="STEP", help="steps to compare (default: all)")
     parser.add_argument(

@@ -14,16 +14,14 @@ from kpki_openssl.cli.common import (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "csr",
-        help="print a Kubernetes CertificateSigningRequest manifest for a generated CSR",
-        description="Wrap DIR/NAME.csr in a certificates.k8s.io/v1 CertificateSigningRequest "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Wrap DIR/NAME.csr in a certificates.k8s.io/v1 CertificateSigningRequest "
         "with the signerName and usages its role calls for (kubelet client: "
         "kube-apiserver-client-kubelet; kubelet serving: kubelet-serving; other clients: "
         "kube-apiserver-client). Apply it with kubectl and approve it to have the cluster sign. "
         "stderr names the signer and the approval it needs; a subject the API server refuses "
-        "(O=system:masters for kube-apiserver-client) is refused here.",
+        "(O=system:masters for kube-apiserver-client) is refused here."
     )
     parser.add_argument("name", metavar="NAME", help="a step name (see 'list')")
     parser.add_argument(

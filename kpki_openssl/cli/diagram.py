@@ -7,14 +7,12 @@ import argparse
 from kpki_openssl.cli.common import add_recipe_options, load_plan
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "diagram",
-        help="draw who presents which certificate to whom, and what each CA signs",
-        description="The plan's TLS connections as a graph: each client -> server edge is "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "The plan's TLS connections as a graph: each client -> server edge is "
         "labelled with the certificate file the client presents (from the kubeconfigs and the "
         "flags files), each CA -> what it signs. Mermaid (default; paste into Markdown) or "
-        "Graphviz dot (dot -Tsvg).",
+        "Graphviz dot (dot -Tsvg)."
     )
     parser.add_argument(
         "--format", choices=("mermaid", "dot"), default="mermaid", help="output format"

@@ -8,13 +8,11 @@ import sys
 from kpki_openssl.cli.common import add_recipe_options, load_plan
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help="why a step exists, what each flag does, and where we depart from the document",
-        description="For each named step: its purpose, every command with each flag explained, "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "For each named step: its purpose, every command with each flag explained, "
         "the files it writes, and - where the recipe departs from the source document - the "
-        "document's command beside ours with the reason.",
+        "document's command beside ours with the reason."
     )
     parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
     add_recipe_options(parser)

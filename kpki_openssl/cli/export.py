@@ -10,15 +10,13 @@ import sys
 from kpki_openssl.cli.common import add_recipe_options, load_plan, write_output
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="write the plan as a bash script, a Markdown handout, or a node's CSR script",
-        description="A bash script (set -euo pipefail, umask 077) that builds the same PKI in the "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "A bash script (set -euo pipefail, umask 077) that builds the same PKI in the "
         "current directory with the same openssl commands; with --format markdown, a lesson "
         "handout of the same plan; with --node NODE, the script that node runs to make its own "
         "keys and CSRs (and their CertificateSigningRequest manifests), so no private key "
-        "leaves it.",
+        "leaves it."
     )
     parser.add_argument("steps", nargs="*", metavar="STEP", help="steps to export (default: all)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")

@@ -9,14 +9,12 @@ import sys
 from kpki_openssl.cli.common import add_recipe_options, load_plan
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "hosts",
-        help="list which file goes to which host (control plane, etcd members, nodes)",
-        description="For each host the recipe's component files go to (the control plane, each "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "For each host the recipe's component files go to (the control plane, each "
         "etcd member, each node): every file it needs, the path it goes to there and its mode. "
         "Files no host needs (admin's, the etcd and front-proxy CA keys) stay with you. "
-        "`export --host HOST` writes the commands that put one host's files in place.",
+        "`export --host HOST` writes the commands that put one host's files in place."
     )
     parser.add_argument("--json", action="store_true", help="one JSON object")
     add_recipe_options(parser)

@@ -9,13 +9,11 @@ from pathlib import Path
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "inspect",
-        help="show one certificate, CSR or kubeconfig's certificate in human form",
-        description="Subject, issuer, serial, validity and days left, SANs, key usage, EKU, key "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Subject, issuer, serial, validity and days left, SANs, key usage, EKU, key "
         "type and size, SHA-256 fingerprint, and the openssl command that shows the same. NAME "
-        "is a step name (admin, kubelet-node01) or a file name in --out; FILE is any path.",
+        "is a step name (admin, kubelet-node01) or a file name in --out; FILE is any path."
     )
     parser.add_argument("target", metavar="NAME|FILE")
     add_recipe_options(parser)

@@ -8,14 +8,12 @@ import sys
 from kpki_openssl.cli.common import add_recipe_options
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "lint",
-        help="check a recipe before anything is generated",
-        description="Server certificates without SANs, kubeconfig hosts outside the apiserver "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Server certificates without SANs, kubeconfig hosts outside the apiserver "
         "SANs, identities default RBAC will not authorize, leaves outliving their CA, duplicate "
         "files, weak keys, usages that do not fit the role, missing .cnf sections. Reads the "
-        "recipe only; runs nothing. Exit 0 when clean, 1 with findings.",
+        "recipe only; runs nothing. Exit 0 when clean, 1 with findings."
     )
     add_recipe_options(parser)
     parser.add_argument("--json", action="store_true", help="findings as JSON on stdout")

@@ -7,8 +7,7 @@ import argparse
 from kpki_openssl.cli.common import add_recipe_options, load_plan
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("list", help="the steps in order, with what each makes")
+def configure(parser: argparse.ArgumentParser) -> None:
     add_recipe_options(parser)
     parser.set_defaults(func=main)
 

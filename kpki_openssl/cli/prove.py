@@ -11,15 +11,13 @@ from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_pla
 GROUPS = ("files", "etcd", "apiserver", "kubelet")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "prove",
-        help="run etcd, etcdctl, kubectl and curl on 127.0.0.1 against the folder's files",
-        description="Start etcd from the folder's etcd flags files and an openssl s_server "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Start etcd from the folder's etcd flags files and an openssl s_server "
         "presenting the apiserver's (and each kubelet's) certificate on free 127.0.0.1 ports, "
         "then ask etcdctl, kubectl (with each kubeconfig) and the document's curl call to use "
         "them, and a certificate from another CA to get in. Prints what each program did, in "
-        "its own words when it refuses. Exit 0 when every check passes, 1 otherwise.",
+        "its own words when it refuses. Exit 0 when every check passes, 1 otherwise."
     )
     parser.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
     parser.add_argument(

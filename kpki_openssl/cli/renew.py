@@ -9,16 +9,14 @@ from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_pla
 from kpki_openssl.cli.run import embedding, invocation
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "renew",
-        help="re-sign certificates: same CA, key, subject and SANs; new validity",
-        description="Sign each named certificate's existing CSR again (openssl x509 -req) with "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Sign each named certificate's existing CSR again (openssl x509 -req) with "
         "the same CA and the same key: the subject comes from the CSR and the SANs from the .cnf "
         "in the folder; only the validity (-days from the recipe) and the serial are new. "
         "Renewing the CA keeps its key, so the certificates it signed still verify. Kubeconfigs "
         "that embed a renewed certificate are made again. Logged to DIR/commands.sh like every "
-        "other command.",
+        "other command."
     )
     parser.add_argument("steps", nargs="+", metavar="NAME", help="'all' or step names (see 'list')")
     parser.add_argument(

@@ -20,14 +20,12 @@ if TYPE_CHECKING:
 CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="build the PKI (or named steps) in the output folder",
-        description="Run the plan's openssl commands in the output folder and log each one to "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run the plan's openssl commands in the output folder and log each one to "
         "DIR/commands.sh. It completes what is missing: an existing key is never replaced and a "
         "built certificate is never re-issued unless a flag says so. A certificate whose recipe "
-        f"inputs changed is reported, not rebuilt, and the exit status is {CHANGED_EXIT}.",
+        f"inputs changed is reported, not rebuilt, and the exit status is {CHANGED_EXIT}."
     )
     parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
     parser.add_argument(

@@ -8,14 +8,12 @@ import sys
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "verify",
-        help="check the output folder against the recipe",
-        description="Each certificate chains to its CA (openssl verify -x509_strict), its key "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Each certificate chains to its CA (openssl verify -x509_strict), its key "
         "matches, subject/SANs/usages are what the recipe makes, it is not expired and does not "
         "outlive its CA, keys are 0600; kubeconfigs' certificates match the folder and their "
-        "server host is in the apiserver SANs. Exit 0 when all hold, 1 with one line per problem.",
+        "server host is in the apiserver SANs. Exit 0 when all hold, 1 with one line per problem."
     )
     add_recipe_options(parser)
     add_out_option(parser)

@@ -7,16 +7,14 @@ import argparse
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "walkthrough",
-        help="step by step: why each step, its commands, then run it and show what appeared",
-        description="For each step: what it is for, where it departs from the document, the "
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "For each step: what it is for, where it departs from the document, the "
         "exact commands and what their flags mean; press Enter to run them and see the files "
         "and the certificate they made (s skips, q quits), then Enter again for the next step "
         "(p proves the folder with etcd, kubectl and curl; e explains the step in full). Steps "
         "already complete in the folder are passed over, so a walkthrough quit halfway can be "
-        "resumed, or finished with 'run all'. It never waits when stdin is not a terminal.",
+        "resumed, or finished with 'run all'. It never waits when stdin is not a terminal."
     )
     parser.add_argument(
         "steps", nargs="*", metavar="STEP", help="steps to walk through (default: all)"
