@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from kpki_openssl.checks import certinfo, expected
+from kpki_openssl.checks import expected
 from kpki_openssl.checks.verify import parse_verify
+from tests import openssl_text
 
 X509_OUTPUT = """subject=/CN=etcdserver/O=system:etcdserver
 issuer=/CN=KUBERNETES-CA
@@ -32,7 +33,7 @@ MIIBIjANBg
 
 
 def test_parse_x509_output() -> None:
-    info = certinfo.parse(X509_OUTPUT)
+    info = openssl_text.parse(X509_OUTPUT)
     assert info.subject == "/CN=etcdserver/O=system:etcdserver"
     assert info.common_name == "etcdserver" and not info.self_signed
     assert info.not_after is not None and (info.not_after.month, info.not_after.day) == (12, 1)
@@ -46,7 +47,7 @@ def test_parse_x509_output() -> None:
 
 
 def test_parse_v1_certificate_has_no_extensions() -> None:
-    info = certinfo.parse("subject=/CN=a\nissuer=/CN=a\nnotAfter=Dec 28 21:32:35 2026 GMT\n")
+    info = openssl_text.parse("subject=/CN=a\nissuer=/CN=a\nnotAfter=Dec 28 21:32:35 2026 GMT\n")
     assert info.self_signed and not info.has_extensions and info.is_ca is None
 
 

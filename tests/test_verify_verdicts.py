@@ -188,17 +188,17 @@ def test_in_process_reading_equals_what_openssl_prints(built_pki: Path, p256: Pa
     """Every field the checks use, read with cryptography, is what `openssl x509 -text` prints
     for the same file (RSA and ECDSA keys, CA and leaves)."""
     from kpki_openssl.checks import certinfo
-    from kpki_openssl.plan import openssl_argv
+    from tests import openssl_text
 
     env = {**os.environ, **trust_store_setting.ENV}  # 4x faster; the same output (test_trust_store)
     files = [*sorted(built_pki.glob("*.crt")), *sorted(p256.glob("*.crt"))]
     for path in files:
-        argv = openssl_argv.x509_read_argv(path.name)
+        argv = openssl_text.x509_read_argv(path.name)
         done = subprocess.run(
             argv, cwd=path.parent, env=env, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, done.stderr
-        by_openssl = certinfo.parse(done.stdout)
+        by_openssl = openssl_text.parse(done.stdout)
         in_process = certinfo.read(path)
         assert in_process.key_curve == ("P-256" if path.parent == p256 else "")
         assert in_process == dataclasses.replace(by_openssl, key_curve=in_process.key_curve), path

@@ -1,44 +1,19 @@
-"""One certificate (or CSR) as plain data: read in-process with cryptography, or parsed from
-the text `openssl x509`/`openssl req` prints (openssl_argv.x509_read_argv; a test reads every
-certificate of a PKI both ways and requires the same fields). Either way, names of usages are
-the recipe's words (digitalSignature, serverAuth, ...) and the subject is openssl's
+"""One certificate (or CSR) as plain data, read in-process with cryptography. Names of usages
+are the recipe's words (digitalSignature, serverAuth, ...) and the subject is openssl's
 `-nameopt compat` form, so checks compare like with like and every field matches what the
-shown openssl command prints.
+shown openssl command prints (tests/test_verify_verdicts.py reads every certificate of a PKI
+with openssl too and requires the same fields).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.base.errors import KpkiError
-
-KEY_USAGE_WORDS = {
-    "Digital Signature": "digitalSignature",
-    "Non Repudiation": "nonRepudiation",
-    "Key Encipherment": "keyEncipherment",
-    "Data Encipherment": "dataEncipherment",
-    "Key Agreement": "keyAgreement",
-    "Certificate Sign": "keyCertSign",
-    "CRL Sign": "cRLSign",
-}
-EKU_WORDS = {
-    "TLS Web Server Authentication": "serverAuth",
-    "TLS Web Client Authentication": "clientAuth",
-    "Code Signing": "codeSigning",
-    "E-mail Protection": "emailProtection",
-    "OCSP Signing": "OCSPSigning",
-}
-_EXT_HEADER = re.compile(r"^(\s*)X509v3 ([A-Za-z ]+):\s*(critical)?\s*$")
-_KEY_BITS = re.compile(r"(?:Public-Key|RSA Public-Key): \((\d+) bit\)")
-_KEY_ALGO = re.compile(r"Public Key Algorithm: (\S+)")
-_PEM_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----\n.*?-----END PUBLIC KEY-----\n?", re.S)
-_KEY_TYPES = {"rsaEncryption": "RSA", "id-ecPublicKey": "EC", "ED25519": "Ed25519"}
 
 
 @dataclass(frozen=True)
@@ -87,95 +62,10 @@ def subject_pairs(subject: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_date(text: str) -> datetime:
-    """openssl's 'Nov 28 21:32:26 2027 GMT' as an aware UTC datetime."""
-    return datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y %Z").replace(
-        tzinfo=timezone.utc
-    )
-
-
-def parse(text: str, kind: str = "certificate") -> CertInfo:
-    """Parse the output of x509_read_argv / req_read_argv."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key in ("subject", "issuer", "serial", "notBefore", "notAfter"):
-            fields.setdefault(key, value.strip())
-        elif line.startswith("sha256 Fingerprint=") or line.startswith("SHA256 Fingerprint="):
-            fields["fingerprint"] = value.strip()
-    exts = _extensions(text)
-    is_ca = None
-    if "Basic Constraints" in exts:
-        is_ca = "CA:TRUE" in exts["Basic Constraints"]
-    key_usage = _words(exts.get("Key Usage", ""), KEY_USAGE_WORDS)
-    eku = _words(exts.get("Extended Key Usage", ""), EKU_WORDS)
-    dns, ips = _sans(exts.get("Subject Alternative Name", ""))
-    algo = _KEY_ALGO.search(text)
-    bits = _KEY_BITS.search(text)
-    pem = _PEM_KEY.search(text)
-    return CertInfo(
-        kind=kind,
-        subject=fields.get("subject", ""),
-        issuer=fields.get("issuer", ""),
-        serial=fields.get("serial", ""),
-        not_before=parse_date(fields["notBefore"]) if "notBefore" in fields else None,
-        not_after=parse_date(fields["notAfter"]) if "notAfter" in fields else None,
-        fingerprint=fields.get("fingerprint", ""),
-        has_extensions=bool(exts),
-        is_ca=is_ca,
-        key_usage=key_usage,
-        extended_key_usage=eku,
-        dns=dns,
-        ips=ips,
-        key_type=_KEY_TYPES.get(algo.group(1), algo.group(1)) if algo else "",
-        key_bits=int(bits.group(1)) if bits else 0,
-        public_key=pem.group(0).strip() + "\n" if pem else "",
-    )
-
-
-def _extensions(text: str) -> dict[str, str]:
-    """'X509v3 Name: [critical]' headers and their (more indented) value lines."""
-    out: dict[str, str] = {}
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        match = _EXT_HEADER.match(line)
-        if not match:
-            continue
-        indent = len(match.group(1))
-        values: list[str] = []
-        value_indent = None
-        for follow in lines[i + 1 :]:
-            depth = len(follow) - len(follow.lstrip())
-            if not follow.strip() or depth <= indent or depth != (value_indent or depth):
-                break
-            value_indent = depth
-            values.append(follow.strip())
-        out.setdefault(match.group(2).strip(), " ".join(values))
-    return out
-
-
-def _words(value: str, names: dict[str, str]) -> tuple[str, ...]:
-    return tuple(names.get(w.strip(), w.strip()) for w in value.split(",") if w.strip())
-
-
-def _sans(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    dns, ips = [], []
-    for item in (x.strip() for x in value.split(",")):
-        kind, _, name = item.partition(":")
-        if kind == "DNS":
-            dns.append(name)
-        elif kind == "IP Address":
-            try:
-                ips.append(str(ipaddress.ip_address(name)))
-            except ValueError:
-                ips.append(name)
-    return tuple(dns), tuple(ips)
-
-
 # ----- reading in-process, with cryptography -----
 # The checks read every certificate and key here (a 1,000-node PKI is 2,000 certificates: one
 # process each used to be most of verify's time). The openssl commands that show the same
-# fields are still printed by --show-commands; parse() above reads their output.
+# fields are still printed by --show-commands.
 
 _SHORT_NAMES = {
     "commonName": "CN",

@@ -159,11 +159,6 @@ def _no_signing_key_off_the_control_plane(plan: Plan, hosts: tuple[Host, ...]) -
                 )
 
 
-def private_keys(plan: Plan) -> set[str]:
-    """The plan's private keys (certificate keys and bare key pairs' keys)."""
-    return _made(plan)[1]
-
-
 def install_script(plan: Plan, host_name: str) -> str:
     """The commands that put one host's files in place, run from the output folder, under the
     root given as the first argument (default /), so it can be tried in a scratch folder."""

@@ -38,8 +38,6 @@ Record = dict[str, Any]
 KEY_DIGEST = "key_file"  # digest of the step's own key as installed
 SIGNER_KEY_DIGEST = "signer_key"  # digest of the signing CA's key when this was signed
 MADE = "made"  # {path: digest} of every file the step installed
-OBSERVED = (KEY_DIGEST, SIGNER_KEY_DIGEST, MADE)
-
 UNKNOWN = "unknown (recorded by an older kpki_openssl)"
 
 

@@ -127,42 +127,6 @@ def cnf_text(spec: CertSpec) -> str:
 
 
 # Reading back: the commands `verify`, `inspect` and `check-expiration` run (read-only).
-# One x509 call prints everything a check needs, in the order the flags are given.
-_PUBKEY_ONLY = (
-    "no_header,no_version,no_serial,no_signame,no_validity,no_subject,no_issuer,"
-    "no_sigdump,no_aux,no_extensions"
-)
-READ_EXTENSIONS = "basicConstraints,keyUsage,extendedKeyUsage,subjectAltName"
-
-
-def x509_read_argv(path: str | None) -> tuple[str, ...]:
-    """Every field a check needs from one certificate (stdin when path is None)."""
-    source = ("-in", path) if path else ()
-    return (
-        OPENSSL, "x509", *source, "-noout", "-nameopt", "compat",
-        "-subject", "-issuer", "-serial", "-dates", "-fingerprint", "-sha256",
-        "-ext", READ_EXTENSIONS,
-        "-certopt", _PUBKEY_ONLY, "-text",
-        "-pubkey",
-    )  # fmt: skip
-
-
-def req_read_argv(path: str) -> tuple[str, ...]:
-    """A CSR's subject, key and requested extensions."""
-    return (
-        OPENSSL,
-        "req",
-        "-in",
-        path,
-        "-noout",
-        "-nameopt",
-        "compat",
-        "-subject",
-        "-text",
-        "-pubkey",
-    )
-
-
 def pubkey_argv(key_path: str | None) -> tuple[str, ...]:
     """The public half of a private key, to compare with a certificate's (stdin when None)."""
     source = ("-in", key_path) if key_path else ()
@@ -184,7 +148,7 @@ def x509_show_argv(path: str, *flags: str) -> tuple[str, ...]:
     return (OPENSSL, "x509", "-in", path, "-noout", *flags)
 
 
-INSPECT_EXTENSIONS = READ_EXTENSIONS
+INSPECT_EXTENSIONS = "basicConstraints,keyUsage,extendedKeyUsage,subjectAltName"
 
 
 def inspect_argv(cert_file: str) -> tuple[str, ...]:

@@ -81,45 +81,6 @@ def _value(value: VariableValue) -> str:
     return str(value)
 
 
-def step_markdown(number: int, step_lesson: lesson.StepLesson, step_shell: str) -> str:
-    les = step_lesson
-    out = [f"## {number}. {code(les.name)}: {_escape(les.title)}\n\n"]
-    if les.why:
-        out.append(paragraph(les.why) + "\n")
-    signer = f"signed by {code(les.signed_by)}" if les.signed_by else les.relation
-    if les.writes:
-        made = ", ".join(code(w) for w in les.writes)
-        out.append(f"*{signer}; makes* {made}\n\n")
-    out.append("### Commands\n\n" + fence(step_shell) + "\n")
-    if les.notes:
-        out.append(fence("\n".join(les.notes) + "\n", "text") + "\n")
-    for command in les.commands:
-        out.append(f"{code(command.line)}\n\n")
-        out.extend(
-            f"- {code(note.text)}: {_escape(note.meaning or '(no explanation recorded)')}\n"
-            for note in command.notes
-        )
-        out.append("\n")
-    if les.departures:
-        out.append("### Where this departs from the document\n\n")
-        rows = [
-            tuple(cell(_escape(x)) for x in (d.what, d.document, d.ours, d.why))
-            for d in les.departures
-        ]
-        out.append(table(("what", "document", "ours", "why"), rows) + "\n")
-    if les.document_text:
-        out.append("### What the document has\n\n")
-        out.append(fence("\n".join(les.document_text) + "\n", "text") + "\n")
-    if les.beside:
-        out.append("### The document's commands beside ours\n\n")
-        text = []
-        for pair in les.beside:
-            text.append(f"# document: {pair.document or '(no such command)'}\n")
-            text.append(pair.ours + "\n\n" if pair.ours else "# (we do not run it)\n\n")
-        out.append(fence("".join(text).rstrip("\n") + "\n", "text") + "\n")
-    return "".join(out)
-
-
 UMASK = "umask 077\n"  # the exported script's first command, for the pasted blocks too
 
 CONCEPTS = (
