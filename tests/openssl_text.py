@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timezone
 
 from kpki_openssl.checks.certinfo import CertInfo
+from kpki_openssl.recipe.sans import SubjectAltNames
 
 OPENSSL = "openssl"
 
@@ -93,8 +94,7 @@ def parse(text: str, kind: str = "certificate") -> CertInfo:
         is_ca=is_ca,
         key_usage=key_usage,
         extended_key_usage=eku,
-        dns=dns,
-        ips=ips,
+        sans=SubjectAltNames(dns, ips),
         key_type=_KEY_TYPES.get(algo.group(1), algo.group(1)) if algo else "",
         key_bits=int(bits.group(1)) if bits else 0,
         public_key=pem.group(0).strip() + "\n" if pem else "",

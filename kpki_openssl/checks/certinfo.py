@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.base.errors import KpkiError
+from kpki_openssl.recipe.sans import SubjectAltNames
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,19 @@ class CertInfo:
     is_ca: bool | None = None  # None: no basicConstraints at all
     key_usage: tuple[str, ...] = ()
     extended_key_usage: tuple[str, ...] = ()
-    dns: tuple[str, ...] = ()
-    ips: tuple[str, ...] = ()
+    sans: SubjectAltNames = SubjectAltNames()
     key_type: str = ""
     key_bits: int = 0
     key_curve: str = ""  # P-256, P-384 for EC keys (the recipe's ecdsa_curve words)
     public_key: str = ""  # PEM, to compare with `openssl pkey -pubout`
+
+    @property
+    def dns(self) -> tuple[str, ...]:
+        return self.sans.dns
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return self.sans.ips
 
     @property
     def common_name(self) -> str:
@@ -161,9 +169,7 @@ def info_of(obj, kind: str = "certificate") -> CertInfo:
             key_usage += ("decipherOnly",) * usage.decipher_only
     eku = exts.get(x509.ExtendedKeyUsage)
     ekus = tuple(_EKU_NAMES.get(o.dotted_string, o._name) for o in eku) if eku else ()
-    san = exts.get(x509.SubjectAlternativeName)
-    dns = tuple(san.get_values_for_type(x509.DNSName)) if san else ()
-    ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) if san else ()
+    sans = SubjectAltNames.from_x509(exts.get(x509.SubjectAlternativeName))
     try:
         key = obj.public_key()
     except (ValueError, TypeError) as exc:
@@ -186,8 +192,7 @@ def info_of(obj, kind: str = "certificate") -> CertInfo:
         is_ca=basic.ca if basic is not None else None,
         key_usage=key_usage,
         extended_key_usage=ekus,
-        dns=dns,
-        ips=ips,
+        sans=sans,
         key_type=key_type,
         key_bits=bits,
         key_curve=curve,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from kpki_openssl.plan import openssl_argv
 from kpki_openssl.plan.certlist import CertSpec
+from kpki_openssl.recipe.sans import SubjectAltNames
 
 DEFAULT_DAYS = 30  # openssl x509 -req without -days
 
@@ -27,8 +28,15 @@ class Extensions:
     is_ca: bool | None = None  # None: no basicConstraints
     key_usage: tuple[str, ...] = ()
     extended_key_usage: tuple[str, ...] = ()
-    dns: tuple[str, ...] = ()
-    ips: tuple[str, ...] = ()
+    sans: SubjectAltNames = SubjectAltNames()
+
+    @property
+    def dns(self) -> tuple[str, ...]:
+        return self.sans.dns
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return self.sans.ips
 
 
 NONE = Extensions()
@@ -103,8 +111,7 @@ def section_extensions(text: str, section: str) -> Extensions:
         is_ca=is_ca,
         key_usage=_words(entries.get("keyUsage", "")),
         extended_key_usage=_words(entries.get("extendedKeyUsage", "")),
-        dns=tuple(dns),
-        ips=tuple(ips),
+        sans=SubjectAltNames(tuple(dns), tuple(ips)),
     )
 
 
@@ -171,8 +178,7 @@ def _generated(spec: CertSpec) -> Extensions:
         is_ca=spec.is_ca,
         key_usage=openssl_argv.key_usages(spec),  # what the generated .cnf says (RSA-only usages)
         extended_key_usage=spec.extended_key_usage,
-        dns=spec.dns,
-        ips=spec.ips,
+        sans=spec.sans,
     )
 
 

@@ -80,7 +80,7 @@ def fields(item: Inspected, now: datetime) -> list[tuple[str, str]]:
             ("Not before", _when(info.not_before)),
             ("Not after", f"{_when(info.not_after)} ({left})"),
         ]
-    sans = [*(f"DNS:{d}" for d in info.dns), *(f"IP:{i}" for i in info.ips)]
+    sans = list(info.sans.entries())
     ca = "none" if info.is_ca is None else ("CA:TRUE" if info.is_ca else "CA:FALSE")
     rows += [
         ("SANs", ", ".join(sans) or "none"),

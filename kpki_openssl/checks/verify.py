@@ -155,8 +155,8 @@ def _contents(spec: CertSpec, info: CertInfo) -> list[Check]:
         _compare_set(
             file,
             "subjectAltName",
-            [*(f"DNS:{d}" for d in want.dns), *(f"IP:{i}" for i in want.ips)],
-            [*(f"DNS:{d}" for d in info.dns), *(f"IP:{i}" for i in info.ips)],
+            list(want.sans.entries()),
+            list(info.sans.entries()),
             _show(file, "-ext", "subjectAltName"),
         ),
         _compare_set(

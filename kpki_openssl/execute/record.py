@@ -75,7 +75,7 @@ def cert_fields(spec: CertSpec, signer: CertSpec | None, cnf_text: str) -> Recor
     return {
         "kind": "certificate",
         "subject": spec.subject_text,
-        "sans": sorted([*(f"DNS:{d}" for d in spec.dns), *(f"IP:{ip}" for ip in spec.ips)]),
+        "sans": sorted(spec.sans.entries()),
         "ca": spec.is_ca,
         "key_usage": sorted(openssl_argv.key_usages(spec)),
         "extended_key_usage": sorted(spec.extended_key_usage),
@@ -195,7 +195,7 @@ def _v1_planned(step: Step) -> Record:
     spec = step.spec
     return {
         "subject": spec.subject_text,
-        "sans": sorted([*(f"DNS:{d}" for d in spec.dns), *(f"IP:{ip}" for ip in spec.ips)]),
+        "sans": sorted(spec.sans.entries()),
         "extensions": digest(files),
         "key": f"{spec.key.type} {spec.key.size}",
         "days": spec.days,

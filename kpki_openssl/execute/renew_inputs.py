@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kpki_openssl.base.errors import KpkiError
+from kpki_openssl.recipe.sans import SubjectAltNames
 
 
 class RenewRefused(KpkiError):
@@ -58,7 +59,7 @@ def check_one(spec: Any, signer: Any, out: Path) -> None:
             f"{spec.csr_file} asks for subject {_dn(got)}, the recipe for {_dn(want)}",
         )
     sans = _request_sans(request)
-    expected = sorted([*(f"DNS:{d}" for d in spec.dns), *(f"IP:{ip}" for ip in spec.ips)])
+    expected = sorted(spec.sans.entries())
     if sans is not None and sans != expected:
         asked = f"{spec.csr_file} asks for SANs {_list(sans)}"
         _refuse(name, f"{asked}, the recipe for {_list(expected)}")
@@ -90,10 +91,9 @@ def _request_sans(request: Any) -> list[str] | None:
         ext = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
-    dns = [f"DNS:{d}" for d in ext.get_values_for_type(x509.DNSName)]
-    ips = [f"IP:{ip}" for ip in ext.get_values_for_type(x509.IPAddress)]
-    other = len(list(ext)) - len(dns) - len(ips)
-    return sorted(dns + ips) + (["(other names)"] if other else [])
+    sans = SubjectAltNames.from_x509(ext)
+    other = len(list(ext)) - len(sans)
+    return sorted(sans.entries()) + (["(other names)"] if other else [])
 
 
 def _load(name: str, path: Path, loader: Any, what: str) -> Any:

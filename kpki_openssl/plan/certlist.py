@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.recipe import validate
 from kpki_openssl.recipe.model import CertEntry, Departure, KeyPairEntry, Recipe, VariableValue
+from kpki_openssl.recipe.sans import SubjectAltNames
 from kpki_openssl.recipe.template import fill, fill_list, names
 
 _DEPARTURE_FIELDS = ("what", "document", "ours", "why")
@@ -56,8 +57,7 @@ class CertSpec:
     subject: tuple[tuple[str, str], ...]  # ordered (attribute, value) pairs
     key_usage: tuple[str, ...]
     extended_key_usage: tuple[str, ...]
-    dns: tuple[str, ...]
-    ips: tuple[str, ...]
+    sans: SubjectAltNames
     days: int | None  # None: no -days flag (openssl's 30-day default, as the document does)
     key: KeySpec
     title: str
@@ -69,6 +69,14 @@ class CertSpec:
     cnf_text: str = ""
     sign_extensions: bool = True  # x509 -req gets -extfile/-extensions
     for_each: tuple[str, str] | None = None  # (list variable, item) this row was expanded for
+
+    @property
+    def dns(self) -> tuple[str, ...]:
+        return self.sans.dns
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return self.sans.ips
 
     @property
     def key_file(self) -> str:
@@ -384,11 +392,11 @@ def _spec(
         raise InputError(f"{where}.subject: a certificate needs a CN")
     dns = tuple(
         validate.dns_name(f"{where}.sans.dns", v)
-        for v in fill_list(entry.dns, ctx, f"{where}.sans.dns")
+        for v in fill_list(entry.sans.dns, ctx, f"{where}.sans.dns")
     )
     ips = tuple(
         validate.ip_address(f"{where}.sans.ip", v)
-        for v in fill_list(entry.ips, ctx, f"{where}.sans.ip")
+        for v in fill_list(entry.sans.ips, ctx, f"{where}.sans.ip")
     )
     own = {**ctx, "name": name}  # shared departures and documents may name the certificate
     return CertSpec(
@@ -400,8 +408,7 @@ def _spec(
         subject=subject,
         key_usage=profile.key_usage,
         extended_key_usage=profile.extended_key_usage,
-        dns=_unique(dns),
-        ips=_unique(ips),
+        sans=SubjectAltNames(_unique(dns), _unique(ips)),
         days=None
         if entry.days == "none"
         else memo.once(

@@ -121,8 +121,7 @@ def cnf_text(spec: CertSpec) -> str:
         lines.append(f"extendedKeyUsage = {', '.join(spec.extended_key_usage)}")
     if spec.dns or spec.ips:
         lines += ["subjectAltName = @alt_names", "", "[alt_names]"]
-        lines += [f"DNS.{i} = {name}" for i, name in enumerate(spec.dns, 1)]
-        lines += [f"IP.{i} = {ip}" for i, ip in enumerate(spec.ips, 1)]
+        lines += spec.sans.cnf_lines()
     return "\n".join(lines) + "\n"
 
 

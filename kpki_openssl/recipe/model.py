@@ -19,6 +19,7 @@ from typing import Any, Union
 from kpki_openssl.base import safeyaml
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.recipe import template, validate
+from kpki_openssl.recipe.sans import SubjectAltNames
 
 VariableValue = Union[bool, int, str, tuple, Mapping]
 
@@ -87,8 +88,7 @@ class CertEntry:
     ca: str | None
     profile: str
     subject: tuple[tuple[str, tuple[str, ...]], ...]
-    dns: tuple[str, ...]
-    ips: tuple[str, ...]
+    sans: SubjectAltNames  # templates, filled by certlist.expand
     days: str  # a template, or "none": no -days flag (openssl's 30-day default)
     cnf: str  # "generated", "none" (no .cnf at all), or "file" (cnf_file + cnf_text verbatim)
     cnf_file: str
@@ -100,6 +100,14 @@ class CertEntry:
     document: tuple[str, ...]
     departures: tuple[Departure, ...]
     when: tuple[tuple[str, str], ...] = ()  # (variable, value): the row exists only when all hold
+
+    @property
+    def dns(self) -> tuple[str, ...]:
+        return self.sans.dns
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return self.sans.ips
 
 
 @dataclass(frozen=True)
@@ -476,12 +484,15 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         ca=None if ca is None else _text(f"{field}.ca", ca),
         profile=profile,
         subject=tuple(subject),
-        dns=tuple(
-            _text(f"{field}.sans.dns", x)
-            for x in _sequence(f"{field}.sans.dns", sans.get("dns", []))
-        ),
-        ips=tuple(
-            _text(f"{field}.sans.ip", x) for x in _sequence(f"{field}.sans.ip", sans.get("ip", []))
+        sans=SubjectAltNames(
+            dns=tuple(
+                _text(f"{field}.sans.dns", x)
+                for x in _sequence(f"{field}.sans.dns", sans.get("dns", []))
+            ),
+            ips=tuple(
+                _text(f"{field}.sans.ip", x)
+                for x in _sequence(f"{field}.sans.ip", sans.get("ip", []))
+            ),
         ),
         days=str(spec.get("days", default_days)),
         cnf=cnf,
