@@ -88,7 +88,8 @@ def planned_certs(args: list[str]) -> int:
     """How many certificates the bundled recipe makes with these --set values (from the plan,
     so a recipe that grows does not break the checks below)."""
     from kpki_openssl.plan.steps import build_plan
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
 
     recipe = load_recipe("kubernetes")
     sets = [args[i + 1] for i in range(len(args) - 1) if args[i] == "--set"]
@@ -142,7 +143,8 @@ def script_run(script: Path, expect: int) -> Callable[[Path], Sample]:
 def easyrsa_script(args: list[str], key_type: str) -> tuple[str, int]:
     """A bash script that makes the plan's certificates with easy-rsa 3 (see bench/README.md)."""
     from kpki_openssl.plan.steps import build_plan
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
 
     recipe = load_recipe("kubernetes")
     sets = [args[i + 1] for i in range(0, len(args), 2)]

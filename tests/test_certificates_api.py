@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 
 from kpki_openssl.plan import certificates_api
 from kpki_openssl.plan.steps import CertStep, build_plan
-from kpki_openssl.recipe.model import load_recipe, resolve_variables
+from kpki_openssl.recipe.load import load_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from tests.conftest import need_program, run_cli
 from tests.oracle import subject_pairs
 

@@ -7,7 +7,8 @@ import re
 
 from kpki_openssl.cli import main as cli_main
 from kpki_openssl.plan.steps import build_plan
-from kpki_openssl.recipe.model import load_recipe, resolve_variables
+from kpki_openssl.recipe.load import load_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from kpki_openssl.teach import diagram
 
 EDGE = re.compile(r'^  (\w+) (-->|<-->|-\.->)\|"([^"]*)"\| (\w+)$')

@@ -11,7 +11,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from kpki_openssl.plan.steps import Command, build_plan
-from kpki_openssl.recipe.model import bundled_recipes, load_recipe, resolve_variables
+from kpki_openssl.recipe.load import bundled_recipes, load_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from kpki_openssl.teach import flag_glossary
 from tests.conftest import need_program, run_cli
 from tests.oracle import openssl_verify
@@ -163,7 +164,8 @@ def test_handout_renders_cleanly(handout: str) -> None:
 
 def test_handout_is_a_lesson_of_bounded_length_with_the_diagram(handout: str) -> None:
     from kpki_openssl.plan.steps import build_plan
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
     from kpki_openssl.teach import diagram
 
     recipe = load_recipe("kubernetes")

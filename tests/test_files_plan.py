@@ -8,7 +8,8 @@ import yaml
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.plan import shell_text
 from kpki_openssl.plan.steps import PRIVATE_MODE, Command, WriteFile, build_plan
-from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.recipe.load import load_recipe, parse_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from tests.expected import COMPONENT_FILES, KUBECONFIGS, SERVER
 
 

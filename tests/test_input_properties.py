@@ -25,7 +25,8 @@ from kpki_openssl.base.errors import InputError
 from kpki_openssl.cli import main as cli_main
 from kpki_openssl.plan import shell_text
 from kpki_openssl.plan.steps import Command, build_plan
-from kpki_openssl.recipe.model import parse_recipe, resolve_variables
+from kpki_openssl.recipe.load import parse_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from tests.conftest import need_program
 from tests.oracle import load_cert, openssl_verify, sans, subject_pairs
 

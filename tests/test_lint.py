@@ -9,7 +9,8 @@ import pytest
 
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.checks.lint import CHECKS, lint
-from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.recipe.load import load_recipe, parse_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from tests.conftest import run_cli
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.plan.steps import build_plan
-from kpki_openssl.recipe.model import load_recipe, parse_recipe, resolve_variables
+from kpki_openssl.recipe.load import load_recipe, parse_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 
 REPO = Path(__file__).resolve().parent.parent
 

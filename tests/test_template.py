@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.plan.steps import build_plan
-from kpki_openssl.recipe.model import parse_recipe, resolve_variables
+from kpki_openssl.recipe.load import parse_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from tests.conftest import run_cli
 
 HEAD = """name: tiny

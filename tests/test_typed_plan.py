@@ -6,7 +6,8 @@ import re
 
 from kpki_openssl.cli import main as cli_main
 from kpki_openssl.plan.steps import CertStep, ComponentStep, KubeconfigStep, build_plan
-from kpki_openssl.recipe.model import load_recipe, resolve_variables
+from kpki_openssl.recipe.load import load_recipe
+from kpki_openssl.recipe.variables import resolve_variables
 from tests.expected import CAS
 
 

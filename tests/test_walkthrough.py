@@ -261,7 +261,8 @@ def test_p_after_a_result_proves_the_folder_with_the_real_programs(tmp_path: Pat
     import io
 
     from kpki_openssl.plan.steps import build_plan
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
     from kpki_openssl.teach.walkthrough import Walkthrough
 
     need_program("openssl")

@@ -76,7 +76,8 @@ def load_plan(args: argparse.Namespace) -> Plan:
 
     from kpki_openssl.plan.steps import build_plan
     from kpki_openssl.recipe import file_clashes
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
 
     recipe = load_recipe(args.recipe)
     # A plan is a tree of frozen records without cycles: the cyclic garbage collector would

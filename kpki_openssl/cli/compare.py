@@ -28,7 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl.base import console
     from kpki_openssl.plan.steps import build_plan
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
     from kpki_openssl.teach import compare
 
     plan = load_plan(args)

@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
             raise InputError("--format: --node writes a bash script; drop --format markdown")
         text = shell_text.node_script(plan, args.node)
     elif args.format == "markdown":
-        from kpki_openssl.recipe.model import load_recipe
+        from kpki_openssl.recipe.load import load_recipe
         from kpki_openssl.teach import handout
 
         text = handout.handout(plan, load_recipe(args.recipe).description)

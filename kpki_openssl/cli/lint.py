@@ -25,7 +25,8 @@ def main(args: argparse.Namespace) -> int:
 
     from kpki_openssl.base import console
     from kpki_openssl.checks.lint import CHECKS, lint
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
 
     recipe = load_recipe(args.recipe)
     findings = lint(recipe, resolve_variables(recipe, args.sets))

@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     check = None
     if args.check:
         from kpki_openssl.checks.step_findings import checker
-        from kpki_openssl.recipe.model import load_recipe
+        from kpki_openssl.recipe.load import load_recipe
 
         check = checker(load_recipe(args.recipe), full, out_dir(args), makers)
     walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers, check, full=full)

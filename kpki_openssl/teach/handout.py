@@ -173,7 +173,8 @@ def _identities(plan: Plan) -> str:
 def _defects() -> str:
     """The document's defects: lint's findings on the as-written recipe, by kind."""
     from kpki_openssl.checks.lint import CHECKS, lint
-    from kpki_openssl.recipe.model import load_recipe, resolve_variables
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
 
     document = load_recipe("as-written")
     found: dict[str, list[str]] = {}
