@@ -14,8 +14,6 @@ import pytest
 
 from kpki_openssl.base import safefs
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.execute import runner
-from kpki_openssl.recipe import file_clashes
 from tests.conftest import IN_CI, need_program, need_root
 from tests.safety_recipes import tiny_recipe
 
@@ -177,10 +175,6 @@ def test_system_folders_and_home_are_refused_as_out(
     assert err.startswith("kpki-openssl: error: --out: ") and err.count("\n") == 1, err
     after = os.stat(real)
     assert (after.st_mode, after.st_mtime_ns) == (before.st_mode, before.st_mtime_ns)
-
-
-def test_bookkeeping_names_agree_with_the_runner() -> None:
-    assert (file_clashes.LOG_NAME, file_clashes.META_DIR) == (runner.LOG_NAME, runner.META_DIR)
 
 
 # ----- a real full disk under the log and the record -----

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.base.errors import KpkiError
+from kpki_openssl.plan.certlist import key_facts
 from kpki_openssl.recipe.sans import SubjectAltNames
 
 
@@ -102,7 +103,6 @@ _EKU_NAMES = {
     "1.3.6.1.5.5.7.3.4": "emailProtection",
     "1.3.6.1.5.5.7.3.9": "OCSPSigning",
 }
-_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 PEM_CERT = "-----BEGIN CERTIFICATE-----"
 
 
@@ -120,19 +120,6 @@ def _serial_text(serial: int) -> str:
     sign, serial = ("-", -serial) if serial < 0 else ("", serial)
     digits = f"{serial:X}"
     return sign + ("0" * (len(digits) % 2)) + digits
-
-
-def _key_facts(key) -> tuple[str, int, str]:
-    """(key_type, bits, curve) in the words openssl's text uses: RSA / EC / Ed25519."""
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size, ""
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC", key.key_size, _CURVES.get(key.curve.name, key.curve.name)
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 0, ""  # openssl prints no size for Ed25519
-    return type(key).__name__, 0, ""
 
 
 def public_pem(key) -> str:
@@ -174,7 +161,7 @@ def info_of(obj, kind: str = "certificate") -> CertInfo:
         key = obj.public_key()
     except (ValueError, TypeError) as exc:
         raise KpkiError(f"its public key cannot be read: {exc}") from None
-    key_type, bits, curve = _key_facts(key)
+    key_type, bits, curve = key_facts(key)
     wanted = (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage)
     fields: dict = {}
     if kind == "certificate":
@@ -274,7 +261,7 @@ def private_key_facts(
     except (KpkiError, ValueError, TypeError):
         return None
     public = key.public_key()
-    return (*_key_facts(public), public_pem(public))
+    return (*key_facts(public), public_pem(public))
 
 
 MAX_READ = 1 << 20  # a certificate or key is a few KB; nothing in a PKI folder is a megabyte

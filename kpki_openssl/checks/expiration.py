@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.base.errors import InputError, KpkiError
+from kpki_openssl.base.folder_names import META_DIR
 from kpki_openssl.checks import certinfo, kubeconfig_files
 from kpki_openssl.checks.certinfo import CertInfo
 
@@ -121,7 +122,7 @@ def _cert_files(out: Path, cannot: Callable[[str, str], None]) -> list[str]:
     for folder, dirs, files in os.walk(out, onerror=walk_error):
         base = Path(folder)
         if base == out:
-            dirs[:] = [d for d in dirs if d != kubeconfig_files.TOOL_DIR]
+            dirs[:] = [d for d in dirs if d != META_DIR]
         # a folder named like a certificate is listed too: it is reported, not skipped
         for name in [*files, *dirs]:
             if name.endswith(".crt"):

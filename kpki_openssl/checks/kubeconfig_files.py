@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kpki_openssl.base.errors import KpkiError
+from kpki_openssl.base.folder_names import META_DIR
 from kpki_openssl.checks.certinfo import read_regular
 
 if TYPE_CHECKING:
@@ -165,13 +166,9 @@ def parse(file: str, text: str) -> Kubeconfig | None:
     return Kubeconfig(file, tuple(entries))
 
 
-# runner.META_DIR: the tool's own bookkeeping (staging leftovers, replaced CAs), not the PKI
-TOOL_DIR = ".kpki"
-
-
 def in_tool_dir(out: Path, path: Path) -> bool:
     """Whether `path` (under `out`) is the tool's bookkeeping rather than part of the PKI."""
-    return path.relative_to(out).parts[0] == TOOL_DIR
+    return path.relative_to(out).parts[0] == META_DIR
 
 
 def find(out: Path, extra: tuple[str, ...] = ()) -> list[str]:

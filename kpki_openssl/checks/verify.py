@@ -22,7 +22,7 @@ from kpki_openssl.base.errors import InputError, KpkiError
 from kpki_openssl.checks import certinfo, expected, kubeconfig_files
 from kpki_openssl.checks.certinfo import CertInfo
 from kpki_openssl.plan import openssl_argv
-from kpki_openssl.plan.certlist import CertSpec, KeySpec
+from kpki_openssl.plan.certlist import CertSpec, KeySpec, key_words
 from kpki_openssl.plan.steps import Plan, WriteFile
 
 Progress = Callable[[str], None]
@@ -280,17 +280,6 @@ def _key(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
     return checks
 
 
-def key_words(key_type: str, bits: int, curve: str) -> str:
-    """A key in the recipe's words: rsa 2048, ecdsa P-256, ed25519."""
-    if key_type in ("RSA", "rsa"):
-        return f"rsa {bits}"
-    if key_type in ("EC", "ecdsa"):
-        return f"ecdsa {curve}"
-    if key_type in ("Ed25519", "ed25519"):
-        return "ed25519"
-    return key_type
-
-
 def key_type_command(key_file: str, key: KeySpec) -> str:
     """The openssl command whose exit status says whether the key is the recipe's kind."""
     name = shlex.quote(key_file)
@@ -304,7 +293,7 @@ def key_type_command(key_file: str, key: KeySpec) -> str:
 def _key_type(spec: CertSpec, facts: tuple[str, int, str]) -> Check:
     """The key is the type, size and curve the recipe asks for (key_type, key_size,
     ecdsa_curve): a folder built with other settings is not what the recipe describes."""
-    want = key_words(spec.key.type, spec.key.size, spec.key.curve)
+    want = spec.key.words
     have = key_words(*facts)
     command = key_type_command(spec.key_file, spec.key)
     if want == have:

@@ -24,7 +24,7 @@ class FileState:
     kind: str  # "file", "dir", "link", "other"
     digest: str = ""  # of the bytes, for keys (their identity in the build record)
     pem_key: bool = False  # a complete PEM private key
-    key: str = ""  # record.key_text of that key ('rsa 2048', 'ecdsa P-256'), '' if unknown
+    key: str = ""  # KeySpec.words of that key ('rsa 2048', 'ecdsa P-256'), '' if unknown
 
 
 @dataclass(frozen=True)

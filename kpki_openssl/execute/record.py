@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpki_openssl.plan import openssl_argv
-from kpki_openssl.plan.certlist import CertSpec, KeySpec
+from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import (
     CertStep,
     Command,
@@ -58,15 +58,6 @@ def semantic_digest(text: str, leave_out: tuple[str, ...] = ()) -> str:
 _CNF_FIELDS = ("keyUsage", "extendedKeyUsage", "basicConstraints", "DNS.", "IP.")
 
 
-def key_text(key: KeySpec) -> str:
-    """'rsa 2048', 'ecdsa P-256', 'ed25519': what defines a key, nothing else."""
-    if key.type == "rsa":
-        return f"rsa {key.size}"
-    if key.type == "ecdsa":
-        return f"ecdsa {key.curve}"
-    return key.type
-
-
 def _generated(step: Step) -> str:
     return "".join(a.content for a in step.actions if isinstance(a, WriteFile))
 
@@ -80,7 +71,7 @@ def cert_fields(spec: CertSpec, signer: CertSpec | None, cnf_text: str) -> Recor
         "key_usage": sorted(openssl_argv.key_usages(spec)),
         "extended_key_usage": sorted(spec.extended_key_usage),
         "extensions": semantic_digest(cnf_text, _CNF_FIELDS),
-        "key": key_text(spec.key),
+        "key": spec.key.words,
         "days": spec.days,
         "signer": signer.name if signer else "",
         "signer_subject": signer.subject_text if signer else "",
@@ -94,7 +85,7 @@ def planned(step: Step) -> Record:
         return cert_fields(step.spec, step.signer, _generated(step))
     if isinstance(step, KeyPairStep):
         spec = step.spec
-        return {"kind": "key pair", "key": key_text(spec.key), "files": list(step.writes)}
+        return {"kind": "key pair", "key": spec.key.words, "files": list(step.writes)}
     kind = "kubeconfig" if isinstance(step, KubeconfigStep) else "file"
     argv = "\n".join(" ".join(a.argv) for a in step.actions if isinstance(a, Command))
     return {

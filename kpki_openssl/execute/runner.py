@@ -44,6 +44,7 @@ from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
 
 from kpki_openssl.base import openssl_version, safefs, trust_store_setting
 from kpki_openssl.base.errors import CommandFailed, KpkiError
+from kpki_openssl.base.folder_names import LOG_NAME, META_DIR
 from kpki_openssl.execute import produced, record, record_store, renew_inputs, scheduler, snapshot
 from kpki_openssl.execute.decide import Changed, Decision, RunOptions, decide_all
 from kpki_openssl.plan import shell_text
@@ -61,8 +62,7 @@ from kpki_openssl.plan.steps import (
 
 __all__ = ["Changed", "Decision", "RunOptions", "RunResult", "Runner", "capture", "write_file"]
 
-LOG_NAME = "commands.sh"
-META_DIR = ".kpki"  # lock, record/, stage/, replaced/, replacing.json: the tool's bookkeeping
+
 LOG_HEADER = (
     shell_text.SCRIPT_PROLOGUE
     + "# Command log written by kpki_openssl: every command it ran and every file it wrote,\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kpki_openssl.execute import record, record_store
 from kpki_openssl.execute.decide import FileState, Snapshot
+from kpki_openssl.plan.certlist import key_facts, key_words
 from kpki_openssl.plan.steps import CertStep, Plan
 
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----\s*$", re.DOTALL)
@@ -34,9 +35,8 @@ def pem_complete(data: bytes, label_suffix: str) -> bool:
 
 
 def key_kind(data: bytes) -> str:
-    """record.key_text of a PEM private key ('' when it cannot be read)."""
+    """A PEM private key in the recipe's words (KeySpec.words; '' when it cannot be read)."""
     try:
-        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
     except ImportError:  # pragma: no cover - cryptography is a dependency
         return ""
@@ -44,14 +44,8 @@ def key_kind(data: bytes) -> str:
         key = load_pem_private_key(data, None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
         return ""
-    if isinstance(key, rsa.RSAPrivateKey):
-        return f"rsa {key.key_size}"
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        names = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-        return f"ecdsa {names.get(key.curve.name, key.curve.name)}"
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return "ed25519"
-    return ""
+    facts = key_facts(key)
+    return key_words(*facts) if facts[0] in ("RSA", "EC", "Ed25519") else ""
 
 
 def _state(full: Path, is_key: bool) -> FileState | None:

@@ -44,6 +44,41 @@ class KeySpec:
         size = validate.positive_int("key_size", values.get("key_size", 2048))
         return cls(type=key_type, size=size, curve=curve)
 
+    @property
+    def words(self) -> str:
+        """'rsa 2048', 'ecdsa P-256', 'ed25519': what defines the key, nothing else."""
+        return key_words(self.type, self.size, self.curve)
+
+
+# cryptography's curve names in the recipe's words
+_CURVE_WORDS = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+def key_words(key_type: str, bits: int, curve: str) -> str:
+    """A key in the recipe's words: rsa 2048, ecdsa P-256, ed25519. Takes the recipe's type
+    names or those openssl prints (RSA, EC, Ed25519, as key_facts gives them)."""
+    if key_type in ("RSA", "rsa"):
+        return f"rsa {bits}"
+    if key_type in ("EC", "ecdsa"):
+        return f"ecdsa {curve}"
+    if key_type in ("Ed25519", "ed25519"):
+        return "ed25519"
+    return key_type
+
+
+def key_facts(key: object) -> tuple[str, int, str]:
+    """(type, bits, curve) of a cryptography key, public or private, in openssl's words (RSA,
+    EC, Ed25519) with the curve in the recipe's (P-256)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        return "RSA", key.key_size, ""
+    if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
+        return "EC", key.key_size, _CURVE_WORDS.get(key.curve.name, key.curve.name)
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
+        return "Ed25519", 0, ""  # openssl prints no size for Ed25519
+    return type(key).__name__, 0, ""
+
 
 @dataclass(frozen=True)
 class CertSpec:

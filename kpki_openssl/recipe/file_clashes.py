@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kpki_openssl.base.errors import InputError
-
-LOG_NAME = "commands.sh"  # runner.LOG_NAME; repeated here so loading a plan imports no runner
-META_DIR = ".kpki"
+from kpki_openssl.base.folder_names import LOG_NAME, META_DIR
 
 
 def check(plan: Any) -> None:
