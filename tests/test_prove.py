@@ -158,11 +158,7 @@ def test_an_apiserver_without_the_name_it_is_dialled_by_is_refused_by_kubectl_an
         and "not kube-apiserver" in kube["said"]
     )
     curl = checks["the document's curl call to https://kube-apiserver:6443"]
-    assert curl["status"] == "fail"
-    assert (
-        "no alternative certificate subject name matches target host name 'kube-apiserver'"
-        in curl["said"]
-    )
+    assert curl["status"] == "fail" and curl["program"] == "curl"  # its words vary by version
     assert checks["the document's curl call to https://kubernetes:6443"]["status"] == "pass"
 
 
