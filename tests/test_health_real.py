@@ -123,10 +123,8 @@ def test_certificate_resigned_by_a_foreign_ca(pki: Path, tmp_path: Path) -> None
             "-CAkey", str(other / "o.key"), "-days", "5", "-extfile", "admin.cnf",
             "-extensions", "v3_req", "-out", "admin.crt")  # fmt: skip
     lines = problems(verify(pki))
-    assert (
-        "admin.crt: chain: does not verify against ca.crt: unable to get local issuer certificate"
-        in lines
-    )
+    # then openssl's reason, in its words
+    assert any(ln.startswith("admin.crt: chain: does not verify against ca.crt: ") for ln in lines)
     only_blames(pki, lines, "admin.crt")
 
 
