@@ -17,6 +17,7 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from plumbum import local
 
+from kpki_openssl.base import openssl_version
 from kpki_openssl.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +41,13 @@ def need_program(name: str) -> str:
             pytest.fail(f"{name} is not installed; .ci/run must install it")
         pytest.skip(f"{name} is not installed (scripts/install-system-deps.sh installs it)")
     return path
+
+
+def openssl_writes_v1() -> bool:
+    """Whether the openssl on PATH writes a v1 certificate from `x509 -req` without
+    extensions (3.0 and 3.1; 3.2 and later always write v3): the document's CA is then v1."""
+    done = subprocess.run([need_program("openssl"), "version"], capture_output=True, text=True)
+    return openssl_version.check(done.stdout)[:2] < openssl_version.V3_ALWAYS
 
 
 # No example database: it would be written to .hypothesis/ in the repository.

@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from tests.conftest import need_program, run_cli
+from tests.conftest import need_program, openssl_writes_v1, run_cli
 from tests.expected import APISERVER_DNS, APISERVER_IPS, CAS, LEAVES, SIGNERS
 from tests.oracle import load_cert
 
@@ -123,10 +123,8 @@ def test_certificate_resigned_by_a_foreign_ca(pki: Path, tmp_path: Path) -> None
             "-CAkey", str(other / "o.key"), "-days", "5", "-extfile", "admin.cnf",
             "-extensions", "v3_req", "-out", "admin.crt")  # fmt: skip
     lines = problems(verify(pki))
-    assert (
-        "admin.crt: chain: does not verify against ca.crt: unable to get local issuer certificate"
-        in lines
-    )
+    # then openssl's reason, in its words
+    assert any(ln.startswith("admin.crt: chain: does not verify against ca.crt: ") for ln in lines)
     only_blames(pki, lines, "admin.crt")
 
 
@@ -356,9 +354,12 @@ def test_the_documents_pki_fails_verify(tmp_path: Path) -> None:
     out = tmp_path / "doc"
     args = ("--recipe", "as-written", "--out", str(out), "--set", "key_size=1024")
     ran = run_cli("run", "all", "--quiet", *args)
-    assert ran.returncode == 1 and "Unable to get 'req_distinguished_name' section" in ran.stderr
+    assert ran.returncode == 1 and "-config openssl.cnf" in ran.stderr  # the command that failed
     lines = problems(run_cli("verify", *args))
-    assert "ca.crt: chain: does not verify against ca.crt: invalid CA certificate" in lines
+    # the CA itself fails when it is v1 (OpenSSL 3.0 and 3.1); the v3 CA of 3.2+ verifies as
+    # its own trust anchor, and only what it signed fails
+    ca_line = "ca.crt: chain: does not verify against ca.crt: invalid CA certificate"
+    assert (ca_line in lines) is openssl_writes_v1()
     assert "admin.crt: chain: does not verify against ca.crt: invalid CA certificate" in lines
     assert "apiserver.crt: exists: missing" in lines
     # 30 days, as openssl's default gives: check-expiration --warn-days 30 says so

@@ -4,12 +4,22 @@ The plan needs OpenSSL 3.0 or newer: before 3.0 (and in LibreSSL), `openssl x509
 without -CAserial/-CAcreateserial stops with "ca.srl: No such file or directory", because only
 3.0 picks a random serial by itself. Every other flag we use (genrsa -out, req -new -key -subj
 -config, x509 -req -signkey -days -extfile -extensions) is older. We never use -copy_extensions.
-Pure: the runner runs `openssl version` and hands the text here.
+`check` is pure: the runner runs `openssl version` and hands the text here.
+
+What openssl writes differs between versions, and what we print about it says what the openssl
+in use does (`in_use` reads `openssl version` once per program). Measured with OpenSSL 3.0.19
+(Debian 12) and 3.5.9 (Debian 13): 3.0 and 3.1 write a v1 certificate when `x509 -req` is given
+no extensions; from 3.2 x509, req and ca always write v3, adding a subject key identifier (and,
+when a CA signs, an authority key identifier). kubectl (Go) and curl accept the leaves of a v1 CA
+without CA:TRUE and refuse those of a v3 one.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from functools import cache
 
 from kpki_openssl.base.errors import KpkiError
 
@@ -39,3 +49,60 @@ def check(text: str) -> tuple[int, ...]:
             f"{MINIMUM[0]}.{MINIMUM[1]} or newer ({WHY})"
         )
     return version
+
+
+V3_ALWAYS = (3, 2)  # from this version on, a certificate without extensions is still v3
+
+
+@cache
+def _read(program: str) -> tuple[int, ...] | None:
+    try:
+        done = subprocess.run([program, "version"], capture_output=True, text=True, timeout=30)
+        return check(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, KpkiError):
+        return None
+
+
+def in_use() -> tuple[int, ...] | None:
+    """The version of the openssl first on PATH, read once per program; None when there is
+    none or it is not one we can use (what we print then names both behaviours)."""
+    program = shutil.which("openssl")
+    return _read(program) if program else None
+
+
+def _here(version: tuple[int, ...]) -> str:
+    return f"OpenSSL {'.'.join(map(str, version))} here"
+
+
+def bare_certificate(version: tuple[int, ...] | None) -> str:
+    """What `x509 -req` writes when given no extensions, for `version` (None: unknown)."""
+    if version is None:
+        return (
+            "a v1 certificate without extensions (OpenSSL 3.0 and 3.1), or a v3 one whose only "
+            "extensions are key identifiers (3.2 and later)"
+        )
+    if version[:2] < V3_ALWAYS:
+        return f"a v1 certificate without extensions ({_here(version)}; 3.2 and later write v3)"
+    return (
+        f"a v3 certificate whose only extensions are key identifiers ({_here(version)}; 3.0 "
+        "and 3.1 write v1)"
+    )
+
+
+def bare_ca_leaves(version: tuple[int, ...] | None) -> str:
+    """Whether kubectl (Go) and curl, "they", accept the leaves of a CA signed with `x509 -req
+    -signkey` and no extensions (the document's CA), for `version` (None: unknown)."""
+    if version is None:
+        return (
+            "OpenSSL 3.0 and 3.1 write such a CA as v1, whose leaves they accept; 3.2 and later "
+            "write it as v3, whose leaves they refuse"
+        )
+    if version[:2] < V3_ALWAYS:
+        return (
+            f"{_here(version)} writes such a CA as v1, so they accept its leaves (3.2 and later "
+            "write it as v3, whose leaves they refuse)"
+        )
+    return (
+        f"{_here(version)} writes such a CA as v3 (with a subject key identifier), so they "
+        "refuse its leaves too (3.0 and 3.1 write it as v1, whose leaves they accept)"
+    )

@@ -1,7 +1,8 @@
 """Lint a recipe before anything is generated: what in it will break a cluster.
 
-Reads recipe data only (CertSpec, .cnf text, variables); runs no program. Each finding names the
-certificate (or variable, or file), a check id, and what is wrong and why, in one line.
+Reads recipe data only (CertSpec, .cnf text, variables); runs no program but `openssl version`
+(once, to say what the openssl in use writes). Each finding names the certificate (or variable,
+or file), a check id, and what is wrong and why, in one line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kpki_openssl.base import openssl_version
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.checks import expected
 from kpki_openssl.checks.kubeconfig_files import KUBECONFIG_SUFFIXES, servers_in_text
@@ -36,7 +38,7 @@ CHECKS = {
     "default-validity": "no -days: openssl's default is 30 days",
     "outlives-ca": "a leaf valid longer than the CA that signs it",
     "ca-not-ca": "a CA without basicConstraints CA:TRUE (and keyCertSign)",
-    "no-extensions": "a leaf without any extensions (no .cnf): a bare v1 certificate",
+    "no-extensions": "a leaf without any extensions (no .cnf): no usages, no subjectAltName",
     "extensions-dropped": "x509 -req without -extfile: the CSR's extensions are dropped",
     "usage-role": "key usage / extended key usage that does not fit the certificate's role",
     "nonrepudiation-only": "keyUsage nonRepudiation alone: curl refuses it (kubectl does not)",
@@ -243,8 +245,12 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                     "the CA certificate has no basicConstraints CA:TRUE (and no keyCertSign): "
                     "openssl verify -x509_strict refuses every certificate it signs ('invalid CA "
                     "certificate'); kubectl (Go) and curl refuse them only when the CA is a v3 "
-                    "certificate, and OpenSSL 3.0's x509 -req without extensions writes a v1 "
-                    "one, which they accept",
+                    "certificate: "
+                    + (
+                        "it has extensions, so it is one on every OpenSSL and they refuse them"
+                        if signed.present
+                        else openssl_version.bare_ca_leaves(openssl_version.in_use())
+                    ),
                 )
             )
     elif spec.cnf == "none":
@@ -252,8 +258,9 @@ def _extensions(spec: CertSpec) -> list[Finding]:
             Finding(
                 spec.name,
                 "no-extensions",
-                "no .cnf and no -extfile: a v1 certificate without keyUsage, extendedKeyUsage or "
-                f"subjectAltName (its role needs {_role_words(spec)})",
+                "no .cnf and no -extfile: no keyUsage, extendedKeyUsage or subjectAltName (its "
+                f"role needs {_role_words(spec)}): "
+                f"{openssl_version.bare_certificate(openssl_version.in_use())}",
             )
         )
     elif not spec.sign_extensions and asked.present:
@@ -262,7 +269,8 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                 spec.name,
                 "extensions-dropped",
                 f"x509 -req is not given -extfile {spec.cnf_file}: the CSR's extensions "
-                f"({_ext_names(asked)}) are dropped, the certificate has none",
+                f"({_ext_names(asked)}) are dropped: "
+                f"{openssl_version.bare_certificate(openssl_version.in_use())}",
             )
         )
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from kpki_openssl.base import openssl_version
 from kpki_openssl.plan import shell_text
 from kpki_openssl.plan.steps import CertStep, Plan
 from kpki_openssl.recipe.model import VariableValue
@@ -128,8 +129,8 @@ EXERCISES = (
     (
         "Sign a CSR with `openssl x509 -req` but without `-extfile`, then look at the result "
         "with `openssl x509 -noout -text`. What is missing?",
-        "Every extension: x509 -req does not copy them from the CSR (OpenSSL 3.0), so the "
-        "certificate has no subjectAltName and no usages, and is a version 1 certificate.",
+        "Every extension the CSR asks for: x509 -req does not copy them, so the certificate "
+        "has no subjectAltName and no usages; it is {bare}.",
     ),
     (
         "Check that `{client}` was signed by `{ca}`, strictly.",
@@ -329,6 +330,7 @@ def _exercises(plan: Plan) -> str:
         "ca": ca.cert_file,
         "who": who,
         "etcd_client": etcd_client.cert_file if etcd_client else "(none in this recipe)",
+        "bare": openssl_version.bare_certificate(openssl_version.in_use()),
     }
     questions = "".join(f"{i}. {q.format(**values)}\n" for i, (q, _a) in enumerate(EXERCISES, 1))
     answers = "".join(f"{i}. {a.format(**values)}\n" for i, (_q, a) in enumerate(EXERCISES, 1))
