@@ -2,7 +2,8 @@
 
 Standard kubeconfig YAML (apiVersion v1, kind Config). A credential is either a path
 (`certificate-authority`, `client-certificate`, `client-key`, relative to the kubeconfig's
-folder) or inline base64 (`*-data`). Pure parsing; files are read by the caller's folder walk.
+folder) or inline base64 (`*-data`). `parse` works on text; `find` walks a folder and reads
+the candidates (regular files only, bounded in size).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The one place that builds openssl command lines and the .cnf files they read.
+"""The one place that builds the openssl command lines the plan runs, and the .cnf files they
+read. (The checks show how to redo each check by hand with commands built beside each check.)
 
 Dry-run, run, the command log and the exported script all take their text from here, so they can
 never disagree. Each certificate is the source document's three commands (genrsa, req, x509 -req)

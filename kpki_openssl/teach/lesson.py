@@ -2,7 +2,7 @@
 document, with the document's command beside ours.
 
 `explain STEP` prints this as plain text; `export --format markdown` renders the same data as a
-handout (markdown.py). Pure: built from the plan alone.
+handout (handout.py). Pure: built from the plan alone.
 """
 
 from __future__ import annotations
