@@ -137,3 +137,29 @@ def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from kpki_openssl.cli import main\n    return main\n")
     assert [(line, name) for line, name, *_ in _imports(bad)] == [(2, "kpki_openssl.cli")]
+
+
+# What a module of the plan may not touch: the plan is pure (no I/O, no clock, no randomness),
+# so dry-run, run and export render the very same steps.
+IMPURE = {
+    "os", "io", "pathlib", "subprocess", "shutil", "tempfile", "socket", "time", "datetime",
+    "random", "secrets", "uuid", "glob", "fcntl", "signal", "threading",
+}  # fmt: skip
+
+
+def test_the_plan_does_no_io() -> None:
+    found = []
+    for path in sorted((PACKAGE / "plan").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "open":
+                names = ["open()"]
+            for name in names:
+                if name.split(".")[0] in IMPURE or name == "open()":
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {name}")
+    assert not found, found
