@@ -163,3 +163,17 @@ def test_the_plan_does_no_io() -> None:
                 if name.split(".")[0] in IMPURE or name == "open()":
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}: {name}")
     assert not found, found
+
+
+def test_each_package_says_what_architecture_md_says() -> None:
+    """Each package's docstring opens with its line in ARCHITECTURE.md, word for word."""
+    import re
+
+    lines = dict(
+        re.findall(r"^- \*\*(\w+)\*\*: (.+)$", (REPO / "ARCHITECTURE.md").read_text(), re.M)
+    )
+    assert sorted(lines) == sorted(RANK)
+    for package, line in lines.items():
+        doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text())) or ""
+        first = " ".join(doc.split("\n\n", 1)[0].split())
+        assert first == line, package

@@ -1,1 +1,3 @@
-"""Foundation: errors, one-line messages, the console, safe file and YAML I/O."""
+"""Foundation: errors, one-line messages, the console, safe file and YAML I/O, the one module that
+starts processes.
+"""

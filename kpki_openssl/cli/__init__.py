@@ -1,4 +1,5 @@
-"""Command line: `python -m kpki_openssl` / `kpki-openssl`.
+"""Command line: one module per command, named once in a registry; errors as one line and an exit
+status.
 
 Each command lives in its own module with a `configure(parser)` function, named once in
 COMMANDS; this module only builds the parser and turns errors into one line and an exit status.

@@ -1,1 +1,1 @@
-"""Deploy: which file goes to which host."""
+"""Deploy: which file goes to which host, and the commands that install them there."""

@@ -1,1 +1,3 @@
-"""Recipe: YAML data loaded into frozen dataclasses, its template language and value checks."""
+"""Recipe: YAML data loaded into frozen dataclasses, its variables, its template language and value
+checks.
+"""

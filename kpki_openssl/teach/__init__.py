@@ -1,1 +1,3 @@
-"""Teach: the walkthrough, explain, the handout, diagram, and the comparison with the document."""
+"""Teach: the walkthrough, explain, the handout, the diagram, and the comparison with the
+document.
+"""
