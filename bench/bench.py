@@ -175,7 +175,7 @@ def easyrsa_script(args: list[str], key_type: str) -> tuple[str, int]:
             else ["--dn-mode=cn_only"]
         )  # fmt: skip
         req = ["$E", *algo, *dn, f"--req-cn={cert.common_name}", "gen-req", cert.base, "nopass"]
-        san = [f"DNS:{d}" for d in cert.dns] + [f"IP:{ip}" for ip in cert.ips]
+        san = list(cert.sans.entries())
         san_opt = [f"--subject-alt-name={','.join(san)}"] if san else []
         sign = ["$E", f"--days={cert.days}", *san_opt, "sign-req",
                 EASYRSA_PROFILE[cert.profile], cert.base]  # fmt: skip

@@ -40,8 +40,8 @@ def test_parse_x509_output() -> None:
     assert info.is_ca is False
     assert info.key_usage == ("digitalSignature", "keyEncipherment")
     assert info.extended_key_usage == ("serverAuth", "clientAuth")
-    assert info.dns == ("etcdserver", "localhost")
-    assert info.ips == ("127.0.0.1", "fd00::5")  # canonical form, as the recipe writes it
+    assert info.sans.dns == ("etcdserver", "localhost")
+    assert info.sans.ips == ("127.0.0.1", "fd00::5")  # canonical form, as the recipe writes it
     assert (info.key_type, info.key_bits) == ("RSA", 2048)
     assert info.public_key.startswith("-----BEGIN PUBLIC KEY-----\n")
 
@@ -88,7 +88,7 @@ def test_cnf_sections_and_extensions() -> None:
     ]
     ext = expected.section_extensions(DOCUMENT_CNF, "v3_req")
     assert ext.is_ca is False and ext.key_usage == ("nonRepudiation",)
-    assert (ext.dns, ext.ips) == (("kubernetes",), ("10.96.0.1",))
+    assert (ext.sans.dns, ext.sans.ips) == (("kubernetes",), ("10.96.0.1",))
 
 
 def test_host_coverage() -> None:

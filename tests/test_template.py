@@ -144,8 +144,11 @@ def test_what_the_language_accepts_fills_as_before() -> None:
     plan = build_plan(recipe, resolve_variables(recipe))
     one, two = (c for c in plan.certs if c.for_each)
     assert (one.subject, two.subject) == ((("CN", "n1"), ("O", "x")), (("CN", "n2"), ("O", "x")))
-    assert (one.ips, two.ips) == (("10.0.0.1",), ())  # a missing map key gives '' (dropped)
-    assert one.dns == ("n1", "n2")  # an item that is exactly {list} is the list's items
+    assert (one.sans.ips, two.sans.ips) == (
+        ("10.0.0.1",),
+        (),
+    )  # a missing map key gives '' (dropped)
+    assert one.sans.dns == ("n1", "n2")  # an item that is exactly {list} is the list's items
     assert one.document == ("k-n1 is {literal}",)
     assert (one.departures[0].what, one.departures[0].ours) == ("k-n1", "n1")
 

@@ -287,7 +287,7 @@ def _extensions(spec: CertSpec) -> list[Finding]:
                 )
             )
             break
-    if "serverAuth" in spec.extended_key_usage and not (signed.dns or signed.ips):
+    if "serverAuth" in spec.extended_key_usage and not (signed.sans.dns or signed.sans.ips):
         out.append(
             Finding(
                 spec.name,
@@ -390,8 +390,8 @@ def _kubeconfig_hosts(
     out = []
     for where, url in dict.fromkeys(servers):
         host = expected.url_host(url)
-        if host and not expected.host_covered(host, signed.dns, signed.ips):
-            sans = ", ".join([*signed.dns, *signed.ips]) or "none"
+        if host and not expected.host_covered(host, signed.sans.dns, signed.sans.ips):
+            sans = ", ".join([*signed.sans.dns, *signed.sans.ips]) or "none"
             out.append(
                 Finding(
                     where,
@@ -430,6 +430,6 @@ def _ext_names(ext: expected.Extensions) -> str:
         names.append("keyUsage")
     if ext.extended_key_usage:
         names.append("extendedKeyUsage")
-    if ext.dns or ext.ips:
+    if ext.sans.dns or ext.sans.ips:
         names.append("subjectAltName")
     return ", ".join(names)

@@ -450,9 +450,9 @@ def _server_host(name, entry, api, api_info, view) -> Check:
         return Check(name, "server-host", False, f"server {entry.server!r} has no host", command)
     if api_info is None:
         return Check(name, "server-host", True, command=command)
-    if expected.host_covered(host, api_info.dns, api_info.ips):
+    if expected.host_covered(host, api_info.sans.dns, api_info.sans.ips):
         return Check(name, "server-host", True, command=command)
-    sans = ", ".join([*api_info.dns, *api_info.ips]) or "none"
+    sans = ", ".join([*api_info.sans.dns, *api_info.sans.ips]) or "none"
     return Check(
         name,
         "server-host",

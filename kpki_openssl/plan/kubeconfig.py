@@ -134,9 +134,9 @@ def _server(
 def check_server_covered(where: str, server: str, served_by: CertSpec) -> None:
     """The host a client dials must be a SAN of the server's certificate, or Go refuses it."""
     host, _port = validate.host_and_port(f"{where}.server", server)
-    names = {n.lower() for n in served_by.dns} | set(served_by.ips)
+    names = {n.lower() for n in served_by.sans.dns} | set(served_by.sans.ips)
     if host not in names:
-        listed = ", ".join([*served_by.dns, *served_by.ips]) or "none"
+        listed = ", ".join([*served_by.sans.dns, *served_by.sans.ips]) or "none"
         raise InputError(
             f"{where}.server: host {host!r} of {server!r} is not in the subjectAltName of "
             f"certificate {served_by.name!r} ({listed}); add it to that certificate's SANs "

@@ -120,7 +120,7 @@ def cnf_text(spec: CertSpec) -> str:
         lines.append(f"keyUsage = critical, {', '.join(usages)}")
     if spec.extended_key_usage:
         lines.append(f"extendedKeyUsage = {', '.join(spec.extended_key_usage)}")
-    if spec.dns or spec.ips:
+    if spec.sans.dns or spec.sans.ips:
         lines += ["subjectAltName = @alt_names", "", "[alt_names]"]
         lines += spec.sans.cnf_lines()
     return "\n".join(lines) + "\n"

@@ -234,9 +234,9 @@ def _cert_fields(cert: Any) -> Iterator[tuple[str, str]]:
     for attr, values in cert.subject:
         for value in values:
             yield f".subject.{attr}", value
-    for i, dns in enumerate(cert.dns):
+    for i, dns in enumerate(cert.sans.dns):
         yield f".sans.dns[{i}]", dns
-    for i, ip in enumerate(cert.ips):
+    for i, ip in enumerate(cert.sans.ips):
         yield f".sans.ip[{i}]", ip
     if cert.days != "none":
         yield ".days", cert.days
