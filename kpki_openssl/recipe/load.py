@@ -189,6 +189,19 @@ def _profile(name: str, raw: Any) -> Profile:
     )
 
 
+LESSON_KEYS = {"title", "explain", "document", "departures"}
+
+
+def _lesson(field: str, spec: Mapping, default_title: str) -> dict[str, Any]:
+    """The fields every row has for teaching: title, explain, document, departures."""
+    return {
+        "title": shapes.line(f"{field}.title", spec.get("title", default_title)),
+        "explain": shapes.text(f"{field}.explain", spec.get("explain", "")).strip(),
+        "document": shapes.lines(f"{field}.document", spec.get("document", [])),
+        "departures": _departures(f"{field}.departures", spec.get("departures", [])),
+    }
+
+
 _CERT_KEYS = {
     "name",
     "file",
@@ -200,12 +213,8 @@ _CERT_KEYS = {
     "cnf",
     "sign_extensions",
     "for_each",
-    "title",
-    "explain",
-    "document",
-    "departures",
     "when",
-}
+} | LESSON_KEYS
 
 
 def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEntry:
@@ -263,13 +272,7 @@ def _cert_entry(field: str, raw: Any, profiles: Mapping[str, Profile]) -> CertEn
         cnf_text=cnf_text,
         sign_extensions=sign_extensions,
         for_each=for_each,
-        title=shapes.line(f"{field}.title", spec.get("title", name)),
-        explain=shapes.text(f"{field}.explain", spec.get("explain", "")).strip(),
-        document=tuple(
-            shapes.line(f"{field}.document", x)
-            for x in shapes.sequence(f"{field}.document", spec.get("document", []))
-        ),
-        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        **_lesson(field, spec, name),
         when=_when(f"{field}.when", spec.get("when", {})),
     )
 
@@ -291,11 +294,7 @@ _KUBECONFIG_KEYS = {
     "user",
     "context",
     "paths",
-    "title",
-    "explain",
-    "document",
-    "departures",
-}
+} | LESSON_KEYS
 
 
 def _kubeconfig_entry(field: str, raw: Any) -> KubeconfigEntry:
@@ -320,10 +319,7 @@ def _kubeconfig_entry(field: str, raw: Any) -> KubeconfigEntry:
         context=shapes.line(f"{field}.context", spec.get("context", "")),
         ca_dir=shapes.line(f"{field}.paths.ca", paths.get("ca", "")),
         client_dir=shapes.line(f"{field}.paths.client", paths.get("client", "")),
-        title=shapes.line(f"{field}.title", spec.get("title", file)),
-        explain=shapes.text(f"{field}.explain", spec.get("explain", "")).strip(),
-        document=shapes.lines(f"{field}.document", spec.get("document", [])),
-        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        **_lesson(field, spec, file),
     )
 
 
@@ -334,13 +330,9 @@ _COMPONENT_KEYS = {
     "program",
     "flags",
     "yaml",
-    "title",
-    "explain",
-    "document",
-    "departures",
     "hosts",
     "host_dir",
-}
+} | LESSON_KEYS
 
 
 def _component_entry(field: str, raw: Any) -> ComponentEntry:
@@ -376,10 +368,7 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
         program=shapes.line(f"{field}.program", spec.get("program", "")),
         flags=flags,
         document_yaml=document_yaml,
-        title=shapes.line(f"{field}.title", spec.get("title", file)),
-        explain=shapes.text(f"{field}.explain", spec.get("explain", "")).strip(),
-        document=shapes.lines(f"{field}.document", spec.get("document", [])),
-        departures=_departures(f"{field}.departures", spec.get("departures", [])),
+        **_lesson(field, spec, file),
         hosts=hosts,
         host_dir=host_dir,
         verbatim=shapes.text(f"{field}.verbatim", spec["verbatim"]) if "verbatim" in spec else "",
@@ -425,23 +414,12 @@ def _for_each(field: str, spec: Mapping) -> tuple[str, str] | None:
     return (loop_var, shapes.text(f"{field}.for_each.{loop_var}", list_var))
 
 
+_KEYPAIR_KEYS = {"name", "file", "key_types", "key_type", "private_pub"} | LESSON_KEYS
+
+
 def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
     spec = shapes.mapping(field, raw)
-    shapes.known_keys(
-        field,
-        spec,
-        {
-            "name",
-            "file",
-            "title",
-            "explain",
-            "document",
-            "key_types",
-            "key_type",
-            "private_pub",
-            "departures",
-        },  # fmt: skip
-    )
+    shapes.known_keys(field, spec, _KEYPAIR_KEYS)
     name = shapes.text(f"{field}.name", spec.get("name"))
     field = f"keypairs[{name}]"
     private_pub = spec.get("private_pub", False)
@@ -450,17 +428,11 @@ def _keypair_entry(field: str, raw: Any) -> KeyPairEntry:
     return KeyPairEntry(
         name=name,
         file=shapes.text(f"{field}.file", spec.get("file", name)),
-        title=shapes.line(f"{field}.title", spec.get("title", name)),
-        explain=shapes.text(f"{field}.explain", spec.get("explain", "")).strip(),
-        document=tuple(
-            shapes.line(f"{field}.document", x)
-            for x in shapes.sequence(f"{field}.document", spec.get("document", []))
-        ),
+        **_lesson(field, spec, name),
         key_types=shapes.words(
             f"{field}.key_types", spec.get("key_types", []), ("rsa", "ecdsa", "ed25519")
         ),
         private_pub=private_pub,
-        departures=_departures(f"{field}.departures", spec.get("departures", [])),
         key_type=shapes.text(f"{field}.key_type", spec.get("key_type", "")),
     )
 
