@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.prove.prover import port_open
+from kpki_openssl.prove.scratch import port_open
 from tests.conftest import need_program
 
 pytestmark = pytest.mark.real
@@ -277,8 +277,27 @@ def test_ctrl_c_stops_every_server_it_started(built_pki: Path, tmp_path: Path) -
     assert left.stdout.strip() == ""  # no etcd (its --data-dir is under tmp_path) still running
 
 
-def test_the_command_line_knows_the_same_groups_as_prove() -> None:
-    from kpki_openssl.cli import prove as cli_prove
-    from kpki_openssl.prove import prover
+def test_the_groups_are_listed_once_and_each_module_has_its_run(capsys) -> None:
+    """`--only` takes exactly the registry's names; each row's module has the run(context)
+    prove calls; building the parser imports none of those modules (start-up cost)."""
+    import sys
 
-    assert cli_prove.GROUPS == prover.GROUPS
+    from kpki_openssl.cli import build_parser
+    from kpki_openssl.prove import registry
+    from tests.conftest import REPO
+
+    parser = build_parser()
+    for name in registry.NAMES:
+        assert parser.parse_args(["prove", "--only", name]).only == [name]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["prove", "--only", "no-such-group"])
+    capsys.readouterr()
+    assert len(set(registry.NAMES)) == len(registry.NAMES)
+    assert all(callable(g.runner()) and g.help for g in registry.GROUPS)
+    code = (
+        "import sys; from kpki_openssl.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith('kpki_openssl.prove.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, check=True, timeout=60)  # fmt: skip
+    assert done.stdout.strip() == "['kpki_openssl.prove.registry']"

@@ -3,8 +3,9 @@ policy, and one error line when the program is missing, cannot start or does not
 
 Programs that should finish are `run` to completion with their output kept; servers (prove's
 etcd and `openssl s_server`) are `start`ed with their output going to a log file and `stop`ped
-with SIGTERM, then SIGKILL. Every openssl child gets the trust-store setting
-(base/trust_store_setting.py) unless the caller passes an environment of its own.
+with SIGTERM, then SIGKILL (`terminate` sends the SIGTERM alone, so several go down together).
+Every openssl child gets the trust-store setting (base/trust_store_setting.py) unless the caller
+passes an environment of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ READ = (
     120.0  # read-only: `openssl verify` of 2,000 certificates, `x509 -noout`, `kubectl config view`
 )
 CLIENT = 20.0  # a client against a server we started on loopback (prove)
+LISTEN = 15.0  # a server we started has this long to listen on its port (prove)
 STOP = 5.0  # a server's grace after SIGTERM, before SIGKILL
 
 
@@ -113,6 +115,13 @@ def start(
         raise CannotRun(f"{argv[0]} cannot run: not found on PATH") from None
     except PermissionError as exc:
         raise CannotRun(f"{argv[0]} cannot run: {exc.strerror}") from None
+
+
+def terminate(proc: subprocess.Popen) -> None:
+    """Send a started server's process group SIGTERM without waiting (stop() waits): servers
+    that should go down together are each terminated before any is waited for."""
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
 
 
 def stop(proc: subprocess.Popen, grace: float = STOP) -> None:

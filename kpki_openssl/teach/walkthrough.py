@@ -288,7 +288,8 @@ class Walkthrough:
                 return answer
 
     def _prove(self) -> None:
-        from kpki_openssl.prove.prover import prove, result_text
+        from kpki_openssl.prove.prover import prove
+        from kpki_openssl.prove.results import result_text
 
         plan = self.full
         if plan is None:

@@ -1,0 +1,74 @@
+"""prove's groups of checks, each written once: its name, its one-line help and the module that
+runs it. The command line builds `--only` from this list, and prover runs the groups in this
+order, so their checks are printed in it too.
+
+This module imports nothing heavy: the command line reads it to build its parser, and a group's
+module is imported only when the group runs. Adding a program to prove is one module with a
+`run(context)` function (see prove/context.py for what it is given) and one row here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kpki_openssl.base.errors import InputError
+
+if TYPE_CHECKING:
+    from kpki_openssl.prove.context import Context
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of checks: `--only NAME` runs it; `module` holds its `run(context)`."""
+
+    name: str
+    help: str
+    module: str
+    after_servers: bool = False  # runs once the others are done and their servers stopped
+
+    def runner(self) -> Callable[[Context], None]:
+        """The group's `run(context)`, its module imported now."""
+        return importlib.import_module(self.module).run
+
+
+GROUPS: tuple[Group, ...] = (
+    Group(
+        "files",
+        "paths the folder's files name that are not in the folder, or flags they lack",
+        "kpki_openssl.prove.files",
+        after_servers=True,  # it reports what the other groups found while mapping paths
+    ),
+    Group(
+        "etcd",
+        "etcd members from the etcd flags files; etcdctl with the API server's etcd client files",
+        "kpki_openssl.prove.etcd",
+    ),
+    Group(
+        "apiserver",
+        "an openssl s_server with the API server's certificate; kubectl with each kubeconfig, "
+        "and the document's curl call",
+        "kpki_openssl.prove.apiserver",
+    ),
+    Group(
+        "kubelet",
+        "an openssl s_server with each kubelet's serving certificate; kubectl with the API "
+        "server's kubelet client files",
+        "kpki_openssl.prove.kubelet",
+    ),
+)
+
+NAMES: tuple[str, ...] = tuple(g.name for g in GROUPS)
+
+
+def chosen(names: Iterable[str] = NAMES) -> tuple[Group, ...]:
+    """The groups named, in the registry's order (the order of the arguments does not matter)."""
+    wanted = set(names)
+    unknown = wanted - set(NAMES)
+    if unknown:
+        raise InputError(
+            f"--only: no prove group {', '.join(sorted(unknown))} (groups: {', '.join(NAMES)})"
+        )
+    return tuple(g for g in GROUPS if g.name in wanted)

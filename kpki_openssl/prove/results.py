@@ -1,0 +1,103 @@
+"""What prove reports: one Check per thing a real program was asked to do, the run's result,
+its exit status, its JSON and its text.
+
+A check passes when the program did what was expected of it: let the legitimate client in
+(ACCEPT), or refuse the one that must not get in (REFUSE). A NOTE is a fact about the recipe's
+design, neither a pass nor a failure.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ACCEPT, REFUSE = "accept", "refuse"
+PASS, FAIL, MISSING, NOT_RUN, NOTE = "pass", "fail", "program missing", "not run", "note"
+UNPROVEN = (
+    "not tried: the legitimate client did not get in either, so a refusal would prove nothing"
+)
+
+
+@dataclass
+class Check:
+    """One thing a real program was asked to do, and what it did."""
+
+    group: str
+    what: str
+    program: str
+    expect: str  # ACCEPT or REFUSE
+    status: str = NOT_RUN
+    said: str = ""  # the program's own words (its refusal, or what it returned)
+    argv: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+    def judge(self, accepted: bool, said: str) -> None:
+        """Record what the program did: a pass when it accepted exactly when it should have."""
+        self.said = said
+        self.status = PASS if accepted == (self.expect == ACCEPT) else FAIL
+
+
+@dataclass
+class ProveResult:
+    """Every check of one run, in the order of the groups (prove/registry.py)."""
+
+    recipe: str
+    out: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every check passed (notes aside), 1 otherwise."""
+        return 0 if all(c.passed or c.status == NOTE for c in self.checks) else 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "out": self.out,
+            "passed": sum(c.passed for c in self.checks),
+            "failed": sum(not c.passed and c.status != NOTE for c in self.checks),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+def words(text: str) -> str:
+    """A program's message as one line: its last non-empty lines, joined (structured log
+    lines such as etcdctl's JSON retry warnings dropped when there is anything else)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    said = [ln for ln in lines if ln.startswith(_SAYS)]
+    if said:
+        return said[-1]
+    plain = [ln for ln in lines if not ln.startswith("{")] or lines
+    return " / ".join(plain[-2:])
+
+
+_SAYS = ("curl: (", "Error:", "error:", "Unable to connect")  # the line a client's verdict is on
+
+
+def result_text(result: ProveResult) -> str:
+    """One line per check, grouped; the program's words after the verdict; the argv of each
+    check that did not pass."""
+    out = [f"prove: recipe {result.recipe}, folder {result.out}\n"]
+    group = ""
+    for check in result.checks:
+        if check.group != group:
+            group = check.group
+            out.append(f"\n{group}\n")
+        mark = {PASS: "PASS", FAIL: "FAIL", NOTE: "NOTE"}.get(check.status, check.status.upper())
+        expect = "" if check.expect == ACCEPT else " (must be refused)"
+        out.append(f"  {mark:<5} {check.what}{expect}\n")
+        if check.said:
+            out.append(f"        {check.program}: {check.said}\n")
+        if check.status != PASS and check.argv:
+            out.append(f"        $ {shlex.join(check.argv)}\n")
+    passed = sum(c.passed for c in result.checks)
+    notes = sum(c.status == NOTE for c in result.checks)
+    failed = len(result.checks) - passed - notes
+    out.append(
+        f"\n{passed} passed, {failed} did not pass" + (f", {notes} notes" if notes else "") + "\n"
+    )
+    return "".join(out)
