@@ -282,3 +282,32 @@ def test_the_command_line_knows_the_same_groups_as_prove() -> None:
     from kpki_openssl.cli import prove as cli_prove
 
     assert cli_prove.GROUPS == prove.GROUPS
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (  # etcd 3.4's text log
+            'rejected connection from "127.0.0.1:40000" (error "remote error: tls: bad '
+            'certificate", ServerName "")',
+            "remote error: tls: bad certificate",
+        ),
+        (  # etcd 3.5's JSON log: the reason quotes Go's words inside escaped quotes
+            '{"level":"warn","msg":"rejected connection","error":"tls: failed to verify '
+            "certificate: x509: certificate signed by unknown authority (possibly because of "
+            '\\"x509: invalid signature\\" while trying to verify candidate authority '
+            'certificate \\"KUBERNETES-CA\\")"}',
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority "
+            '(possibly because of "x509: invalid signature" while trying to verify candidate '
+            'authority certificate "KUBERNETES-CA")',
+        ),
+    ],
+)
+def test_etcds_reason_is_quoted_whole_from_either_log_format(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    from kpki_openssl.prove import _etcd_log_reason
+
+    log = tmp_path / "etcd.log"
+    log.write_text(f"something else\n{line}\n")
+    assert _etcd_log_reason(log, 0) == f"; etcd's log: {reason}"
