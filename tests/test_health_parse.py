@@ -1,4 +1,4 @@
-"""The pure parts of the checks, on text openssl 3.0 printed (captured from real runs)."""
+"""The pure parts of the checks, on text openssl 3.0 (and 3.5) printed (captured from real runs)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def test_parse_verify_stderr_assigns_reasons_to_files() -> None:
         "v1.crt": ["self-signed certificate", "invalid CA certificate"],
         "leaf.crt": ["invalid CA certificate"],
     }
+    # OpenSSL 3.5.9 prints the DN line without spaces (CN=ca): the reasons are read the same
+    stderr_35 = "CN=ca\nerror 79 at 1 depth lookup: invalid CA certificate\nerror l.crt: verification failed\n"
+    assert parse_verify(stderr_35) == {"l.crt": ["invalid CA certificate"]}
 
 
 DOCUMENT_CNF = """[req]

@@ -301,3 +301,32 @@ def test_the_groups_are_listed_once_and_each_module_has_its_run(capsys) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, check=True, timeout=60)  # fmt: skip
     assert done.stdout.strip() == "['kpki_openssl.prove.registry']"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (  # etcd 3.4's text log
+            'rejected connection from "127.0.0.1:40000" (error "remote error: tls: bad '
+            'certificate", ServerName "")',
+            "remote error: tls: bad certificate",
+        ),
+        (  # etcd 3.5's JSON log: the reason quotes Go's words inside escaped quotes
+            '{"level":"warn","msg":"rejected connection","error":"tls: failed to verify '
+            "certificate: x509: certificate signed by unknown authority (possibly because of "
+            '\\"x509: invalid signature\\" while trying to verify candidate authority '
+            'certificate \\"KUBERNETES-CA\\")"}',
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority "
+            '(possibly because of "x509: invalid signature" while trying to verify candidate '
+            'authority certificate "KUBERNETES-CA")',
+        ),
+    ],
+)
+def test_etcds_reason_is_quoted_whole_from_either_log_format(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    from kpki_openssl.prove.etcd import _log_reason as _etcd_log_reason
+
+    log = tmp_path / "etcd.log"
+    log.write_text(f"something else\n{line}\n")
+    assert _etcd_log_reason(log, 0) == f"; etcd's log: {reason}"

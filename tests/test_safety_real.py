@@ -254,6 +254,22 @@ def test_version_parsing() -> None:
         openssl_version.check("")
 
 
+def test_what_openssl_writes_is_said_for_the_version_in_use() -> None:
+    """3.0 and 3.1 write v1 from x509 -req without extensions, 3.2 and later v3; each text
+    says which this one is and names the other (test_claims_real checks both with openssl)."""
+    done = subprocess.run([need_program("openssl"), "version"], capture_output=True, text=True)
+    assert openssl_version.in_use() == openssl_version.check(done.stdout)
+    for version, this, other in (((3, 1, 7), "v1", "v3"), ((3, 5, 9), "v3", "v1")):
+        said = openssl_version.bare_certificate(version)
+        assert said.startswith(f"a {this} certificate") and f"write {other}" in said
+        assert f"OpenSSL {'.'.join(map(str, version))} here" in said
+        leaves = openssl_version.bare_ca_leaves(version)
+        assert f"writes such a CA as {this}" in leaves and f"write it as {other}" in leaves
+    unknown = openssl_version.bare_ca_leaves(None)
+    assert "3.0 and 3.1 write such a CA as v1" in unknown and "3.2 and later" in unknown
+    assert " here" not in openssl_version.bare_certificate(None)
+
+
 def test_a_second_writer_is_stopped_with_a_clear_message(tmp_path: Path) -> None:
     out = tmp_path / "pki"
     (out / ".kpki").mkdir(parents=True)

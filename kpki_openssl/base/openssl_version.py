@@ -4,7 +4,8 @@ The plan needs OpenSSL 3.0 or newer: before 3.0 (and in LibreSSL), `openssl x509
 without -CAserial/-CAcreateserial stops with "ca.srl: No such file or directory", because only
 3.0 picks a random serial by itself. Every other flag we use (genrsa -out, req -new -key -subj
 -config, x509 -req -signkey -days -extfile -extensions) is older. We never use -copy_extensions.
-`check` is pure: the runner runs `openssl version` and hands the text here.
+`check` is pure; `read` runs `openssl version` once per program (the runner's check and what lint
+and the handout say use the same reading).
 
 What openssl writes differs between versions, and what we print about it says what the openssl
 in use does (`in_use` reads `openssl version` once per program). Measured with OpenSSL 3.0.19
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from functools import cache
 
+from kpki_openssl.base import processes
 from kpki_openssl.base.errors import KpkiError
 
 MINIMUM = (3, 0)
@@ -55,19 +56,33 @@ V3_ALWAYS = (3, 2)  # from this version on, a certificate without extensions is 
 
 
 @cache
-def _read(program: str) -> tuple[int, ...] | None:
+def _output(program: str) -> tuple[int, str, str]:
     try:
-        done = subprocess.run([program, "version"], capture_output=True, text=True, timeout=30)
-        return check(done.stdout) if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, KpkiError):
-        return None
+        done = processes.run([program, "version"], timeout=processes.READ)
+    except KpkiError as exc:
+        return -1, "", str(exc)
+    return done.returncode, done.stdout, done.stderr
+
+
+def read(program: str) -> tuple[int, ...]:
+    """The version of the openssl at `program`: `openssl version` runs once per program in a
+    process. KpkiError when it fails or the version is not one we can use."""
+    code, out, err = _output(program)
+    if code != 0:
+        raise KpkiError(f"openssl: `openssl version` failed: {err.strip()!r}")
+    return check(out)
 
 
 def in_use() -> tuple[int, ...] | None:
-    """The version of the openssl first on PATH, read once per program; None when there is
-    none or it is not one we can use (what we print then names both behaviours)."""
+    """The version of the openssl first on PATH (read once); None when there is none or it is
+    not one we can use (what we print then names both behaviours)."""
     program = shutil.which("openssl")
-    return _read(program) if program else None
+    if program is None:
+        return None
+    try:
+        return read(program)
+    except KpkiError:
+        return None
 
 
 def _here(version: tuple[int, ...]) -> str:

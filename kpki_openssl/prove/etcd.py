@@ -12,6 +12,7 @@ up, and that is added to etcdctl's words.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -198,5 +199,12 @@ def _log_reason(log: Path, since: int) -> str:
     ]
     if not lines:
         return ""
-    found = re.search(r'error[":]*\s*"([^"]+)"', lines[-1])
-    return f"; etcd's log: {found.group(1) if found else lines[-1].strip()}"
+    # etcd 3.4: (error "remote error: ..."); etcd 3.5 logs JSON, "error":"... \"x509: ...\" ..."
+    found = re.search(r'error[":]*\s*"((?:[^"\\]|\\.)*)"', lines[-1])
+    if found is None:
+        return f"; etcd's log: {lines[-1].strip()}"
+    try:
+        reason = json.loads(f'"{found.group(1)}"')
+    except ValueError:
+        reason = found.group(1)
+    return f"; etcd's log: {reason}"
