@@ -26,8 +26,8 @@ from kpki_openssl.plan.certlist import CertSpec, KeySpec, key_words
 from kpki_openssl.plan.steps import Plan, WriteFile
 
 Progress = Callable[[str], None]
-_VERIFY_ERROR = re.compile(r"^error (\d+) at (\d+) depth lookup: (.*)$")
-_VERIFY_FAILED = re.compile(r"^error (.+): verification failed$")
+_VERIFY_ERROR = re.compile(r"error (\d+) at (\d+) depth lookup: (.*)")
+_VERIFY_FAILED = re.compile(r"error (.+): verification failed")
 
 
 @dataclass(frozen=True)
@@ -340,11 +340,11 @@ def parse_verify(stderr: str) -> dict[str, list[str]]:
     failures: dict[str, list[str]] = {}
     pending: list[str] = []
     for line in stderr.splitlines():
-        reason = _VERIFY_ERROR.match(line)
+        reason = _VERIFY_ERROR.fullmatch(line)
         if reason:
             pending.append(reason.group(3))
             continue
-        failed = _VERIFY_FAILED.match(line)
+        failed = _VERIFY_FAILED.fullmatch(line)
         if failed:
             failures.setdefault(failed.group(1), []).extend(dict.fromkeys(pending))
             pending = []
