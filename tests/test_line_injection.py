@@ -11,13 +11,14 @@ anything it writes or prints starts with what came after the break.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import run_cli
+from tests.conftest import need_program, run_cli
 
 MARKER = "INJECTED"
 # every character Python's str.splitlines, bash, YAML or a terminal takes as a line break
@@ -285,3 +286,40 @@ def test_nothing_given_can_start_a_line_anywhere(
     assert not any(b in value for b in BREAKS), (slot, value)
     if not value.startswith(MARKER):  # a YAML key given as INJECTED does start its line
         assert_no_line_starts_with_the_marker(got)
+
+
+def test_an_accepted_hostile_recipe_builds_and_every_file_reads_back(tmp_path: Path) -> None:
+    """Text that is legal but looks like syntax (a user 'y:', a note '#', a map value) is
+    written so that bash, PyYAML and kubectl read back exactly what was given."""
+    need_program("openssl")
+    kubectl = need_program("kubectl")
+    import yaml
+
+    recipe = tmp_path / "inject.yaml"
+    text = recipe_text()
+    for slot, value in (("user", "y:"), ("cluster", "-[x]#1"), ("context", "null"),
+                        ("note", "a: b # c"), ("yamlvalue", "fd00::"),
+                        ("program", 'etcd"] --> x')):  # fmt: skip
+        text = text.replace(json.dumps(DEFAULTS[slot]), json.dumps(value), 1)
+    recipe.write_text(text)
+    out = tmp_path / "pki"
+    done = run_cli("run", "all", "--quiet", "--recipe", str(recipe), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load((out / "admin.kubeconfig").read_text())
+    assert config["users"][0]["name"] == "y:"
+    assert config["clusters"][0]["name"] == "-[x]#1"
+    assert config["current-context"] == "null"
+    view = subprocess.run(
+        [kubectl, "config", "view", "--kubeconfig", str(out / "admin.kubeconfig"), "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert view.returncode == 0, view.stderr
+    seen = json.loads(view.stdout)
+    assert seen["users"][0]["name"] == "y:" and seen["current-context"] == "null"
+    assert seen["contexts"][0]["context"] == {"cluster": "-[x]#1", "user": "y:"}
+    kubelet = yaml.safe_load((out / "kubelet-n1.yaml").read_text())
+    assert kubelet["clusterDomain"] == "fd00::"
+    for script in (out / "commands.sh",):
+        assert subprocess.run(["bash", "-n", str(script)], timeout=60).returncode == 0
