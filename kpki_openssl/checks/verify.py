@@ -485,7 +485,7 @@ def _user(
 ) -> list[Check]:
     """The client certificate and key are the folder's, and nothing else authenticates."""
     where = f"users[{user.name}]"
-    who = f'.users[?(@.name=={json.dumps(user.name)})].user'
+    who = f".users[?(@.name=={json.dumps(user.name)})].user"
     fields = "".join(f"{{{who}.{k}}}" for k in kubeconfig_files.OTHER_CREDENTIALS)
     command = f'test -z "$({view} -o jsonpath={shlex.quote(fields)})"'
     checks = []
