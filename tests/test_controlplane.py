@@ -155,7 +155,7 @@ def test_csr_refuses_a_subject_the_api_server_refuses(built_pki: Path, capsys) -
     # a custom signer is not restricted by that plugin
     assert cli_main(["csr", "admin", "--out", str(built_pki), "--signer", "example.com/s"]) == 0
     out, err = capsys.readouterr()
-    assert 'signerName: "example.com/s"' in out and "custom" in err
+    assert "signerName: example.com/s\n" in out and "custom" in err
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_csr_names_the_signer_and_the_approval(
 ) -> None:
     assert cli_main(["csr", name, "--out", str(built_pki)]) == 0
     out, err = capsys.readouterr()
-    assert f'signerName: "kubernetes.io/{signer}"' in out
+    assert f"signerName: kubernetes.io/{signer}\n" in out
     assert f"signer kubernetes.io/{signer};" in err and approval in err
     assert "--cluster-signing-cert-file" in err
 

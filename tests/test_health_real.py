@@ -236,7 +236,7 @@ def test_kubeconfig_host_outside_apiserver_sans_and_referenced_files(pki: Path) 
     lines = problems(verify(pki))
     assert len(lines) == 2
     assert lines[0].startswith(
-        "sub/proxy.kubeconfig: server-host: server https://apiserver.invalid:6443: host "
+        "sub/proxy.kubeconfig: server-host: clusters[k]: server https://apiserver.invalid:6443: host "
         "apiserver.invalid is not in apiserver.crt's SANs (kubernetes,"
     )
     assert lines[1] == (

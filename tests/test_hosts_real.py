@@ -5,6 +5,7 @@ not from our plan."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509 import load_pem_x509_certificate
 
 from kpki_openssl.cli import main as cli_main
-from tests.conftest import need_program
+from tests.conftest import need_program, run_cli
 from tests.expected import CAS, NODES
 
 pytestmark = pytest.mark.real
@@ -127,9 +128,99 @@ def test_export_host_installs_what_the_host_needs(
 def test_export_host_quotes_and_defaults_to_slash(tmp_path: Path) -> None:
     script = tmp_path / "n.sh"
     assert cli_main(["export", "--host", "node01", "-o", str(script)]) == 0
-    lines = [ln for ln in script.read_text().splitlines() if ln.startswith("install ")]
+    lines = [ln for ln in script.read_text().splitlines() if ln.startswith("put ")]
     assert 'root="${1:-/}"' in script.read_text()
-    assert (
-        'install -D -m 0600 kubelet-node01.key "$root"/var/lib/kubelet/kubelet-node01.key' in lines
-    )
-    assert all(ln.count('"$root"') == 1 for ln in lines)
+    assert "put 0600 kubelet-node01.key /var/lib/kubelet/kubelet-node01.key" in lines
+
+
+# ----- host paths never leave the root -----
+
+HOSTED = """\
+name: hosted
+variables:
+  key_type: {default: ecdsa}
+  days: {default: 30}
+  ca_days: {default: 60}
+profiles:
+  ca: {ca: true, key_usage: [keyCertSign, cRLSign, digitalSignature]}
+  server: {key_usage: [digitalSignature], extended_key_usage: [serverAuth]}
+certificates:
+  - {name: ca, profile: ca, subject: {CN: hosted-ca}}
+  - {name: apiserver, ca: ca, profile: server, subject: {CN: kube-apiserver},
+     sans: {dns: [kube-apiserver]}}
+components:
+  - file: kube-apiserver.flags
+    program: kube-apiserver
+    hosts: [controlplane]
+    host_dir: HOST_DIR
+    flags: {--client-ca-file: "CA_PATH", --tls-cert-file: /var/lib/kubernetes/apiserver.crt}
+"""
+
+
+def hosted(tmp_path: Path, ca_path: str, host_dir: str = "/var/lib/kubernetes") -> Path:
+    recipe = tmp_path / "hosted.yaml"
+    recipe.write_text(HOSTED.replace("CA_PATH", ca_path).replace("HOST_DIR", host_dir))
+    return recipe
+
+
+@pytest.mark.parametrize(
+    ("ca_path", "host_dir", "named"),
+    [
+        ("/var/lib/kubernetes/../../../../etc/ca.crt", "/var/lib/kubernetes", "climbs above /"),
+        ("/../ca.crt", "/var/lib/kubernetes", "climbs above /"),
+        ("/var/lib/kubernetes/ca.crt", "/var/../../etc", "not an absolute path"),
+        ("/var/lib/kubernetes/ca.crt", "var/lib", "not an absolute path"),
+    ],
+)
+def test_a_host_path_that_leaves_the_root_is_refused(
+    tmp_path: Path, ca_path: str, host_dir: str, named: str
+) -> None:
+    recipe = str(hosted(tmp_path, ca_path, host_dir))
+    script = tmp_path / "cp.sh"
+    for argv in (["hosts"], ["hosts", "--json"], ["export", "--host", "controlplane"]):
+        done = (
+            run_cli(*argv, "--recipe", recipe, "-o", str(script))
+            if "export" in argv
+            else (run_cli(*argv, "--recipe", recipe))
+        )
+        assert done.returncode == 2, done.stdout
+        assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
+        assert not script.exists()
+
+
+def test_host_paths_are_normalised_and_links_cannot_carry_a_file_out(tmp_path: Path) -> None:
+    """'.', '//' and 'dir/..' are resolved as the layout is worked out; a link planted under
+    the scratch root that leads elsewhere stops the script before it writes anything there."""
+    need_program("openssl")
+    need_program("install")
+    need_program("realpath")
+    recipe = str(hosted(tmp_path, "/var/lib/./kubernetes//pki/../ca.crt"))
+    pki = tmp_path / "pki"
+    assert run_cli("run", "all", "--quiet", "--recipe", recipe, "--out", str(pki)).returncode == 0
+    listing = run_cli("hosts", "--json", "--recipe", recipe)
+    paths = {f["path"] for h in json.loads(listing.stdout)["hosts"] for f in h["files"]}
+    assert "/var/lib/kubernetes/ca.crt" in paths and all("/." not in p for p in paths), paths
+    script = tmp_path / "cp.sh"
+    assert run_cli("export", "--host", "controlplane", "--recipe", recipe, "-o", str(script)) \
+        .returncode == 0  # fmt: skip
+    assert subprocess.run(["bash", "-n", str(script)], timeout=60).returncode == 0
+
+    def install(root: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(script), str(root)], cwd=pki, capture_output=True, text=True, timeout=60
+        )
+
+    root = tmp_path / "root"
+    done = install(root)
+    assert done.returncode == 0, done.stderr
+    assert sorted(installed(root)) == sorted(paths)
+    # a link under the root to a folder outside it
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    trap = tmp_path / "trap"
+    (trap / "var" / "lib").mkdir(parents=True)
+    (trap / "var" / "lib" / "kubernetes").symlink_to(outside)
+    done = install(trap)
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1 and "outside" in done.stderr, done.stderr
+    assert list(outside.iterdir()) == []

@@ -6,6 +6,7 @@ real openssl; the shown commands are run by bash and must agree with each verdic
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import io
 import json
@@ -128,7 +129,7 @@ def test_a_kubeconfig_ca_with_another_ca_appended(
     name = config["clusters"][0]["name"]
     assert out.splitlines() == [
         f"admin.kubeconfig: ca-only: clusters[{name}].certificate-authority-data: holds 2 "
-        "certificates, not only the CA"
+        "certificates, not only the CA: whoever trusts this file trusts every one of them"
     ]
 
 
@@ -203,3 +204,221 @@ def test_in_process_reading_equals_what_openssl_prints(built_pki: Path, p256: Pa
         assert in_process.key_curve == ("P-256" if path.parent == p256 else "")
         assert in_process == dataclasses.replace(by_openssl, key_curve=in_process.key_curve), path
     assert len(files) == len(CAS) + len(LEAVES) + 2
+
+
+# ----- kubeconfigs: every cluster, user and context; TLS on; the certificate the credential -----
+
+
+def _edit_kubeconfig(built_pki: Path, tmp_path: Path, edit) -> Path:
+    """A copy of the PKI whose admin.kubeconfig `edit(config)` changed (in place)."""
+    import yaml
+
+    pki = tmp_path / "pki"
+    shutil.copytree(built_pki, pki)
+    config = yaml.safe_load((pki / "admin.kubeconfig").read_text())
+    edit(config)
+    (pki / "admin.kubeconfig").write_text(yaml.safe_dump(config))
+    return pki
+
+
+def _token_and_no_tls(config: dict) -> None:
+    cluster = config["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority", None)
+    cluster["insecure-skip-tls-verify"] = True
+    config["users"][0]["user"] = {"token": "stranger"}
+
+
+def _foreign_current_cluster(foreign: Path):
+    def edit(config: dict) -> None:
+        user = config["users"][0]["name"]
+        config["clusters"].append(
+            {
+                "name": "elsewhere",
+                "cluster": {
+                    "server": "https://kube-apiserver:6443",
+                    "certificate-authority": str(foreign / "ca.crt"),
+                },
+            }
+        )
+        config["contexts"].append(
+            {"name": "there", "context": {"cluster": "elsewhere", "user": user}}
+        )
+        config["current-context"] = "there"
+
+    return edit
+
+
+def _second_user_with_exec(config: dict) -> None:
+    config["users"].append(
+        {"name": "ghost", "user": {"exec": {"command": "sh", "apiVersion": "v1"}}}
+    )
+    cluster = config["clusters"][0]["name"]
+    config["contexts"].append({"name": "ghost", "context": {"cluster": cluster, "user": "ghost"}})
+
+
+def _dangling(config: dict) -> None:
+    config["contexts"].append({"name": "x", "context": {"cluster": "nowhere", "user": "nobody"}})
+    config["current-context"] = "missing"
+    config["users"].append(copy.deepcopy(config["users"][0]))
+
+
+STRANGERS = {
+    "token and TLS off": (
+        _token_and_no_tls,
+        {
+            ("tls", "clusters[kubernetes]: insecure-skip-tls-verify"),
+            ("ca", "clusters[kubernetes]: no certificate-authority"),
+            ("credential", "users[{user}]: token: a credential other than"),
+            ("client-certificate", "users[{user}] has no client certificate"),
+        },
+    ),
+    "current-context on a foreign CA's cluster": (
+        None,  # filled in the test: needs the foreign PKI's path
+        {("ca", "clusters[elsewhere].certificate-authority: not the folder's CA")},
+    ),
+    "a second user with exec": (
+        _second_user_with_exec,
+        {
+            ("credential", "users[ghost]: exec: a credential other than"),
+            ("client-certificate", "users[ghost] has no client certificate"),
+        },
+    ),
+    "dangling names": (
+        _dangling,
+        {
+            ("names", "users[{user}] is named twice"),
+            ("context", "contexts[x]: cluster 'nowhere' is not in the file"),
+            ("current-context", "current-context 'missing' names no context"),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", STRANGERS)
+def test_a_kubeconfig_that_lets_a_stranger_in_fails(
+    built_pki: Path, foreign_pki: Path, tmp_path: Path, case: str
+) -> None:
+    """Each way kubectl could talk to a server no CA of ours vouches for, or authenticate with
+    something other than our client certificate, is a problem of its own; the shown commands
+    for TLS, the credential and current-context agree with each verdict under bash."""
+    need_program("bash")
+    need_program("kubectl")
+    edit, wanted = STRANGERS[case]
+    pki = _edit_kubeconfig(built_pki, tmp_path, edit or _foreign_current_cluster(foreign_pki))
+    code, found = checks("--out", str(pki))
+    assert code == 1
+    failed = {(c["check"], c["problem"]) for c in found if not c["ok"]}
+    assert all(c["file"] == "admin.kubeconfig" for c in found if not c["ok"]), failed
+    import yaml
+
+    user = yaml.safe_load((built_pki / "admin.kubeconfig").read_text())["users"][0]["name"]
+    for check, start in wanted:
+        start = start.format(user=user)
+        assert any(k == check and p.startswith(start) for k, p in failed), (check, failed)
+    assert len(failed) == len(wanted), failed
+    assert bash_agrees(pki, found, {"tls", "credential", "current-context"}) >= 3
+    code, out, _err = cli("verify", "--out", str(pki), "--quiet")
+    assert code == 1 and len(out.splitlines()) == len(wanted), out
+
+
+APPENDED = {
+    "TRUSTED CERTIFICATE": lambda pem: pem.replace(
+        b"CERTIFICATE-----", b"TRUSTED CERTIFICATE-----"
+    ),
+    "X509 CERTIFICATE": lambda pem: pem.replace(b"CERTIFICATE-----", b"X509 CERTIFICATE-----"),
+    "DER": lambda pem: __import__("ssl").PEM_cert_to_DER_cert(pem.decode()),
+    "text and a blank line": lambda pem: b"\nsee also: the other CA\n",
+}
+
+
+@pytest.mark.parametrize("form", APPENDED)
+def test_a_foreign_ca_appended_in_any_form_fails_ca_only(
+    built_pki: Path, foreign_pki: Path, tmp_path: Path, form: str
+) -> None:
+    """openssl (and curl) read TRUSTED and X509 CERTIFICATE blocks as certificates; whatever is
+    in a CA file besides its one certificate fails ca-only, and check-expiration names it."""
+    need_program("bash")
+    pki = tmp_path / "pki"
+    shutil.copytree(built_pki, pki)
+    with open(pki / "ca.crt", "ab") as ca:
+        ca.write(APPENDED[form]((foreign_pki / "ca.crt").read_bytes()))
+    code, out, _err = cli("verify", "--out", str(pki), "--quiet")
+    assert code == 1
+    assert [line.split(": ")[:2] for line in out.splitlines()] == [["ca.crt", "ca-only"]], out
+    _code, found = checks("--out", str(pki))
+    assert bash_agrees(pki, found, {"ca-only"}) == len(CAS)
+    code, _out, err = cli("check-expiration", "--out", str(pki), "--quiet")
+    assert code == 1 and err.startswith("ca.crt: cannot be read: holds "), err
+
+
+def test_an_embedded_ca_with_a_trusted_certificate_appended(
+    built_pki: Path, foreign_pki: Path, tmp_path: Path
+) -> None:
+    import base64
+
+    need_program("bash")
+    need_program("kubectl")
+    foreign = APPENDED["TRUSTED CERTIFICATE"]((foreign_pki / "ca.crt").read_bytes())
+
+    def edit(config: dict) -> None:
+        cluster = config["clusters"][0]["cluster"]
+        data = (built_pki / "ca.crt").read_bytes() + foreign
+        cluster.pop("certificate-authority", None)
+        cluster["certificate-authority-data"] = base64.b64encode(data).decode()
+
+    pki = _edit_kubeconfig(built_pki, tmp_path, edit)
+    code, found = checks("--out", str(pki))
+    assert code == 1
+    failed = [c for c in found if not c["ok"]]
+    assert [(c["file"], c["check"]) for c in failed] == [("admin.kubeconfig", "ca-only")]
+    assert "'TRUSTED CERTIFICATE' PEM block" in failed[0]["problem"]
+    assert bash_agrees(pki, found, {"ca-only"}) == len(CAS) + 1
+
+
+def test_check_expiration_does_not_call_a_not_yet_valid_certificate_healthy(
+    built_pki: Path, tmp_path: Path
+) -> None:
+    """A certificate whose notBefore is tomorrow is no more usable than an expired one."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    need_program("openssl")
+    pki = tmp_path / "pki"
+    shutil.copytree(built_pki, pki)
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "later")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now + datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=300))
+        .sign(ca_key, hashes.SHA256())
+    )
+    (pki / "later.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # openssl itself: -checkend 0 passes (it is not expired), yet verify refuses it now
+    done = subprocess.run(
+        ["openssl", "verify", "-no-CApath", "-no-CAstore", "-CAfile", "ca.crt", "later.crt"],
+        cwd=pki,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    code, out, _err = cli("check-expiration", "--out", str(pki), "--json", "--quiet")
+    row = next(r for r in json.loads(out)["certificates"] if r["name"] == "later")
+    assert row["not_yet_valid"] and row["residual"] == "<not yet valid>" and not row["expired"]
+    code, out, _err = cli("check-expiration", "--out", str(pki), "--quiet")
+    assert code == 0 and any(
+        line.split()[:1] == ["later"] and "<not yet valid>" in line for line in out.splitlines()
+    ), out
+    code, _out, err = cli("check-expiration", "--out", str(pki), "--warn-days", "0", "--quiet")
+    assert code == 1
+    assert err.splitlines() == [err.splitlines()[0]] and err.startswith("later.crt: not valid ")

@@ -8,6 +8,7 @@ with openssl too and requires the same fields).
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from datetime import datetime
@@ -200,6 +201,45 @@ def load_certs(data: bytes) -> list:
         raise KpkiError(f"not a PEM certificate: {exc}") from None
 
 
+_BEGIN = re.compile(rb"-----BEGIN ([^\r\n]{0,64}?)-----")
+_BLOCK = re.compile(rb"-----BEGIN ([^\r\n]{0,64}?)-----.*?-----END \1-----", re.DOTALL)
+
+
+def sole_certificate_problem(data: bytes) -> str | None:
+    """Why `data` is not exactly one PEM certificate as openssl writes it (what a CA file must
+    be: whoever trusts the file trusts whatever else it holds), or None.
+
+    Every block counts, whatever its label (openssl, and so curl, also reads TRUSTED
+    CERTIFICATE and X509 CERTIFICATE blocks), and so does anything outside the blocks (DER,
+    text): the file must be byte for byte `openssl x509 -in FILE`'s own output."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    labels = [m.group(1).decode("ascii", "replace") for m in _BEGIN.finditer(data)]
+    certificates = labels.count("CERTIFICATE")
+    others = [label for label in labels if label != "CERTIFICATE"]
+    rest = _BLOCK.sub(b"", data).strip()
+    if certificates > 1:
+        return (
+            f"holds {certificates} certificates, not only the CA: whoever trusts this file "
+            "trusts every one of them"
+        )
+    if others:
+        return (
+            f"holds a {others[0]!r} PEM block besides the CA: openssl (and so curl) may trust "
+            "what it holds"
+        )
+    if rest:
+        return f"holds {len(rest)} bytes outside its PEM certificate (DER or other data)"
+    try:
+        canonical = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.PEM)
+    except ValueError:
+        return "is not a PEM certificate"
+    if canonical != data:
+        return "is not one PEM certificate as openssl writes it (spacing or line breaks differ)"
+    return None
+
+
 def from_pem(data: bytes, what: str) -> tuple[CertInfo, int]:
     """The first certificate in `data` and how many certificates `data` holds."""
     try:
@@ -220,6 +260,25 @@ def read_counted(
     """read(), and how many certificates the file holds (a ca.crt with a CA appended: 2)."""
     data = pem.encode("utf-8", "replace") if pem is not None else read_regular(path, cwd)
     return from_pem(data, str(path))
+
+
+def read_all(path: Path | str, cwd: Path | None = None) -> tuple[list[CertInfo], str]:
+    """Every certificate of a file, and what else it holds ('' when nothing): a PEM block
+    of another kind (TRUSTED CERTIFICATE, which openssl reads too), or data outside the
+    blocks."""
+    data = read_regular(path, cwd)
+    try:
+        infos = [info_of(cert) for cert in load_certs(data)]
+    except KpkiError as exc:
+        raise KpkiError(f"{path}: {exc}") from None
+    labels = [m.group(1).decode("ascii", "replace") for m in _BEGIN.finditer(data)]
+    others = [label for label in labels if label != "CERTIFICATE"]
+    rest = _BLOCK.sub(b"", data).strip()
+    if others:
+        return infos, f"holds a {others[0]!r} PEM block besides its certificates"
+    if rest:
+        return infos, f"holds {len(rest)} bytes outside its PEM certificates (DER or other data)"
+    return infos, ""
 
 
 def read_csr(path: Path | str, cwd: Path | None = None) -> CertInfo:

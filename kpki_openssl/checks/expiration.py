@@ -1,9 +1,11 @@
 """When does each certificate expire? Like `kubeadm certs check-expiration`, for any folder.
 
-Every *.crt under the folder, plus the client certificate of every kubeconfig (embedded or
-referenced). A certificate is listed as a CA when it is self-signed or has CA:TRUE; every other
-certificate names the CA whose subject is its issuer. Reading is in-process (certinfo.read, with
-cryptography): only regular files are opened, and whatever cannot be read is named, with why.
+Every certificate of every *.crt under the folder (a file holding two lists both; a PEM block
+of another kind or data outside the blocks is reported, as unreadable), plus the client
+certificate of every kubeconfig (embedded or referenced). A certificate is listed as a CA when
+it is self-signed or has CA:TRUE; every other certificate names the CA whose subject is its
+issuer. Reading is in-process (certinfo, with cryptography): only regular files are opened, and
+whatever cannot be read is named, with why.
 """
 
 from __future__ import annotations
@@ -60,9 +62,15 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
     for rel in _cert_files(out, cannot):
         progress(rel)
         try:
-            found.append((Path(rel).stem, rel, "file", "", certinfo.read(rel, cwd=out)))
+            infos, problem = certinfo.read_all(rel, cwd=out)
         except KpkiError as exc:
             cannot(rel, str(exc).removeprefix(f"{rel}: "))
+            continue
+        stem = Path(rel).stem
+        for i, info in enumerate(infos):  # every certificate of the file: the second is stem#2
+            found.append((stem if i == 0 else f"{stem}#{i + 1}", rel, "file", "", info))
+        if problem:  # a PEM block of another kind, or data outside the blocks
+            cannot(rel, problem)
     for name in kubeconfig_files.find(out):
         progress(name)
         try:
@@ -131,10 +139,18 @@ def _cert_files(out: Path, cannot: Callable[[str, str], None]) -> list[str]:
     return [p.as_posix() for p in names]
 
 
+def not_yet_valid(info: CertInfo, now: datetime) -> bool:
+    """Its notBefore is still to come: no client or server accepts it now."""
+    return info.not_before is not None and info.not_before > now
+
+
 def residual(info: CertInfo, now: datetime) -> str:
-    """Time left, kubeadm style: 45s, 12m, 30h, 364d, 9y; <invalid> once expired."""
+    """Time left, kubeadm style: 45s, 12m, 30h, 364d, 9y; <invalid> once expired, <not yet
+    valid> before its notBefore (then it is not healthy, whatever is left)."""
     if info.not_after is None:
         return "<unknown>"
+    if not_yet_valid(info, now):
+        return "<not yet valid>"
     seconds = int((info.not_after - now).total_seconds())
     if seconds <= 0:
         return "<invalid>"
@@ -159,6 +175,14 @@ def expires_text(info: CertInfo) -> str:
     return info.not_after.strftime("%b %d, %Y %H:%M UTC") if info.not_after else "?"
 
 
+def starts_text(info: CertInfo) -> str:
+    return info.not_before.strftime("%b %d, %Y %H:%M UTC") if info.not_before else "?"
+
+
 def within(info: CertInfo, now: datetime, days: int) -> bool:
-    """Expires within `days` days from now (or has expired)."""
-    return info.not_after is None or (info.not_after - now).total_seconds() < days * 86400
+    """Expires within `days` days from now, has expired, or is not valid yet."""
+    return (
+        info.not_after is None
+        or not_yet_valid(info, now)
+        or (info.not_after - now).total_seconds() < days * 86400
+    )

@@ -43,7 +43,7 @@ class Credential:
 
 @dataclass(frozen=True)
 class Entry:
-    """One user (with its cluster, via the contexts) of a kubeconfig."""
+    """One user (with its cluster, via the first context naming it) of a kubeconfig."""
 
     user: str
     server: str
@@ -53,9 +53,86 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """One of `clusters`: where kubectl dials and what it trusts there."""
+
+    name: str
+    server: str
+    ca: Credential | None
+    insecure: bool  # insecure-skip-tls-verify: the server's certificate is never checked
+
+
+@dataclass(frozen=True)
+class User:
+    """One of `users`: the client certificate and key, and any other credential it holds."""
+
+    name: str
+    cert: Credential | None
+    key: Credential | None
+    others: tuple[str, ...] = ()  # token, exec, auth-provider, ...: sent instead or as well
+
+
+@dataclass(frozen=True)
+class Context:
+    name: str
+    cluster: str
+    user: str
+
+
+# AuthInfo fields that authenticate (or act as someone) other than by the client certificate.
+OTHER_CREDENTIALS = (
+    "token", "tokenFile", "username", "password", "exec", "auth-provider",
+    "as", "as-uid", "as-groups", "as-user-extra",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Kubeconfig:
+    """Every cluster, user and context of a kubeconfig, as written (duplicates kept)."""
+
     file: str  # relative to the output folder
-    entries: tuple[Entry, ...]
+    clusters: tuple[Cluster, ...] = ()
+    users: tuple[User, ...] = ()
+    contexts: tuple[Context, ...] = ()
+    current: str = ""  # current-context
+
+    @property
+    def duplicates(self) -> tuple[str, ...]:
+        """'clusters[x]' for each name given twice in one list (kubectl refuses the file)."""
+        out = []
+        for kind, items in (
+            ("clusters", self.clusters),
+            ("users", self.users),
+            ("contexts", self.contexts),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    out.append(f"{kind}[{item.name}]")
+                seen.add(item.name)
+        return tuple(dict.fromkeys(out))
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """One entry per user, with the cluster of the first context naming it."""
+        clusters = {c.name: c for c in reversed(self.clusters)}
+        cluster_of: dict[str, str] = {}
+        for ctx in self.contexts:
+            cluster_of.setdefault(ctx.user, ctx.cluster)
+        first = self.clusters[0].name if self.clusters else None
+        out = []
+        for user in self.users:
+            cluster = clusters.get(cluster_of.get(user.name, first or ""))
+            out.append(
+                Entry(
+                    user=user.name,
+                    server=cluster.server if cluster else "",
+                    ca=cluster.ca if cluster else None,
+                    cert=user.cert,
+                    key=user.key,
+                )
+            )
+        return tuple(out)
 
 
 def load_yaml(text: str) -> object:
@@ -134,37 +211,43 @@ def _servers_parsed(text: str) -> list[str]:
 
 
 def parse(file: str, text: str) -> Kubeconfig | None:
-    """A kubeconfig's users, each with the server and CA of its context's cluster."""
+    """Every cluster, user and context of a kubeconfig (None when the text is not one)."""
     data = load_yaml(text)
     if not is_kubeconfig(data):
         return None
     folder = Path(file).parent
     # names and sections as written may be anything (a list, a number): text and mappings here
-    clusters = {
-        _name(c.get("name")): _section(c.get("cluster"))
-        for c in _named(data, "clusters", "cluster")
-    }
-    users = {_name(u.get("name")): _section(u.get("user")) for u in _named(data, "users", "user")}
-    cluster_of: dict[str, str] = {}
-    for ctx in _named(data, "contexts", "context"):
-        body = _section(ctx.get("context"))
-        cluster_of.setdefault(_name(body.get("user")), _name(body.get("cluster")))
-    entries = []
-    for name, user in users.items():
-        cluster_name = cluster_of.get(name, next(iter(clusters), None))
-        cluster = clusters.get(cluster_name) or {}
-        entries.append(
-            Entry(
-                user=str(name),
-                server=str(cluster.get("server", "")),
-                ca=_credential(
-                    cluster, "certificate-authority", f"clusters[{cluster_name}]", folder
-                ),
-                cert=_credential(user, "client-certificate", f"users[{name}]", folder),
-                key=_credential(user, "client-key", f"users[{name}]", folder),
+    clusters = []
+    for item in _named(data, "clusters", "cluster"):
+        name, body = _name(item.get("name")), _section(item.get("cluster"))
+        insecure = body.get("insecure-skip-tls-verify")
+        clusters.append(
+            Cluster(
+                name=name,
+                server=str(body.get("server", "")),
+                ca=_credential(body, "certificate-authority", f"clusters[{name}]", folder),
+                insecure=insecure is True or str(insecure).lower() == "true",
             )
         )
-    return Kubeconfig(file, tuple(entries))
+    users = []
+    for item in _named(data, "users", "user"):
+        name, body = _name(item.get("name")), _section(item.get("user"))
+        users.append(
+            User(
+                name=name,
+                cert=_credential(body, "client-certificate", f"users[{name}]", folder),
+                key=_credential(body, "client-key", f"users[{name}]", folder),
+                others=tuple(k for k in OTHER_CREDENTIALS if body.get(k) not in (None, "", [], {})),
+            )
+        )
+    contexts = tuple(
+        Context(_name(item.get("name")), _name(body.get("cluster")), _name(body.get("user")))
+        for item in _named(data, "contexts", "context")
+        for body in (_section(item.get("context")),)
+    )
+    return Kubeconfig(
+        file, tuple(clusters), tuple(users), contexts, _name(data.get("current-context"))
+    )
 
 
 def in_tool_dir(out: Path, path: Path) -> bool:

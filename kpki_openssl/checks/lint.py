@@ -30,8 +30,8 @@ COMPONENT_USERS = {
     "kube-controller-manager": "system:kube-controller-manager",
     "kube-proxy": "system:kube-proxy",
 }
-_KUBELET_CLIENT = re.compile(r"^kubelet-client-(.+)$")
-_KUBELET_SERVING = re.compile(r"^kubelet-(?!client-)(.+)$")
+_KUBELET_CLIENT = re.compile(r"kubelet-client-(.+)")
+_KUBELET_SERVING = re.compile(r"kubelet-(?!client-)(.+)")
 
 # Every check lint runs, with what it guards against (README and --json list these).
 CHECKS = {
@@ -346,7 +346,7 @@ def _identity(spec: CertSpec) -> list[Finding]:
                     )
                 ]
             return []
-    client = _KUBELET_CLIENT.match(spec.name)
+    client = _KUBELET_CLIENT.fullmatch(spec.name)
     if client or cn.startswith("system:node:"):
         node = client.group(1) if client else cn[len("system:node:") :]
         want = f"system:node:{node}"
@@ -360,7 +360,7 @@ def _identity(spec: CertSpec) -> list[Finding]:
                 )
             ]
         return []
-    serving = _KUBELET_SERVING.match(spec.name)
+    serving = _KUBELET_SERVING.fullmatch(spec.name)
     if serving and "serverAuth" in spec.extended_key_usage:
         want = f"system:node:{serving.group(1)}"
         if cn != want:

@@ -8,6 +8,7 @@ that CA and nothing else. Every check still names the openssl command that gives
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -26,8 +27,8 @@ from kpki_openssl.plan.certlist import CertSpec, KeySpec, key_words
 from kpki_openssl.plan.steps import Plan, WriteFile
 
 Progress = Callable[[str], None]
-_VERIFY_ERROR = re.compile(r"^error (\d+) at (\d+) depth lookup: (.*)$")
-_VERIFY_FAILED = re.compile(r"^error (.+): verification failed$")
+_VERIFY_ERROR = re.compile(r"error (\d+) at (\d+) depth lookup: (.*)")
+_VERIFY_FAILED = re.compile(r"error (.+): verification failed")
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,21 @@ def verify(
     configs = kubeconfig_files.find(out, planned) if kubeconfigs else []
     api = expected.apiserver(specs)
     api_info = infos.get(api.name) if api else None
-    cas = {infos[s.name].fingerprint: s for s in specs if s.is_ca and s.name in infos}
-    leaves = {info.fingerprint: by_name[name] for name, info in infos.items()}
-    installed = kubeconfig_files.installed_paths(plan.kubeconfigs)
+    fingerprints = {s.cert_file: infos[s.name].fingerprint for s in specs if s.name in infos}
+    folder = _Folder(
+        out=out,
+        api=api,
+        api_info=api_info,
+        cas={infos[s.name].fingerprint: s for s in specs if s.is_ca and s.name in infos},
+        certs={info.fingerprint: by_name[name] for name, info in infos.items()},
+        now=now,
+        installed=kubeconfig_files.installed_paths(plan.kubeconfigs),
+        ca_files=frozenset(s.cert_file for s in specs if s.is_ca),
+        want_ca={k.file: (k.ca_file, fingerprints.get(k.ca_file)) for k in plan.kubeconfigs},
+    )
     for name in configs:
         progress(name)
-        checks += _kubeconfig(out, name, api, api_info, cas, leaves, now, installed)
+        checks += _kubeconfig(folder, name)
     # each check in its certificate's plan order (a key's checks with its certificate), by one
     # dict: a search of the specs per check was quadratic (10 s of verify at 1,000 nodes)
     order: dict[str, int] = {}
@@ -118,22 +128,28 @@ def _read(out: Path, spec: CertSpec, checks: list[Check]) -> CertInfo | None:
         checks.append(Check(file, "exists", False, "missing", f"ls -l {shlex.quote(file)}"))
         return None
     try:
-        info, count = certinfo.read_counted(file, cwd=out)
+        data = certinfo.read_regular(file, cwd=out)
+        info, _count = certinfo.from_pem(data, file)
     except KpkiError as exc:
         why = str(exc).removeprefix(f"{file}: ")
         checks.append(Check(file, "readable", False, f"not a certificate: {why}", show))
         return None
     if spec.is_ca:
-        command = f"test \"$(grep -c -e '-----BEGIN CERTIFICATE-----' {shlex.quote(file)})\" = 1"
-        if count > 1:
-            problem = (
-                f"holds {count} certificates, not only the CA: whoever trusts this file "
-                "trusts every one of them"
-            )
-            checks.append(Check(file, "ca-only", False, problem, command))
-        else:
-            checks.append(Check(file, "ca-only", True, command=command))
+        checks.append(_ca_only(file, data, ca_only_command(file)))
     return info
+
+
+def ca_only_command(file: str) -> str:
+    """The command whose exit status says whether a CA file is one certificate and nothing
+    else: openssl's own PEM of the file's first certificate is the whole file."""
+    return f"openssl x509 -in {shlex.quote(file)} | cmp -s - {shlex.quote(file)}"
+
+
+def _ca_only(file: str, data: bytes, command: str, field: str = "") -> Check:
+    problem = certinfo.sole_certificate_problem(data)
+    if problem is None:
+        return Check(file, "ca-only", True, command=command)
+    return Check(file, "ca-only", False, f"{field}: {problem}" if field else problem, command)
 
 
 def _show(file: str, *flags: str) -> str:
@@ -340,27 +356,37 @@ def parse_verify(stderr: str) -> dict[str, list[str]]:
     failures: dict[str, list[str]] = {}
     pending: list[str] = []
     for line in stderr.splitlines():
-        reason = _VERIFY_ERROR.match(line)
+        reason = _VERIFY_ERROR.fullmatch(line)
         if reason:
             pending.append(reason.group(3))
             continue
-        failed = _VERIFY_FAILED.match(line)
+        failed = _VERIFY_FAILED.fullmatch(line)
         if failed:
             failures.setdefault(failed.group(1), []).extend(dict.fromkeys(pending))
             pending = []
     return failures
 
 
-def _kubeconfig(
-    out: Path,
-    name: str,
-    api: CertSpec | None,
-    api_info: CertInfo | None,
-    cas: dict[str, CertSpec],
-    certs: dict[str, CertSpec],
-    now: datetime,
-    installed: dict[tuple[str, str], str],
-) -> list[Check]:
+@dataclass(frozen=True)
+class _Folder:
+    """What every kubeconfig is judged against: the folder's certificates and the plan."""
+
+    out: Path
+    api: CertSpec | None
+    api_info: CertInfo | None
+    cas: dict[str, CertSpec]  # fingerprint -> the recipe's CA
+    certs: dict[str, CertSpec]  # fingerprint -> the recipe's certificate
+    now: datetime
+    installed: dict[tuple[str, str], str]
+    ca_files: frozenset[str]  # the CA files (each has its own ca-only check)
+    want_ca: dict[str, tuple[str, str | None]]  # planned kubeconfig -> (CA file, fingerprint)
+
+
+def _kubeconfig(folder: _Folder, name: str) -> list[Check]:
+    """Every cluster, user and context of the file, and its current-context: kubectl uses
+    whichever the context names, so one foreign cluster or credential is enough to send the
+    client certificate to a stranger, or to be someone else."""
+    out = folder.out
     path = out / name
     if not os.path.lexists(path):
         return [Check(name, "exists", False, "missing", f"ls -l {shlex.quote(name)}")]
@@ -371,10 +397,14 @@ def _kubeconfig(
         return [Check(name, "readable", False, why, f"ls -l {shlex.quote(name)}")]
     parsed = kubeconfig_files.parse(name, text)
     view = f"kubectl config view --kubeconfig {shlex.quote(name)} --raw"
-    if parsed is None or not parsed.entries:
+    if parsed is None or not parsed.users:
         return [Check(name, "kubeconfig", False, "not a kubeconfig with a user", view)]
     checks: list[Check] = []
-    if any(e.key is not None and e.key.embedded for e in parsed.entries):
+    for twice in parsed.duplicates:
+        checks.append(
+            Check(name, "names", False, f"{twice} is named twice (kubectl refuses the file)", view)
+        )
+    if any(u.key is not None and u.key.embedded for u in parsed.users):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         command = f"stat -c %a {shlex.quote(name)}"
         if mode & 0o077:
@@ -382,72 +412,192 @@ def _kubeconfig(
             checks.append(Check(name, "key-mode", False, problem, command))
         else:
             checks.append(Check(name, "key-mode", True, command=command))
-    for entry in (_localized(out, name, e, installed) for e in parsed.entries):
-        checks.append(_server_host(name, entry, api, api_info, view))
-        ca = _credential_cert(out, name, entry.ca, "certificate-authority", checks, installed)
-        if ca is not None:
-            command = _extract_command(name, entry.ca, "-fingerprint -sha256")
-            if ca.fingerprint in cas:
-                checks.append(Check(name, "ca", True, command=command))
-            else:
-                checks.append(
-                    Check(name, "ca", False, f"{entry.ca.field}: not the folder's CA", command)
-                )
-        cert = _credential_cert(out, name, entry.cert, "client-certificate", checks, installed)
-        if cert is None:
-            continue
-        command = _extract_command(name, entry.cert, "-fingerprint -sha256")
-        if cert.fingerprint in certs:
-            checks.append(Check(name, "client-certificate", True, command=command))
-        else:
-            checks.append(
-                Check(
-                    name,
-                    "client-certificate",
-                    False,
-                    f"{entry.cert.field}: none of the folder's certificates",
-                    command,
-                )
+    cas: dict[str, CertInfo | None] = {}
+    for cluster in parsed.clusters:
+        checks += _cluster(folder, name, cluster, view, cas)
+    certs: dict[str, CertInfo | None] = {}
+    for user in parsed.users:
+        checks += _user(folder, name, user, view, certs)
+    checks += _contexts(name, parsed, cas, certs, view)
+    return checks
+
+
+def _cluster(
+    folder: _Folder,
+    name: str,
+    cluster: kubeconfig_files.Cluster,
+    view: str,
+    cas: dict[str, CertInfo | None],
+) -> list[Check]:
+    """TLS on, the server's host among the API server's SANs, and the recipe's CA (alone)."""
+    where = f"clusters[{cluster.name}]"
+    tls = f"! {view} -o jsonpath='{{.clusters[*].cluster.insecure-skip-tls-verify}}' | grep -q true"
+    checks = [
+        Check(
+            name,
+            "tls",
+            False,
+            f"{where}: insecure-skip-tls-verify: kubectl would never check the server's "
+            "certificate (anyone can be the API server)",
+            tls,
+        )
+        if cluster.insecure
+        else Check(name, "tls", True, command=tls)
+    ]
+    checks.append(_server_host(name, cluster.server, where, folder.api, folder.api_info, view))
+    cred = _local(folder, name, cluster.ca)
+    if cred is None:
+        cas[cluster.name] = None
+        checks.append(
+            Check(
+                name,
+                "ca",
+                False,
+                f"{where}: no certificate-authority: kubectl would trust the system's CAs, and "
+                "any server certificate they signed",
+                f"{view} -o jsonpath='{{.clusters[*].cluster}}'",
             )
-        if ca is not None and cert.issuer != ca.subject:
+        )
+        return checks
+    ca = _credential_cert(folder, name, cred, "certificate-authority", checks)
+    cas[cluster.name] = ca
+    if ca is None:
+        return checks
+    command = _extract_command(name, cred, "-fingerprint -sha256")
+    want_file, want = folder.want_ca.get(name, ("", None))
+    if ca.fingerprint not in folder.cas:
+        checks.append(Check(name, "ca", False, f"{cred.field}: not the folder's CA", command))
+    elif want is not None and ca.fingerprint != want:
+        checks.append(
+            Check(name, "ca", False, f"{cred.field}: not {want_file}, the recipe's CA", command)
+        )
+    else:
+        checks.append(Check(name, "ca", True, command=command))
+    return checks
+
+
+def _user(
+    folder: _Folder,
+    name: str,
+    user: kubeconfig_files.User,
+    view: str,
+    certs: dict[str, CertInfo | None],
+) -> list[Check]:
+    """The client certificate and key are the folder's, and nothing else authenticates."""
+    where = f"users[{user.name}]"
+    who = f".users[?(@.name=={json.dumps(user.name)})].user"
+    fields = "".join(f"{{{who}.{k}}}" for k in kubeconfig_files.OTHER_CREDENTIALS)
+    command = f'test -z "$({view} -o jsonpath={shlex.quote(fields)})"'
+    checks = []
+    if user.others:
+        others = ", ".join(user.others)
+        checks.append(
+            Check(
+                name,
+                "credential",
+                False,
+                f"{where}: {others}: a credential other than the client certificate "
+                "(kubectl would send it, or act as someone else)",
+                command,
+            )
+        )
+    else:
+        checks.append(Check(name, "credential", True, command=command))
+    cred = _local(folder, name, user.cert)
+    certs[user.name] = None
+    if cred is None:
+        checks.append(
+            Check(name, "client-certificate", False, f"{where} has no client certificate")
+        )
+        return checks
+    cert = _credential_cert(folder, name, cred, "client-certificate", checks)
+    if cert is None:
+        return checks
+    certs[user.name] = cert
+    command = _extract_command(name, cred, "-fingerprint -sha256")
+    if cert.fingerprint in folder.certs:
+        checks.append(Check(name, "client-certificate", True, command=command))
+    else:
+        checks.append(
+            Check(
+                name,
+                "client-certificate",
+                False,
+                f"{cred.field}: none of the folder's certificates",
+                command,
+            )
+        )
+    checks.append(_expiry(name, cert, folder.now, _extract_command(name, cred, "-checkend 0")))
+    checks.append(_kubeconfig_key(folder, name, user, cred, cert))
+    return checks
+
+
+def _contexts(
+    name: str,
+    parsed: kubeconfig_files.Kubeconfig,
+    cas: dict[str, CertInfo | None],
+    certs: dict[str, CertInfo | None],
+    view: str,
+) -> list[Check]:
+    """Each context names a cluster and a user of the file, the user's certificate issued by
+    that cluster's CA; current-context names one of them."""
+    checks = []
+    clusters = {c.name for c in parsed.clusters}
+    users = {u.name for u in parsed.users}
+    command = f"{view} -o jsonpath='{{.contexts}}'"
+    for ctx in parsed.contexts:
+        where = f"contexts[{ctx.name}]"
+        if ctx.cluster not in clusters or ctx.user not in users:
+            missing = (
+                f"cluster {ctx.cluster!r}" if ctx.cluster not in clusters else f"user {ctx.user!r}"
+            )
+            checks.append(Check(name, "context", False, f"{where}: {missing} is not in the file"))
+            continue
+        ca, cert = cas.get(ctx.cluster), certs.get(ctx.user)
+        if ca is not None and cert is not None and cert.issuer != ca.subject:
             checks.append(
                 Check(
                     name,
                     "issuer",
                     False,
-                    f"{entry.cert.field} is issued by {cert.issuer}, "
-                    f"not by the kubeconfig's CA {ca.subject}",
-                    _extract_command(name, entry.cert, "-issuer"),
+                    f"{where}: users[{ctx.user}]'s certificate is issued by {cert.issuer}, "
+                    f"not by clusters[{ctx.cluster}]'s CA {ca.subject}",
+                    command,
                 )
             )
-        checks.append(_expiry(name, cert, now, _extract_command(name, entry.cert, "-checkend 0")))
-        checks.append(_kubeconfig_key(out, name, entry, cert, installed))
+        else:
+            checks.append(Check(name, "context", True, command=command))
+    current = f"kubectl config view --kubeconfig {shlex.quote(name)} --minify > /dev/null"
+    if parsed.current not in {c.name for c in parsed.contexts}:
+        problem = (
+            f"current-context {parsed.current!r} names no context of the file"
+            if parsed.current
+            else "no current-context: kubectl would use no cluster and no user of this file"
+        )
+        checks.append(Check(name, "current-context", False, problem, current))
+    else:
+        checks.append(Check(name, "current-context", True, command=current))
     return checks
 
 
-def _localized(out: Path, name: str, entry, installed):
-    """The entry with each referenced file replaced by where it is in the folder (host paths
+def _local(folder: _Folder, name: str, cred):
+    """A referenced credential, with its path replaced by where it is in the folder (host paths
     such as /var/lib/kubelet/... map to the folder's files), so shown commands work here."""
     import dataclasses
 
-    def local(cred):
-        if cred is None or cred.embedded or cred.error:
-            return cred
-        found = kubeconfig_files.local_file(out, name, cred, installed)
-        return dataclasses.replace(cred, path=found) if found else cred
-
-    return dataclasses.replace(
-        entry, ca=local(entry.ca), cert=local(entry.cert), key=local(entry.key)
-    )
+    if cred is None or cred.embedded or cred.error:
+        return cred
+    found = kubeconfig_files.local_file(folder.out, name, cred, folder.installed)
+    return dataclasses.replace(cred, path=found) if found else cred
 
 
-def _server_host(name, entry, api, api_info, view) -> Check:
-    host = expected.url_host(entry.server)
+def _server_host(name, server, where, api, api_info, view) -> Check:
+    host = expected.url_host(server)
     command = f"{view} -o jsonpath='{{.clusters[*].cluster.server}}'"
     if api is not None:
         command += f"; {_show(api.cert_file, '-ext', 'subjectAltName')}"
     if not host:
-        return Check(name, "server-host", False, f"server {entry.server!r} has no host", command)
+        return Check(name, "server-host", False, f"{where}: server {server!r} has no host", command)
     if api_info is None:
         return Check(name, "server-host", True, command=command)
     if expected.host_covered(host, api_info.sans.dns, api_info.sans.ips):
@@ -457,51 +607,57 @@ def _server_host(name, entry, api, api_info, view) -> Check:
         name,
         "server-host",
         False,
-        f"server {entry.server}: host {host} is not in {api.cert_file}'s SANs ({sans})",
+        f"{where}: server {server}: host {host} is not in {api.cert_file}'s SANs ({sans})",
         command,
     )
 
 
-def _credential_cert(out, name, cred, what, checks, installed) -> CertInfo | None:
-    if cred is None:
-        return None
+def _credential_cert(folder: _Folder, name, cred, what, checks) -> CertInfo | None:
+    """The certificate a credential holds (the first, when several); a CA's is judged alone
+    unless it is one of the folder's CA files (each has its own ca-only check)."""
+    out = folder.out
     if cred.error:
         checks.append(Check(name, what, False, f"{cred.field}: {cred.error}"))
         return None
     try:
         if cred.embedded:
-            info, count = certinfo.read_counted(cred.field, cwd=out, pem=cred.pem)
-        elif (local := kubeconfig_files.local_file(out, name, cred, installed)) is not None:
-            info, count = certinfo.read_counted(local, cwd=out)
+            data = cred.pem.encode("utf-8", "replace")
+        elif (out / cred.path).is_file():
+            data = certinfo.read_regular(cred.path, cwd=out)
         else:
             checks.append(Check(name, what, False, f"{cred.field}: {cred.path} is missing"))
             return None
+        info, _count = certinfo.from_pem(data, cred.field)
     except KpkiError:
         checks.append(Check(name, what, False, f"{cred.field}: not a certificate that can be read"))
         return None
-    # every one of them would be trusted; a file (ca.crt) has its own check already
-    if what == "certificate-authority" and cred.embedded and count > 1:
-        problem = f"{cred.field}: holds {count} certificates, not only the CA"
-        shown = _extract_command(name, cred, "", program="x509")
-        command = shown.replace("| openssl x509", "| grep -c -e '-----BEGIN CERTIFICATE-----'")
-        checks.append(Check(name, "ca-only", False, problem, command))
+    if what == "certificate-authority" and (cred.embedded or cred.path not in folder.ca_files):
+        if cred.embedded:
+            shown = _extract_command(name, cred, "", program="x509")
+            source = shown.removesuffix(" | openssl x509")
+            command = f"cmp -s <({source}) <({source} | openssl x509)"
+        else:
+            command = ca_only_command(cred.path)
+        check = _ca_only(name, data, command, cred.field)
+        if not check.ok:
+            checks.append(check)
     return info
 
 
-def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo, installed) -> Check:
-    key = entry.key
+def _kubeconfig_key(folder: _Folder, name: str, user, cred, cert: CertInfo) -> Check:
+    key = _local(folder, name, user.key)
     if key is None:
-        return Check(name, "key-match", False, f"users[{entry.user}] has no client key")
+        return Check(name, "key-match", False, f"users[{user.name}] has no client key")
     command = (
-        f"diff <({_extract_command(name, entry.cert, '-pubkey')}) "
+        f"diff <({_extract_command(name, cred, '-pubkey')}) "
         f"<({_extract_command(name, key, '', program='pkey -pubout')})"
     )
     if key.error:
         return Check(name, "key-match", False, f"{key.field}: {key.error}", command)
     if key.embedded:
-        public = certinfo.public_key_of(None, cwd=out, pem=key.pem)
-    elif (local := kubeconfig_files.local_file(out, name, key, installed)) is not None:
-        public = certinfo.public_key_of(local, cwd=out)
+        public = certinfo.public_key_of(None, cwd=folder.out, pem=key.pem)
+    elif (folder.out / key.path).is_file():
+        public = certinfo.public_key_of(key.path, cwd=folder.out)
     else:
         return Check(name, "key-match", False, f"{key.field}: {key.path} is missing", command)
     if public == cert.public_key:
@@ -510,7 +666,7 @@ def _kubeconfig_key(out: Path, name: str, entry, cert: CertInfo, installed) -> C
         name,
         "key-match",
         False,
-        f"{key.field} does not match {entry.cert.field} (a different public key)",
+        f"{key.field} does not match {cred.field} (a different public key)",
         command,
     )
 

@@ -20,7 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--warn-days",
         type=_days,
         metavar="N",
-        help="exit 1 when a certificate expires within N days (or has expired)",
+        help="exit 1 when a certificate expires within N days (or has expired, or is not "
+        "valid yet)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=main)
@@ -64,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
                 "residual_days": ex.residual_days(row.info, now),
                 "residual": ex.residual(row.info, now),
                 "expired": row.info.not_after is None or row.info.not_after <= now,
+                "not_yet_valid": ex.not_yet_valid(row.info, now),
                 "warn": row in soon,
             }
             if not row.is_ca:
@@ -95,6 +97,11 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{out}: no certificate found (no *.crt, no kubeconfig)\n")
         return 1
     for row in soon:
+        if ex.not_yet_valid(row.info, now):
+            sys.stderr.write(
+                f"{row.file}: not valid before {ex.starts_text(row.info)}: not valid yet\n"
+            )
+            continue
         sys.stderr.write(
             f"{row.file}: expires {ex.expires_text(row.info)} "
             f"({ex.residual(row.info, now)}), within --warn-days {warn}\n"

@@ -69,6 +69,28 @@ def _made(plan: Plan) -> tuple[dict[str, int], set[str]]:
     return modes, keys
 
 
+def host_path(path: str, named_by: str) -> str:
+    """`path` normalised ('.', '//' and 'dir/..' gone), or refused when it is not absolute or
+    climbs above '/': the install script puts each file at ROOT/PATH, and '..' there would
+    leave ROOT."""
+    if not path.startswith("/"):
+        raise InputError(f"hosts: {named_by}: host path {path!r} is not absolute")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise InputError(
+                    f"hosts: {named_by}: host path {path!r} climbs above / ('..'): it would "
+                    "leave the root the install script is given"
+                )
+            parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
 def _source_for(path: str, by_base: dict[str, list[str]]) -> str | None:
     """The plan file a host path names: the longest one whose path is a tail of it
     (/etc/kubernetes/pki/etcd/ca.crt is pki/etcd/ca.crt, not pki/ca.crt)."""
@@ -77,6 +99,12 @@ def _source_for(path: str, by_base: dict[str, list[str]]) -> str | None:
         if path.endswith("/" + source) and (best is None or len(source) > len(best)):
             best = source
     return best
+
+
+def _lexical(path: str) -> str:
+    """`path` with '.', '//' and 'dir/..' resolved as text (no file system), to find which
+    file it names; whether it may be used at all is host_path's to say."""
+    return posixpath.normpath("/" + path.lstrip("/")) if path.startswith("/") else path
 
 
 def layout(plan: Plan) -> Layout:
@@ -90,6 +118,7 @@ def layout(plan: Plan) -> Layout:
     programs: dict[str, list[str]] = {}
 
     def put(host: str, source: str, path: str, named_by: str) -> None:
+        path = host_path(path, named_by)
         files = placed.setdefault(host, {})
         known = files.get(path)
         if known is not None:
@@ -109,7 +138,7 @@ def layout(plan: Plan) -> Layout:
                 (config.key_file, config.key_path),
             ):
                 target = named if named.startswith("/") else posixpath.join(folder, named)
-                put(host, file, posixpath.normpath(target), source)
+                put(host, file, target, source)
 
     for component in plan.components:
         for host in component.hosts:
@@ -125,7 +154,7 @@ def layout(plan: Plan) -> Layout:
             for value in component.strings:
                 if not value.startswith("/"):
                     continue
-                source = _source_for(value, by_base)
+                source = _source_for(_lexical(value), by_base)
                 if source is not None:
                     put(host, source, value, component.file)
     hosts = tuple(
@@ -159,9 +188,30 @@ def _no_signing_key_off_the_control_plane(plan: Plan, hosts: tuple[Host, ...]) -
                 )
 
 
+# `put MODE FILE PATH`: FILE of the output folder to ROOT/PATH, after checking that ROOT/PATH,
+# with every link in it followed, is still under ROOT (a link planted under a scratch ROOT
+# must not carry a key elsewhere). PATH is normalised and never climbs above / (host_path).
+_PUT = """\
+root="${1:-/}"
+root="${root%/}"
+real_root="$(realpath -m -- "${root:-/}")"
+real_root="${real_root%/}"
+put() {
+  local dest="$root$3" real
+  real="$(realpath -m -- "$dest")"
+  case "$real" in
+    "$real_root"/*) ;;
+    *) printf '%s\\n' "refusing $3: $dest leads to $real, outside ${real_root:-/}" >&2; exit 1 ;;
+  esac
+  install -D -m "$1" -- "$2" "$dest"
+}
+"""
+
+
 def install_script(plan: Plan, host_name: str) -> str:
     """The commands that put one host's files in place, run from the output folder, under the
-    root given as the first argument (default /), so it can be tried in a scratch folder."""
+    root given as the first argument (default /), so it can be tried in a scratch folder;
+    nothing is ever written outside that root."""
     from kpki_openssl.plan.shell_text import SCRIPT_PROLOGUE, comment
 
     host = layout(plan).host(host_name)
@@ -171,15 +221,14 @@ def install_script(plan: Plan, host_name: str) -> str:
             f"Puts the files of host {host.name} ({', '.join(host.programs)}) in place. Run it "
             "from the output folder, as root on the host: bash THIS_SCRIPT [ROOT]. ROOT "
             "(default /) is prefixed to every path, so it can be tried in a scratch folder "
-            "first."
+            "first; a path that would lead outside ROOT (through a link) is refused."
         ),
         f"# kpki_openssl install script: recipe {plan.recipe}, host {host.name}\n",
-        'root="${1:-/}"\n',
-        'root="${root%/}"\n',
+        _PUT,
     ]
     for file in host.files:
-        argv = ["install", "-D", "-m", f"{file.mode:04o}", file.source]
-        parts.append(" ".join(shlex.quote(a) for a in argv) + f' "$root"{shlex.quote(file.path)}\n')
+        argv = ["put", f"{file.mode:04o}", file.source, file.path]
+        parts.append(" ".join(shlex.quote(a) for a in argv) + "\n")
     return "".join(parts)
 
 

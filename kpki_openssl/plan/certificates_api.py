@@ -9,7 +9,6 @@ node runs to make its own. Pure: the CSR's bytes are passed in.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 
 from kpki_openssl.base.errors import InputError
@@ -125,22 +124,22 @@ def request_for(spec: CertSpec, signer: str | None = None) -> Request:
 
 
 def manifest_head(request: Request) -> str:
-    """The manifest up to (not including) `spec.request`, which must come last.
+    """The manifest up to (not including) `spec.request`, which must come last (the node
+    script appends it). Strings go through base.yamltext, so each reads back as written."""
+    from kpki_openssl.base.yamltext import scalar
 
-    Strings are written as JSON strings, which YAML reads as the same strings.
-    """
     lines = [
         f"apiVersion: {API_VERSION}",
         "kind: CertificateSigningRequest",
         "metadata:",
-        f"  name: {json.dumps(request.name)}",
+        f"  name: {scalar(request.name)}",
         "spec:",
-        f"  signerName: {json.dumps(request.signer)}",
+        f"  signerName: {scalar(request.signer)}",
     ]
     if request.expiration_seconds is not None:
         lines.append(f"  expirationSeconds: {request.expiration_seconds}")
     lines.append("  usages:")
-    lines += [f"  - {json.dumps(u)}" for u in request.usages]
+    lines += [f"  - {scalar(u)}" for u in request.usages]
     return "\n".join(lines) + "\n"
 
 

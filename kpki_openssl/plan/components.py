@@ -3,8 +3,8 @@ that hand each certificate to the program that uses it (etcd, kube-apiserver, ku
 
 Two formats. A flags file holds one `--flag=value` per line after `#` comment lines, ready for
 a systemd unit or `etcd $(grep -v '^#' etcd-etcdpeer1.flags)`. A YAML file (a
-KubeletConfiguration) is written with pyyaml. Every value naming a .crt or .key must name a file
-this recipe makes, so a typo in a table fails here, not on a host.
+KubeletConfiguration) is written by base.yamltext. Every value naming a .crt or .key must name
+a file this recipe makes, so a typo in a table fails here, not on a host.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ComponentFile:
             return head + "".join(f"{name}={value}\n" for name, value in self.flags)
         from kpki_openssl.base import yamltext
 
-        return head + yamltext.dump(self.data)  # = yaml.safe_dump(..., sort_keys=False)
+        return head + yamltext.dump(self.data)
 
 
 def expand(

@@ -170,13 +170,13 @@ def kubeconfig_document(spec: KubeconfigSpec, local: bool = False) -> dict:
 
 
 def kubeconfig_text(spec: KubeconfigSpec) -> str:
-    """The file the plan writes: YAML (as pyyaml writes it), with a one-line header comment."""
+    """The file the plan writes: YAML (base.yamltext), with a one-line header comment."""
     from kpki_openssl.base import yamltext
 
     head = f"# {spec.file}: {' '.join(spec.title.split())}. Written by kpki_openssl.\n"
     if spec.embed:
         head += "# The kubectl --embed-certs commands below replace the file names by their data.\n"
-    body = yamltext.dump(kubeconfig_document(spec, local=spec.embed))  # = yaml.safe_dump
+    body = yamltext.dump(kubeconfig_document(spec, local=spec.embed))
     return head + body
 
 

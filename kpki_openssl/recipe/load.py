@@ -346,7 +346,7 @@ def _component_entry(field: str, raw: Any) -> ComponentEntry:
     if "flags" in spec:
         pairs = shapes.mapping(f"{field}.flags", spec["flags"])
         for name, value in pairs.items():
-            if not isinstance(name, str) or not _FLAG_NAME.match(name):
+            if not isinstance(name, str) or not _FLAG_NAME.fullmatch(name):
                 raise InputError(f"{field}.flags: {name!r} is not a --long-flag name")
             if not isinstance(value, (bool, int, str)):
                 raise InputError(f"{field}.flags.{name}: expected text or true/false")
@@ -397,7 +397,7 @@ def _embed_template(field: str, raw: Any) -> str:
     return shapes.text(field, raw)
 
 
-_FLAG_NAME = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
+_FLAG_NAME = re.compile(r"--[a-z0-9][a-z0-9-]*")
 
 
 def _for_each(field: str, spec: Mapping) -> tuple[str, str] | None:

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 NAME_RULE = "a lower-case letter, then lower-case letters, digits and '_', at most 64"
 _NAME = r"[a-z][a-z0-9_]{0,63}"
-_NAME_ONLY = re.compile(rf"{_NAME}\Z")
-_FIELD = re.compile(rf"({_NAME})(?:\[({_NAME})\])?\Z")
+_NAME_ONLY = re.compile(_NAME)
+_FIELD = re.compile(rf"({_NAME})(?:\[({_NAME})\])?")
 _FORMATTER = string.Formatter()
 
 Placeholder = tuple[str, Optional[str]]  # (name, the name of its map key or None)
@@ -37,7 +37,7 @@ Part = Union[str, Placeholder]
 
 def is_name(text: str) -> bool:
     """A name a template can use: the rule for variable names and loop items too."""
-    return bool(_NAME_ONLY.match(text))
+    return bool(_NAME_ONLY.fullmatch(text))
 
 
 def parse(template: str, field: str) -> tuple[Part, ...]:
@@ -67,7 +67,7 @@ def _parse(template: str) -> tuple[Part, ...]:
         if name is None:
             continue
         shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-        match = _FIELD.match(name)
+        match = _FIELD.fullmatch(name)
         if match is None or spec or conversion:
             raise ValueError(
                 f"{shown}}} in {template!r} is not a placeholder: write {{name}} or "

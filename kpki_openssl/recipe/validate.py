@@ -12,25 +12,27 @@ from functools import lru_cache
 
 from kpki_openssl.base.errors import InputError
 
+# Every pattern here is applied with fullmatch, never match: `$` also matches before a final
+# newline, so "ca\n" would pass a `^...$` check and start a line in every file it reaches.
 # RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1-63 each.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DNS_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # A subject value may hold what Kubernetes identities need (system:node:node01, kube-admin,
 # "Kubernetes The Hard Way") but never the characters that -subj parses (/ = + \) or that
 # would not survive a shell or a config file (quotes, $, backticks, control characters).
-_SUBJECT_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 :._@()-]*$")
+_SUBJECT_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 :._@()-]*")
 SUBJECT_ATTRIBUTES = ("CN", "O", "OU", "C", "ST", "L")
 # Upper bounds from RFC 5280's ub-* values.
 _SUBJECT_MAX = {"CN": 64, "O": 64, "OU": 64, "C": 2, "ST": 128, "L": 128}
 # C is an ISO 3166 two-letter code; openssl encodes it as a PrintableString (no '@' or '_').
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
-_STEP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
-_FILE_BASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+_STEP_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
+_FILE_BASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 
 
 def dns_name(field: str, value: object) -> str:
     """An RFC 1123 host name (no wildcards, no trailing dot), at most 253 characters."""
-    if not isinstance(value, str) or len(value) > 253 or not _DNS_NAME.match(value):
+    if not isinstance(value, str) or len(value) > 253 or not _DNS_NAME.fullmatch(value):
         raise InputError(f"{field}: {value!r} is not a valid DNS name (RFC 1123)")
     return value
 
@@ -44,7 +46,7 @@ def ip_address(field: str, value: object) -> str:
     if not isinstance(value, str) or "%" in value:
         raise InputError(f"{field}: {value!r} is not an IP address")
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return str(ipaddress.ip_address(value.strip(" ")))  # spaces only: never a newline
     except ValueError:
         raise InputError(f"{field}: {value!r} is not an IP address") from None
 
@@ -61,9 +63,9 @@ def subject_value(field: str, attribute: str, value: object) -> str:
     limit = _SUBJECT_MAX[attribute]
     if len(value) > limit:
         raise InputError(f"{field}.{attribute}: {value!r} is longer than {limit} characters")
-    if attribute == "C" and not _COUNTRY.match(value):
+    if attribute == "C" and not _COUNTRY.fullmatch(value):
         raise InputError(f"{field}.C: {value!r} is not a two-letter country code")
-    if not _SUBJECT_VALUE.match(value) or value.endswith(" "):
+    if not _SUBJECT_VALUE.fullmatch(value) or value.endswith(" "):
         raise InputError(
             f"{field}.{attribute}: {value!r} has characters a subject may not hold "
             "(allowed: letters, digits, space and : . _ @ ( ) -)"
@@ -103,7 +105,7 @@ def _is_surrogate(char: str) -> bool:
 
 def step_name(field: str, value: object) -> str:
     """A step name: lower-case, usable on the command line and as a file stem."""
-    if not isinstance(value, str) or not _STEP_NAME.match(value):
+    if not isinstance(value, str) or not _STEP_NAME.fullmatch(value):
         raise InputError(
             f"{field}: {value!r} is not a valid step name "
             "(lower-case letters, digits, '.', '_' and '-', at most 64)"
@@ -123,7 +125,7 @@ def file_base(field: str, value: object) -> str:
     """A relative file stem (subfolders allowed): never absolute, never climbing out ('..')."""
     if (
         not isinstance(value, str)
-        or not _FILE_BASE.match(value)
+        or not _FILE_BASE.fullmatch(value)
         or any(part in ("..", ".") for part in value.split("/"))
     ):
         raise InputError(f"{field}: {value!r} is not a valid relative file name")
@@ -143,7 +145,7 @@ def positive_int(field: str, value: object, maximum: int = 100_000) -> int:
     return number
 
 
-_HOST_PATH = re.compile(r"^/(?:[A-Za-z0-9._-]+/?)*$")
+_HOST_PATH = re.compile(r"/(?:[A-Za-z0-9._-]+/?)*")
 
 
 def host_path(field: str, value: object) -> str:
@@ -151,7 +153,7 @@ def host_path(field: str, value: object) -> str:
     so it can stand unquoted in a flags file. A trailing slash is dropped."""
     if (
         not isinstance(value, str)
-        or not _HOST_PATH.match(value)
+        or not _HOST_PATH.fullmatch(value)
         or any(part == ".." for part in value.split("/"))
     ):
         raise InputError(f"{field}: {value!r} is not an absolute path (letters, digits, . _ - /)")
@@ -159,19 +161,24 @@ def host_path(field: str, value: object) -> str:
 
 
 def https_url(field: str, value: object) -> str:
-    """https://HOST[:PORT] with a DNS name or IP address as HOST (what a kubeconfig dials)."""
+    """https://HOST[:PORT] with a DNS name or IP address as HOST (what a kubeconfig dials).
+    The value is written as given, so nothing but printable ASCII without spaces is taken
+    (urlsplit itself drops tabs and newlines before it parses)."""
     host_and_port(field, value)
     return str(value)
 
 
 def host_and_port(field: str, value: object) -> tuple[str, int]:
     """The host (canonical IP text, or a lower-case DNS name) and port of an https URL."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _URL_CHARS.fullmatch(value):
         raise InputError(f"{field}: {value!r} is not an https://HOST[:PORT] URL")
     result = _host_and_port(value)
     if isinstance(result, str):
         raise InputError(f"{field}: {result}")
     return result
+
+
+_URL_CHARS = re.compile(r"[!-~]+")  # printable ASCII, no space
 
 
 @lru_cache(maxsize=1024)
@@ -212,7 +219,7 @@ def cidr(field: str, value: object) -> str:
     if not isinstance(value, str):
         raise InputError(f"{field}: {value!r} is not an address range (CIDR, e.g. 10.96.0.0/12)")
     try:
-        return str(ipaddress.ip_network(value.strip(), strict=True))
+        return str(ipaddress.ip_network(value.strip(" "), strict=True))
     except ValueError:
         raise InputError(
             f"{field}: {value!r} is not an address range (CIDR, e.g. 10.96.0.0/12)"

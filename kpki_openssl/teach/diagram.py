@@ -29,19 +29,43 @@ class Edge:
     kind: str  # "tls" (client -> server), "peer" (both ways) or "signs" (CA -> holder)
 
 
+# Words a Mermaid flowchart reads as syntax where a node id stands: such an id gets a '_'.
+_MERMAID_WORDS = frozenset(
+    ("end", "graph", "subgraph", "flowchart", "flowchart-elk", "style", "class", "classdef")
+    + ("click", "linkstyle", "direction", "call", "href", "default", "interpolate")
+)
+
+
 @dataclass
 class Graph:
-    nodes: dict[str, str] = field(default_factory=dict)  # id -> label
+    """Nodes (id -> label lines) and edges, each added once. Ids are made of [A-Za-z0-9_]
+    from the name (a second name giving the same id gets a number), so no recipe text is
+    ever written where Mermaid or dot read syntax; labels are escaped by the renderers."""
+
+    nodes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     cas: list[str] = field(default_factory=list)  # node ids of the CAs
+    _ids: dict[str, str] = field(default_factory=dict)  # name -> id
+    _seen: set[Edge] = field(default_factory=set)
 
-    def node(self, name: str, label: str) -> str:
-        ident = re.sub(r"\W", "_", name)
-        self.nodes.setdefault(ident, label)
+    def node(self, name: str, *label: str) -> str:
+        ident = self._ids.get(name)
+        if ident is not None:
+            return ident
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+        if base.lower() in _MERMAID_WORDS:
+            base += "_"
+        ident, n = base, 1
+        while ident in self.nodes:
+            n += 1
+            ident = f"{base}_{n}"
+        self._ids[name] = ident
+        self.nodes[ident] = label
         return ident
 
     def edge(self, edge: Edge) -> None:
-        if edge not in self.edges:
+        if edge not in self._seen:  # a set: a list's `in` made 4,000 nodes take 18 s
+            self._seen.add(edge)
             self.edges.append(edge)
 
 
@@ -52,7 +76,7 @@ def _base(path: str) -> str:
 def graph(plan: Plan) -> Graph:
     """The plan's TLS connections and signatures as a graph."""
     g = Graph()
-    certs = {c.cert_file: c for c in plan.certs}
+    by_name = {c.name: c for c in plan.certs}
     by_base = {_base(c.cert_file): c for c in plan.certs}
     holder: dict[str, str] = {}  # cert step name -> node id of the program holding it
     programs: dict[str, list[str]] = {}  # program -> node ids
@@ -75,8 +99,8 @@ def graph(plan: Plan) -> Graph:
         if not comp.program or not (serving or named):
             continue
         name = f"{comp.program} {item}".strip()
-        shown = f"{name}<br/>serves {', '.join(s.cert_file for s in serving)}" if serving else name
-        ident = g.node(name, shown)
+        shown = (name, f"serves {', '.join(s.cert_file for s in serving)}") if serving else (name,)
+        ident = g.node(name, *shown)
         programs.setdefault(comp.program, []).append(ident)
         if item:
             item_holder.setdefault(item, ident)
@@ -84,16 +108,16 @@ def graph(plan: Plan) -> Graph:
             holder.setdefault(spec.name, ident)
     # kubeconfigs: the user's program presents the client certificate to the server
     for kc in plan.kubeconfigs:
-        client = next((c for c in plan.certs if c.name == kc.client), None)
+        client = by_name.get(kc.client)
         item = item_of([client]) if client else ""
         src = item_holder.get(item) or g.node(kc.file, kc.file.rsplit(".", 1)[0])
         if client is not None:
             holder.setdefault(client.name, src)
-        served = next((c for c in plan.certs if c.name == kc.served_by), None)
+        served = by_name.get(kc.served_by)
         if served is None:
             continue
         dst = holder.get(served.name) or g.node(
-            served.name, f"{served.name}<br/>serves {served.cert_file}"
+            served.name, served.name, f"serves {served.cert_file}"
         )
         holder.setdefault(served.name, dst)
         g.edge(Edge(src, dst, f"{kc.cert_file} ({kc.file})", "tls"))
@@ -111,21 +135,22 @@ def graph(plan: Plan) -> Graph:
         for other in members[i + 1 :]:
             g.edge(Edge(one, other, "peer certificates", "peer"))
     # each CA and what it signs (the program holding each certificate, or the file itself)
+    signed: dict[str, list[CertSpec]] = {}
+    for leaf in plan.certs:
+        if leaf.ca is not None and leaf.ca != leaf.name:
+            signed.setdefault(leaf.ca, []).append(leaf)
     for spec in plan.certs:
         if not spec.is_ca:
             continue
-        ca = g.node(f"ca {spec.name}", f"CA {spec.name}<br/>{spec.cert_file}")
+        ca = g.node(f"ca {spec.name}", f"CA {spec.name}", spec.cert_file)
         g.cas.append(ca)
-        for leaf in plan.certs:
-            if leaf.ca != spec.name or leaf.name == spec.name:
-                continue
+        for leaf in signed.get(spec.name, ()):
             if leaf.is_ca:
-                g.edge(Edge(ca, g.node(f"ca {leaf.name}", f"CA {leaf.name}<br/>{leaf.cert_file}"),
-                            leaf.cert_file, "signs"))  # fmt: skip
+                sub = g.node(f"ca {leaf.name}", f"CA {leaf.name}", leaf.cert_file)
+                g.edge(Edge(ca, sub, leaf.cert_file, "signs"))
                 continue
             dst = holder.get(leaf.name) or g.node(leaf.name, leaf.cert_file)
             g.edge(Edge(ca, dst, leaf.cert_file, "signs"))
-    del certs
     return g
 
 
@@ -159,6 +184,23 @@ def _merge_labels(g: Graph, kind: str) -> list[tuple[str, str, str]]:
     return [(s, d, ", ".join(labels)) for (s, d), labels in merged.items()]
 
 
+def mermaid_text(text: str) -> str:
+    """Text inside a Mermaid label's quotes: every character that is not a letter, digit or
+    plain punctuation as an entity code (#34; for a quote), so a label can neither end its
+    quotes nor be read as markup."""
+    return "".join(c if _SAFE.fullmatch(c) else f"#{ord(c)};" for c in text)
+
+
+def dot_text(text: str) -> str:
+    """Text inside a dot string: backslash and quote escaped (a backslash would otherwise
+    escape the closing quote)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+_SAFE = re.compile(r"[A-Za-z0-9 ._:/,()@+=-]")
+_DOT_WORDS = frozenset(("node", "edge", "graph", "digraph", "subgraph", "strict"))
+
+
 def mermaid(plan: Plan) -> str:
     """A Mermaid flowchart: solid arrows are TLS connections (client -> server, labelled with
     the client's certificate), dotted arrows a CA's signatures."""
@@ -166,32 +208,38 @@ def mermaid(plan: Plan) -> str:
     out = ["flowchart LR"]
     for ident, label in g.nodes.items():
         shape = ('[["', '"]]') if ident in g.cas else ('["', '"]')
-        out.append(f"  {ident}{shape[0]}{label}{shape[1]}")
+        text = "<br/>".join(mermaid_text(line) for line in label)
+        out.append(f"  {ident}{shape[0]}{text}{shape[1]}")
     for src, dst, label in _merge_labels(g, "tls"):
-        out.append(f'  {src} -->|"{label}"| {dst}')
+        out.append(f'  {src} -->|"{mermaid_text(label)}"| {dst}')
     for src, dst, label in _merge_labels(g, "peer"):
-        out.append(f'  {src} <-->|"{label}"| {dst}')
+        out.append(f'  {src} <-->|"{mermaid_text(label)}"| {dst}')
     for src, dst, label in _merge_labels(g, "signs"):
-        out.append(f'  {src} -.->|"signs {label}"| {dst}')
+        out.append(f'  {src} -.->|"{mermaid_text("signs " + label)}"| {dst}')
     return "\n".join(out) + "\n"
 
 
 def dot(plan: Plan) -> str:
-    """The same graph for Graphviz (`dot -Tsvg`)."""
+    """The same graph for Graphviz (`dot -Tsvg`); every id and label a quoted string."""
     g = graph(plan)
 
-    def quote(text: str) -> str:
-        return '"' + text.replace("<br/>", "\\n").replace('"', '\\"') + '"'
+    def quote(*lines: str) -> str:
+        return '"' + "\\n".join(dot_text(line) for line in lines) + '"'
+
+    def ident(name: str) -> str:  # bare when dot reads it as a name, else quoted
+        bare = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in _DOT_WORDS
+        return name if bare else quote(name)
 
     out = ["digraph pki {", "  rankdir=LR;", "  node [shape=box];"]
-    for ident, label in g.nodes.items():
-        shape = " shape=box3d" if ident in g.cas else ""
-        out.append(f"  {ident} [label={quote(label)}{shape}];")
+    for node, label in g.nodes.items():
+        shape = " shape=box3d" if node in g.cas else ""
+        out.append(f"  {ident(node)} [label={quote(*label)}{shape}];")
     for src, dst, label in _merge_labels(g, "tls"):
-        out.append(f"  {src} -> {dst} [label={quote(label)}];")
+        out.append(f"  {ident(src)} -> {ident(dst)} [label={quote(label)}];")
     for src, dst, label in _merge_labels(g, "peer"):
-        out.append(f"  {src} -> {dst} [label={quote(label)} dir=both];")
+        out.append(f"  {ident(src)} -> {ident(dst)} [label={quote(label)} dir=both];")
     for src, dst, label in _merge_labels(g, "signs"):
-        out.append(f"  {src} -> {dst} [label={quote('signs ' + label)} style=dotted];")
+        signs = quote("signs " + label)
+        out.append(f"  {ident(src)} -> {ident(dst)} [label={signs} style=dotted];")
     out.append("}")
     return "\n".join(out) + "\n"
