@@ -27,6 +27,7 @@ from kpki_openssl.cli import (
     prove,
     renew,
     run,
+    sign,
     verify,
     walkthrough,
 )
@@ -43,6 +44,7 @@ COMMANDS = (
     export,
     hosts,
     csr,
+    sign,
     verify,
     inspect,
     check_expiration,
