@@ -112,7 +112,13 @@ def step_text(step: Step, explain: bool = True, comment_line: str = "") -> str:
     if explain and step.explain:
         parts.append(comment(step.explain))
     parts.extend(f"# {line}\n" for line in step.notes)
-    parts.extend(action_text(a) for a in step.actions)
+    actions = [action_text(a) for a in step.actions]
+    if getattr(step, "kind", "") == "sign" and not getattr(step, "source", ""):
+        # signed from a CSR the node sends (node_keys=on-node): only once it is here
+        csr = shlex.quote(step.spec.csr_file)  # type: ignore[attr-defined]
+        wait = shlex.quote(f"{step.name}: waiting for {step.spec.csr_file} from its node")  # type: ignore[attr-defined]
+        actions = [f"if [ -e {csr} ]; then\n", *actions, f"else\n  echo {wait} >&2\nfi\n"]
+    parts.extend(actions)
     return "".join(parts)
 
 

@@ -265,6 +265,10 @@ def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
         *(kubeconfig_step(k, by_name) for k in configs),
         *(component_step(f) for f in files),
     )
+    if values.get("node_keys") == "on-node":  # per-node rows: signed from the nodes' CSRs
+        from kpki_openssl.plan import signing
+
+        steps = signing.on_node(steps)
     names = [s.name for s in steps]
     dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
