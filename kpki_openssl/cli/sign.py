@@ -1,4 +1,4 @@
-"""`sign CSR|DIR... [--out DIR] [--dry-run]`: certificates for keys made elsewhere.
+"""`sign CSR|DIR... [--out DIR] [--kubeadm] [--dry-run]`: certificates for keys made elsewhere.
 
 Each CSR is mapped to one step of the recipe by its file name, reviewed against that row
 (checks/csr_policy.py: one line per violation) and, when every CSR passes, signed by the runner
@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("csrs", nargs="+", metavar="CSR|DIR", help="CSR files, or folders of them")
     parser.add_argument("--dry-run", action="store_true", help="print the commands; write nothing")
+    parser.add_argument(
+        "--kubeadm",
+        action="store_true",
+        help="the CSRs are `kubeadm certs generate-csr` output: each NAME.csr is checked "
+        "against the NAME.key beside it and each NAME.conf.csr against the NAME.conf beside it "
+        "(its client-key-data must be the CSR's key); after signing, prints the commands that "
+        "put each certificate in place there",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     add_recipe_options(parser)
     add_out_option(parser)
@@ -73,6 +81,12 @@ def main(args: argparse.Namespace) -> int:
             pems[target.step.name] = read_regular(path)
         except KpkiError as exc:  # a FIFO, a folder, a huge file: one line
             raise InputError(f"sign: {exc}") from None
+    if args.kubeadm:
+        from kpki_openssl.checks import kubeadm_pairs
+
+        for target, path in targets:
+            pem = pems[target.step.name]
+            problems += [f"{path}: {p}" for p in kubeadm_pairs.check(target, path, pem)]
     taken = csr_folder.keys_in_folder(out, plan, skip=seen) if out.is_dir() else {}
     batch: dict[bytes, str] = {}
     todo: list[tuple[Target, str]] = []
@@ -107,12 +121,27 @@ def main(args: argparse.Namespace) -> int:
         if not args.quiet:
             sys.stderr.write(f"skip  {name}: already signed from this CSR\n")
     to_sign = signing.sign_plan(plan, todo)
+    finish = _finish(args, targets, out)
     if args.dry_run:
-        return _dry_run(to_sign)
+        return _dry_run(to_sign, finish)
     if not to_sign.steps:
         sys.stdout.write(f"{out}: nothing to sign ({len(already)} already signed)\n")
-        return 0
-    return _sign(args, plan, to_sign, out, len(already))
+        code = 0
+    else:
+        code = _sign(args, plan, to_sign, out, len(already))
+    if finish:
+        sys.stdout.write("\nWhere the kubeadm files are, put each certificate in place:\n")
+        sys.stdout.write("".join(f"  {line}\n" for line in finish))
+    return code
+
+
+def _finish(args: argparse.Namespace, targets: list, out: Path) -> list[str]:
+    """--kubeadm: the commands that put each certificate beside kubeadm's files."""
+    if not args.kubeadm:
+        return []
+    from kpki_openssl.checks import kubeadm_pairs
+
+    return [line for target, path in targets for line in kubeadm_pairs.finish(target, path, out)]
 
 
 def csr_files(items: list[str]) -> list[tuple[Path, str]]:
@@ -135,13 +164,14 @@ def csr_files(items: list[str]) -> list[tuple[Path, str]]:
     return out
 
 
-def _dry_run(plan: Plan) -> int:
+def _dry_run(plan: Plan, finish: list[str]) -> int:
     from kpki_openssl.base import console
     from kpki_openssl.base.trust_store_setting import PROLOGUE
     from kpki_openssl.plan import shell_text
 
     head = ["# dry run: nothing is written\n", PROLOGUE]
-    console.show_script([*head, *shell_text.plan_parts(plan)])
+    tail = ["\n# then, where the kubeadm files are:\n", *(f"#   {ln}\n" for ln in finish)]
+    console.show_script([*head, *shell_text.plan_parts(plan), *(tail if finish else [])])
     return 0
 
 
