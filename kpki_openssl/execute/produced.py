@@ -31,9 +31,13 @@ def check_step(step: Any, stage: Path, out: Path, made: Iterable[str]) -> None:
     planned, rewritten = _planned_texts(step)
     cert = step.spec if isinstance(step, CertStep) else None
     pair = step.spec if isinstance(step, KeyPairStep) else None
+    checker = getattr(step, "check_file", None)  # what a step knows of its own files
     for path in made:
         full = stage / path
         data = _regular_bytes(step.name, full, path)
+        problem = checker(path, data) if checker is not None else None
+        if problem:
+            _refuse(step.name, path, problem)
         if path in planned and path not in rewritten:
             if data != planned[path]:
                 _refuse(step.name, path, "differs from the text written (cut short?)")
