@@ -16,7 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the files it writes, and - where the recipe departs from the source document - the "
         "document's command beside ours with the reason.",
     )
-    parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
+    parser.add_argument(
+        "steps",
+        nargs="+",
+        metavar="STEP",
+        help="'all' or step names (see 'list'); 'sign' for what sign checks and why",
+    )
     add_recipe_options(parser)
     parser.set_defaults(func=main)
 
@@ -25,6 +30,11 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.teach import lesson
 
     full = load_plan(args)
+    if args.steps == ["sign"] and "sign" not in {s.name for s in full.steps}:
+        from kpki_openssl.teach import sign_lesson
+
+        sys.stdout.write(sign_lesson.text())
+        return 0
     plan = full.select(args.steps)
     import textwrap
 

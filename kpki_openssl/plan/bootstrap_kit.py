@@ -322,13 +322,13 @@ def bootstrap_kubeconfig_step(node: str, server: str, ca: CertSpec, kubelet_dir:
     token_path = f"{kubelet_dir.rstrip('/')}/bootstrap-token-{node}.token"
     conf = f"--kubeconfig={file}"
     argvs = (
-        (KUBECTL, "config", conf, "set-cluster", "bootstrap", f"--server={server}",
-         f"--certificate-authority={ca.cert_file}", "--embed-certs=true"),
-        (KUBECTL, "config", conf, "set-credentials", "kubelet-bootstrap"),
-        (KUBECTL, "config", conf, "set", "users.kubelet-bootstrap.tokenFile", token_path),
-        (KUBECTL, "config", conf, "set-context", "bootstrap", "--user=kubelet-bootstrap",
-         "--cluster=bootstrap"),
-        (KUBECTL, "config", conf, "use-context", "bootstrap"),
+        (KUBECTL, "config", "set-cluster", "bootstrap", f"--server={server}",
+         f"--certificate-authority={ca.cert_file}", "--embed-certs=true", conf),
+        (KUBECTL, "config", "set-credentials", "kubelet-bootstrap", conf),
+        (KUBECTL, "config", "set", "users.kubelet-bootstrap.tokenFile", token_path, conf),
+        (KUBECTL, "config", "set-context", "bootstrap", "--user=kubelet-bootstrap",
+         "--cluster=bootstrap", conf),
+        (KUBECTL, "config", "use-context", "bootstrap", conf),
     )  # fmt: skip
     actions = tuple(
         Command(argv, reads=(ca.cert_file,) if i == 0 else (file,), writes=(file,))
@@ -437,8 +437,9 @@ def cluster_info_step(server: str, ca: CertSpec) -> KitStep:
     """kube-public/cluster-info: the cluster's address and CA, for discovery."""
     kubeconfig, configmap = "cluster-info-kubeconfig.yaml", "cluster-info-configmap.yaml"
     argvs = (
-        (KUBECTL, "config", f"--kubeconfig={kubeconfig}", "set-cluster", "kubernetes",
-         f"--server={server}", f"--certificate-authority={ca.cert_file}", "--embed-certs=true"),
+        (KUBECTL, "config", "set-cluster", "kubernetes", f"--server={server}",
+         f"--certificate-authority={ca.cert_file}", "--embed-certs=true",
+         f"--kubeconfig={kubeconfig}"),
         (KUBECTL, "-n", "kube-public", "create", "configmap", "cluster-info",
          f"--from-file=kubeconfig={kubeconfig}", "--dry-run=client", "-o", "yaml"),
     )  # fmt: skip
