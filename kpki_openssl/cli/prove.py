@@ -8,7 +8,7 @@ from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_pla
 
 # The check groups of kpki_openssl.prove.prover (a test keeps them equal): importing that
 # module here would cost every command, `--help` included, its start-up.
-GROUPS = ("files", "etcd", "apiserver", "kubelet")
+GROUPS = ("files", "etcd", "apiserver", "kubelet", "hostile-csr")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Start etcd from the folder's etcd flags files and an openssl s_server "
         "presenting the apiserver's (and each kubelet's) certificate on free 127.0.0.1 ports, "
         "then ask etcdctl, kubectl (with each kubeconfig) and the document's curl call to use "
-        "them, and a certificate from another CA to get in. Prints what each program did, in "
-        "its own words when it refuses. Exit 0 when every check passes, 1 otherwise.",
+        "them, and a certificate from another CA to get in; and (hostile-csr) a node's CSR "
+        "asking for CA:TRUE, signed the Hard Way and by the recipe's command, against etcd "
+        "trusting the cluster CA. Prints what each program did, in its own words when it "
+        "refuses. Exit 0 when every check passes, 1 otherwise.",
     )
     parser.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
     parser.add_argument(
@@ -53,6 +55,10 @@ def main(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         result = prove(plan, out, args.only or GROUPS)
+        if "hostile-csr" in (args.only or GROUPS):  # a node's CSR asking for CA:TRUE
+            from kpki_openssl.prove import hostile_csr
+
+            result.checks += hostile_csr.counterfactual(plan, out)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if args.json:

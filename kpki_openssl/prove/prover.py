@@ -42,7 +42,7 @@ ACCEPT, REFUSE = "accept", "refuse"
 PASS, FAIL, MISSING, NOT_RUN, NOTE = "pass", "fail", "program missing", "not run", "note"
 TIMEOUT = 20  # seconds for any one client
 POD_LIST = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
-GROUPS = ("files", "etcd", "apiserver", "kubelet")
+GROUPS = ("files", "etcd", "apiserver", "kubelet", "hostile-csr")  # the last: hostile_csr.py
 UNPROVEN = (
     "not tried: the legitimate client did not get in either, so a refusal would prove nothing"
 )
