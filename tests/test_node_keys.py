@@ -124,3 +124,24 @@ def test_sign_steps_are_cert_steps_for_every_reader() -> None:
     assert isinstance(step, SignStep) and isinstance(step, CertStep)
     assert step.spec in plan.certs
     assert "its key stays elsewhere" in step.relation()
+
+
+def test_a_nodes_install_script_installs_no_key_it_never_had(tmp_path: Path) -> None:
+    need_program("openssl")
+    out, node = tmp_path / "pki", tmp_path / "node01"
+    assert run_cli("run", "all", "--quiet", "--out", str(out), *ON_NODE).returncode == 0
+    node_script = tmp_path / "node01.sh"
+    assert run_cli("export", "--node", "node01", "-o", str(node_script), *ON_NODE).returncode == 0
+    node.mkdir()
+    subprocess.run(["bash", str(node_script)], cwd=node, check=True, capture_output=True)
+    assert run_cli("sign", str(node), "--out", str(out), *ON_NODE).returncode == 0
+    install = tmp_path / "install.sh"
+    assert run_cli("export", "--host", "node01", "-o", str(install), *ON_NODE).returncode == 0
+    root = tmp_path / "root"
+    done = subprocess.run(["bash", str(install), str(root)], cwd=out, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    placed = {p.name for p in root.rglob("*") if p.is_file()}
+    assert {"kubelet-node01.crt", "kubelet-client-node01.crt"} <= placed
+    assert not {"kubelet-node01.key", "kubelet-client-node01.key"} & placed
+    assert "kubelet-node01.key was made on this host by export --node" in install.read_text()
