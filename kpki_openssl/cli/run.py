@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.plan.signing import SignStep
     from kpki_openssl.plan.steps import Plan
 
 CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
@@ -137,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def leave_to_sign(plan: Plan, args: argparse.Namespace) -> tuple[Plan, tuple]:
+def leave_to_sign(plan: Plan, args: argparse.Namespace) -> tuple[Plan, tuple[SignStep, ...]]:
     """node_keys=on-node: the per-node certificates come from `sign`; run makes no key, CSR or
     certificate for them. Named alone, such a step is refused with the command that makes it."""
     from dataclasses import replace
@@ -153,7 +154,7 @@ def leave_to_sign(plan: Plan, args: argparse.Namespace) -> tuple[Plan, tuple]:
     return replace(plan, steps=tuple(s for s in plan.steps if s.name not in names)), left
 
 
-def sign_hint(step) -> str:
+def sign_hint(step: SignStep) -> str:
     """What makes a step whose key stays on its node."""
     node = step.spec.for_each[1] if step.spec.for_each else "its node"
     return (
