@@ -65,9 +65,11 @@ def verify(
     now: datetime,
     progress: Progress | None = None,
     kubeconfigs: bool = True,
+    elsewhere: frozenset[str] = frozenset(),
 ) -> Report:
     """Every check for every certificate of the plan and (unless `kubeconfigs` is false: the
-    walkthrough's per-step check) every kubeconfig in the folder."""
+    walkthrough's per-step check) every kubeconfig in the folder. `elsewhere`: key files that
+    live where their CSR was made (`sign`), so the folder's CSR stands in for them."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
         raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
@@ -85,7 +87,10 @@ def verify(
             signer = by_name.get(spec.ca) if spec.ca else None
             if signer is not None and signer.name in infos:
                 checks.append(_within_ca(spec, info, signer, infos[signer.name]))
-        checks += _key(out, spec, infos.get(spec.name))
+        if spec.key_file in elsewhere:  # a certificate not signed yet is missing already
+            checks += _key_elsewhere(out, spec, infos.get(spec.name))
+        else:
+            checks += _key(out, spec, infos.get(spec.name))
     checks += _chains(out, specs, infos)
     planned = tuple(
         a.path
@@ -110,7 +115,8 @@ def verify(
     )
     for name in configs:
         progress(name)
-        checks += _kubeconfig(folder, name)
+        found = _kubeconfig(folder, name)
+        checks += [_elsewhere(c, elsewhere) for c in found]
     # each check in its certificate's plan order (a key's checks with its certificate), by one
     # dict: a search of the specs per check was quadratic (10 s of verify at 1,000 nodes)
     order: dict[str, int] = {}
@@ -294,6 +300,36 @@ def _key(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
         else:
             checks.append(Check(file, "key-match", True, command=command))
     return checks
+
+
+def _key_elsewhere(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
+    """A key made elsewhere: the CSR it was signed from must carry the certificate's key."""
+    if info is None:
+        return []
+    command = (
+        f"diff <({_show(spec.cert_file, '-pubkey')}) "
+        f"<(openssl req -in {shlex.quote(spec.csr_file)} -noout -pubkey)"
+    )
+    try:
+        csr = certinfo.read_csr(spec.csr_file, cwd=out)
+    except KpkiError as exc:
+        return [Check(spec.csr_file, "key-elsewhere", False, str(exc), command)]
+    if csr.public_key != info.public_key:
+        problem = f"does not carry {spec.cert_file}'s public key"
+        return [Check(spec.csr_file, "key-elsewhere", False, problem, command)]
+    return [Check(spec.csr_file, "key-elsewhere", True, command=command)]
+
+
+def _elsewhere(check: Check, elsewhere: frozenset[str]) -> Check:
+    """A kubeconfig naming a key that lives where it was made: not missing, elsewhere."""
+    import dataclasses
+
+    missing = check.check == "key-match" and check.problem.endswith(" is missing")
+    names = {p.rsplit("/", 1)[-1] for p in elsewhere}
+    path = check.problem.split(": ", 1)[-1].removesuffix(" is missing")
+    if missing and path.rsplit("/", 1)[-1] in names:
+        return dataclasses.replace(check, check="key-elsewhere", ok=True, problem="")
+    return check
 
 
 def key_type_command(key_file: str, key: KeySpec) -> str:

@@ -67,6 +67,16 @@ COMMANDS = (
     Command(
         "csr", "csr", "print a Kubernetes CertificateSigningRequest manifest for a generated CSR"
     ),
+    Command(
+        "sign",
+        "sign",
+        "sign CSRs made elsewhere (a node's own key) with the recipe's commands",
+    ),
+    Command(
+        "review-csrs",
+        "review_csrs",
+        "say which pending kubelet-serving CSRs (kubectl get csr -o json) to approve",
+    ),
     Command("verify", "verify", "check the output folder against the recipe"),
     Command(
         "inspect", "inspect", "show one certificate, CSR or kubeconfig's certificate in human form"

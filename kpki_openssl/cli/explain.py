@@ -14,7 +14,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "the files it writes, and - where the recipe departs from the source document - the "
         "document's command beside ours with the reason."
     )
-    parser.add_argument("steps", nargs="+", metavar="STEP", help="'all' or step names (see 'list')")
+    parser.add_argument(
+        "steps",
+        nargs="+",
+        metavar="STEP",
+        help="'all' or step names (see 'list'); 'sign' for what sign checks and why",
+    )
     add_recipe_options(parser)
     parser.set_defaults(func=main)
 
@@ -23,6 +28,11 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.teach import lesson
 
     full = load_plan(args)
+    if args.steps == ["sign"] and "sign" not in {s.name for s in full.steps}:
+        from kpki_openssl.teach import sign_lesson
+
+        sys.stdout.write(sign_lesson.text())
+        return 0
     plan = full.select(args.steps)
     import textwrap
 

@@ -13,8 +13,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Start etcd from the folder's etcd flags files and an openssl s_server "
         "presenting the apiserver's (and each kubelet's) certificate on free 127.0.0.1 ports, "
         "then ask etcdctl, kubectl (with each kubeconfig) and the document's curl call to use "
-        "them, and a certificate from another CA to get in. Prints what each program did, in "
-        "its own words when it refuses. Exit 0 when every check passes, 1 otherwise."
+        "them, and a certificate from another CA to get in; and (hostile-csr) a node's CSR "
+        "asking for CA:TRUE, signed the Hard Way and by the recipe's command, against etcd "
+        "trusting the cluster CA. Prints what each program did, in its own words when it "
+        "refuses. Exit 0 when every check passes, 1 otherwise."
     )
     parser.add_argument("--json", action="store_true", help="the checks as JSON on stdout")
     parser.add_argument(

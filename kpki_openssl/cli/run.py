@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.plan.signing import SignStep
     from kpki_openssl.plan.steps import Plan
 
 CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
@@ -79,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
     jobs = console.cpu_count() if args.jobs is None else positive_int("--jobs", args.jobs, 1024)
     full = load_plan(args)
     plan = full.select(args.steps)
+    plan, waiting = leave_to_sign(plan, args)
     if args.replace_ca:
         plan = full.select([s.name for s in plan.steps] + signed_by(full, plan))
     if args.force or args.replace_ca:  # files that embed a re-issued certificate, made again
@@ -94,6 +96,7 @@ def main(args: argparse.Namespace) -> int:
             parts = shell_text.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
         head = ["# dry run: nothing is written\n", PROLOGUE]
+        head += [f"# waiting for {s.spec.csr_file}: {sign_hint(s)}\n" for s in waiting]
         console.show_script(itertools.chain(head, parts, tail if usage else []))
         return 0
     from kpki_openssl.execute.runner import (  # not before: a dry run needs no plumbum
@@ -121,6 +124,8 @@ def main(args: argparse.Namespace) -> int:
             f"finished the interrupted --replace-ca of {ca}: every certificate it signs is "
             "re-issued under the new CA\n"
         )
+    for step in waiting:
+        sys.stdout.write(f"waiting for {step.spec.csr_file}: {sign_hint(step)}\n")
     changed = f", {len(result.changed)} changed (left alone)" if result.changed else ""
     sys.stdout.write(
         f"{out}: {len(result.ran)} steps run, {len(result.skipped)} skipped (already complete)"
@@ -129,6 +134,31 @@ def main(args: argparse.Namespace) -> int:
     if usage:
         sys.stdout.write(f"\nUsing the files (in {out}):\n" + "".join(f"{ln}\n" for ln in usage))
     return result.exit_code
+
+
+def leave_to_sign(plan: Plan, args: argparse.Namespace) -> tuple[Plan, tuple[SignStep, ...]]:
+    """node_keys=on-node: the per-node certificates come from `sign`; run makes no key, CSR or
+    certificate for them. Named alone, such a step is refused with the command that makes it."""
+    from dataclasses import replace
+
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.plan.signing import waiting
+
+    left = waiting(plan)
+    named = [s for s in left if s.name in args.steps]
+    if named:
+        raise InputError(f"run {named[0].name}: {sign_hint(named[0])}")
+    names = {s.name for s in left}
+    return replace(plan, steps=tuple(s for s in plan.steps if s.name not in names)), left
+
+
+def sign_hint(step: SignStep) -> str:
+    """What makes a step whose key stays on its node."""
+    node = step.spec.for_each[1] if step.spec.for_each else "its node"
+    return (
+        f"the key stays on {node} (node_keys=on-node): run 'export --node {node}' there, then "
+        f"'sign {step.spec.csr_file}' here"
+    )
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:

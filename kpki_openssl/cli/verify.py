@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+
+if TYPE_CHECKING:
+    from kpki_openssl.plan.steps import Plan
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     out = out_dir(args)
     now = datetime.now(timezone.utc)
     with console.progress(len(plan.certs), "verify", quiet=args.quiet) as step:
-        report = verify(out, plan, now, progress=step)
+        report = verify(out, plan, now, progress=step, elsewhere=keys_elsewhere(out, plan))
     problems = report.problems
     summary = (
         f"{out}: {report.certificates} certificates, {report.kubeconfigs} kubeconfigs, "
@@ -73,6 +78,25 @@ def main(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(f"{summary}: all pass\n")
     return 1 if problems else 0
+
+
+def keys_elsewhere(out: Path, plan: Plan) -> frozenset[str]:
+    """Key files that live where their CSR was made: steps only `sign` makes
+    (node_keys=on-node), and steps whose build record says `sign` made them from a CSR."""
+    from kpki_openssl.execute import record, record_store
+    from kpki_openssl.plan.signing import waiting
+    from kpki_openssl.plan.steps import CertStep
+
+    keys = {s.spec.key_file for s in waiting(plan)}
+    from kpki_openssl.base.folder_names import META_DIR
+
+    meta = out / META_DIR
+    if meta.is_dir():
+        records = record_store.load(meta, plan.steps, lambda _path: "", settle=False)
+        for step in plan.steps:
+            if isinstance(step, CertStep) and record.from_csr(records.get(step.name)):
+                keys.add(step.spec.key_file)
+    return frozenset(keys)
 
 
 def _show_all(checks) -> None:

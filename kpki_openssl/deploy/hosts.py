@@ -226,7 +226,16 @@ def install_script(plan: Plan, host_name: str) -> str:
         f"# kpki_openssl install script: recipe {plan.recipe}, host {host.name}\n",
         _PUT,
     ]
+    from kpki_openssl.plan.signing import waiting
+
+    on_node = {step.spec.key_file for step in waiting(plan)}  # node_keys=on-node
     for file in host.files:
+        if file.source in on_node:  # made on the node (export --node): never in this folder
+            parts.append(
+                f"# {file.source} was made on this host by export --node; put it at "
+                f"{file.path} (mode 0600) there\n"
+            )
+            continue
         argv = ["put", f"{file.mode:04o}", file.source, file.path]
         parts.append(" ".join(shlex.quote(a) for a in argv) + "\n")
     return "".join(parts)

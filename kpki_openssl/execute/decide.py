@@ -118,6 +118,8 @@ def decide(step: Step, snap: Snapshot, options: RunOptions, rebuilt: set[str]) -
     built = _built(step, snap)
     if built and not forced:
         return Decision("skip", change=change(step, snap))
+    if _signed_from_csr(step, snap):  # its key is where the CSR was made: sign it again
+        return _sign_again(step, options, built)
     key_files = step.key_files
     if replacing:
         old = snap.replacing.get(step.name)
@@ -144,6 +146,31 @@ def decide(step: Step, snap: Snapshot, options: RunOptions, rebuilt: set[str]) -
         back_up_ca=replacing and built and not resuming,
         replaces_ca=replacing,
     )
+
+
+def _signed_from_csr(step: Step, snap: Snapshot) -> bool:
+    """A leaf `sign` made from a CSR whose key never was here, with that CSR still here."""
+    return (
+        isinstance(step, CertStep)
+        and not step.is_ca
+        and record.from_csr(snap.records.get(step.name))
+        and snap.is_file(step.spec.csr_file)
+    )
+
+
+def _sign_again(step: Step, options: RunOptions, built: bool) -> Decision:
+    """Re-sign the kept CSR (--force, a replaced CA): never a key or a CSR made here."""
+    assert isinstance(step, CertStep)
+    if options.new_keys:
+        raise KpkiError(
+            f"step {step.name}: its key was never here (signed from {step.spec.csr_file}); "
+            "--new-keys cannot make it: have a new key and CSR made where it lives, then sign"
+        )
+    csr = step.spec.csr_file
+    actions = tuple(
+        a for a in step.actions if not (isinstance(a, Command) and (a.private or csr in a.writes))
+    )
+    return Decision("again" if built else "build", actions)
 
 
 def _kept_key_mismatch(step: Step, snap: Snapshot, kept: tuple[str, ...]) -> Changed | None:
@@ -222,7 +249,7 @@ def observed(step: Step, snap: Snapshot) -> record.Record:
 def change(step: Step, snap: Snapshot) -> Changed | None:
     """How a built step differs from the plan (None: it does not, or nothing was recorded)."""
     missing = [p for p in step.key_files if not snap.exists(p)]
-    if missing:
+    if missing and not record.from_csr(snap.records.get(step.name)):
         hint = (
             "use --replace-ca to make a new CA"
             if isinstance(step, CertStep) and step.is_ca

@@ -31,9 +31,13 @@ def check_step(step: Any, stage: Path, out: Path, made: Iterable[str]) -> None:
     planned, rewritten = _planned_texts(step)
     cert = step.spec if isinstance(step, CertStep) else None
     pair = step.spec if isinstance(step, KeyPairStep) else None
+    checker = getattr(step, "check_file", None)  # what a step knows of its own files
     for path in made:
         full = stage / path
         data = _regular_bytes(step.name, full, path)
+        problem = checker(path, data) if checker is not None else None
+        if problem:
+            _refuse(step.name, path, problem)
         if path in planned and path not in rewritten:
             if data != planned[path]:
                 _refuse(step.name, path, "differs from the text written (cut short?)")
@@ -46,6 +50,10 @@ def check_step(step: Any, stage: Path, out: Path, made: Iterable[str]) -> None:
             if not key_path.exists():
                 key_path = out / cert.key_file
             made = certificate(step.name, path, data, _key_bytes(key_path))
+            csr_path = stage / cert.csr_file
+            if not csr_path.exists():
+                csr_path = out / cert.csr_file
+            same_key_as_csr(step.name, path, made, _key_bytes(csr_path))
             signer = step.signer.cert_file if step.signer is not None else None
             if signer is not None:
                 signed_by(step.name, path, made, stage, out, signer)
@@ -101,6 +109,21 @@ def certificate(step: str, path: str, data: bytes, key_data: bytes | None) -> An
         if _spki(key.public_key()) != _spki(cert.public_key()):
             _refuse(step, path, "does not match its private key")
     return cert
+
+
+def same_key_as_csr(step: str, path: str, cert: Any, csr_data: bytes | None) -> None:
+    """The certificate carries the public key of the CSR it was signed from (when that CSR is
+    there): a certificate for any other key would be one its holder cannot use."""
+    from cryptography import x509
+
+    if csr_data is None:
+        return
+    try:
+        request = x509.load_pem_x509_csr(csr_data)
+    except ValueError as exc:
+        _refuse(step, path, f"cannot be compared with its CSR ({_why(exc)})")
+    if _spki(request.public_key()) != _spki(cert.public_key()):
+        _refuse(step, path, "does not carry its CSR's public key")
 
 
 def signed_by(step: str, path: str, cert: Any, stage: Path, out: Path, ca_file: str) -> None:

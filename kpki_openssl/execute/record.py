@@ -38,6 +38,29 @@ Record = dict[str, Any]
 KEY_DIGEST = "key_file"  # digest of the step's own key as installed
 SIGNER_KEY_DIGEST = "signer_key"  # digest of the signing CA's key when this was signed
 MADE = "made"  # {path: digest} of every file the step installed
+SOURCE = "source"  # FROM_CSR: signed from a CSR made elsewhere (`sign`); the key is not here
+FROM_CSR = "csr"
+
+
+def from_csr(fields: Mapping[str, Any] | None) -> bool:
+    """The record of a certificate `sign` made from a CSR: its key never was in the folder.
+    Said by `sign`'s own record, or seen when the runner installed a certificate (re-signed by
+    `run --force` or after a replaced CA) while its key file was nowhere."""
+    if not fields:
+        return False
+    if fields.get(SOURCE) == FROM_CSR:
+        return True
+    made, files = fields.get(MADE), fields.get("files")
+    return (
+        fields.get("kind") == "certificate"
+        and KEY_DIGEST not in fields
+        and isinstance(made, dict)
+        and isinstance(files, list)
+        and bool(files)
+        and made.get(files[0]) == ""
+    )
+
+
 UNKNOWN = "unknown (recorded by an older kpki_openssl)"
 
 
@@ -82,7 +105,10 @@ def cert_fields(spec: CertSpec, signer: CertSpec | None, cnf_text: str) -> Recor
 def planned(step: Step) -> Record:
     """The record of what the plan would build for this step (no observed digests yet)."""
     if isinstance(step, CertStep):
-        return cert_fields(step.spec, step.signer, _generated(step))
+        fields = cert_fields(step.spec, step.signer, _generated(step))
+        if getattr(step, "kind", "") == "sign":  # plan.signing.SignStep: its key is elsewhere
+            fields[SOURCE] = FROM_CSR
+        return fields
     if isinstance(step, KeyPairStep):
         spec = step.spec
         return {"kind": "key pair", "key": spec.key.words, "files": list(step.writes)}

@@ -47,7 +47,9 @@ from kpki_openssl.base.errors import CommandFailed, KpkiError
 from kpki_openssl.base.folder_names import LOG_NAME, META_DIR
 from kpki_openssl.execute import produced, record, record_store, renew_inputs, scheduler, snapshot
 from kpki_openssl.execute.decide import Changed, Decision, RunOptions, decide_all
+from kpki_openssl.execute.generate import make as make_generated  # a token's secret, a time
 from kpki_openssl.plan import shell_text
+from kpki_openssl.plan.generated import GeneratedFile
 from kpki_openssl.plan.steps import (
     PRIVATE_MODE,
     PUBLIC_MODE,
@@ -446,7 +448,8 @@ class Runner:
                 if isinstance(action, Command):
                     self._link_inputs(stage, action.reads, set(made))
                     for path in action.writes:  # a file rewritten (kubectl) keeps its mode
-                        made[path] = PRIVATE_MODE if action.private else made.get(path, PUBLIC_MODE)
+                        secret = action.private or action.secret
+                        made[path] = PRIVATE_MODE if secret else made.get(path, PUBLIC_MODE)
                 else:
                     made[action.path] = min(action.mode, made.get(action.path, action.mode))
                 self._run_action(step.name, action, stage)
@@ -491,6 +494,11 @@ class Runner:
             write_file(cwd / action.path, action.content, action.mode, parent_exists=True)
             self._log(shell_text.log_entry(action, step, when, 0, 0.0))
             return
+        if isinstance(action, GeneratedFile):  # a secret or a time, made now (generate.py)
+            _make_parent(cwd, action.path)
+            write_file(cwd / action.path, make_generated(action, cwd), action.mode, True)
+            self._log(shell_text.log_entry(action, step, when, 0, 0.0))
+            return
         retcode, stderr = self._execute(action, cwd)
         self._log(shell_text.log_entry(action, step, when, retcode, time.monotonic() - start))
         if retcode != 0:
@@ -500,7 +508,9 @@ class Runner:
         program = trust_store_setting.program(command.argv[0])  # the env the script's prologue sets
         for path in command.writes:
             _make_parent(cwd, path)
-        retcode, _stdout, stderr = program[command.argv[1:]].run(retcode=None, cwd=str(cwd))
+        retcode, stdout, stderr = program[command.argv[1:]].run(retcode=None, cwd=str(cwd))
+        if command.stdout and retcode == 0:  # `> FILE`: what it printed is the file
+            write_file(cwd / command.stdout, stdout, PRIVATE_MODE, parent_exists=True)
         return retcode, stderr
 
     # ----- records, log -----

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kpki_openssl.base.errors import InputError
 from kpki_openssl.plan.certlist import CertSpec
-from kpki_openssl.plan.steps import CertStep, Command, Plan, Step
+from kpki_openssl.plan.steps import CertStep, Command, Plan, Step, cert_step
 
 API_VERSION = "certificates.k8s.io/v1"
 KUBELET_CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -174,4 +174,5 @@ def node_actions(step: Step) -> tuple:
     """What a node runs itself: its .cnf, key and CSR - never the signing, which needs the CA."""
     assert isinstance(step, CertStep)
     cert_file = step.spec.cert_file
-    return tuple(a for a in step.actions if not (isinstance(a, Command) and cert_file in a.writes))
+    whole = cert_step(step.spec, step.signer)  # a step only `sign` makes here: the node's part
+    return tuple(a for a in whole.actions if not (isinstance(a, Command) and cert_file in a.writes))

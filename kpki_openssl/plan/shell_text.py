@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 
 from kpki_openssl.base.trust_store_setting import PROLOGUE as TRUST_STORE_PROLOGUE
+from kpki_openssl.plan.generated import GeneratedFile
 from kpki_openssl.plan.steps import Action, CertStep, Command, Plan, Step, WriteFile
 from kpki_openssl.recipe.model import VariableValue
 
@@ -22,7 +23,8 @@ SCRIPT_PROLOGUE = BASE_PROLOGUE + TRUST_STORE_PROLOGUE
 
 def command_line(command: Command) -> str:
     """The exact command as a person would type it, e.g. `openssl genrsa -out ca.key 2048`."""
-    return " ".join(map(_quote, command.argv))
+    line = " ".join(map(_quote, command.argv))
+    return f"{line} > {_quote(command.stdout)}" if command.stdout else line
 
 
 _quote = lru_cache(maxsize=65536)(shlex.quote)  # the same few words recur in every step
@@ -52,6 +54,8 @@ def quoted_heredoc(command: str, content: str) -> str:
 def action_text(action: Action) -> str:
     if isinstance(action, Command):
         return command_line(action) + "\n"
+    if isinstance(action, GeneratedFile):  # the line that makes it, never what it holds
+        return action.shell()
     return heredoc(action)
 
 
@@ -112,7 +116,13 @@ def step_text(step: Step, explain: bool = True, comment_line: str = "") -> str:
     if explain and step.explain:
         parts.append(comment(step.explain))
     parts.extend(f"# {line}\n" for line in step.notes)
-    parts.extend(action_text(a) for a in step.actions)
+    actions = [action_text(a) for a in step.actions]
+    if getattr(step, "kind", "") == "sign" and not getattr(step, "source", ""):
+        # signed from a CSR the node sends (node_keys=on-node): only once it is here
+        csr = shlex.quote(step.spec.csr_file)  # type: ignore[attr-defined]
+        wait = shlex.quote(f"{step.name}: waiting for {step.spec.csr_file} from its node")  # type: ignore[attr-defined]
+        actions = [f"if [ -e {csr} ]; then\n", *actions, f"else\n  echo {wait} >&2\nfi\n"]
+    parts.extend(actions)
     return "".join(parts)
 
 
@@ -164,6 +174,9 @@ def log_entry(action: Action, step: str, when: str, status: int | None, seconds:
     """
     if isinstance(action, WriteFile):
         return f"# {when} step {step}: wrote {action.path}\n" + heredoc(action)
+    if isinstance(action, GeneratedFile):  # a secret or a time: how it was made, not what
+        made = f"# {when} step {step}: made {action.path} (mode {action.mode:04o}; made anew"
+        return f"{made} when replayed)\n{action.shell()}"
     line = command_line(action)
     if status == 0:
         return f"# {when} step {step}: exit 0 ({seconds:.3f} s)\n{line}\n"

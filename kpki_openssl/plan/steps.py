@@ -17,6 +17,7 @@ from kpki_openssl.base.errors import InputError
 from kpki_openssl.plan import components, kubeconfig, openssl_argv
 from kpki_openssl.plan.certlist import CertSpec, KeyPairSpec, expand, expand_keypairs
 from kpki_openssl.plan.components import ComponentFile
+from kpki_openssl.plan.generated import GeneratedFile
 from kpki_openssl.plan.kubeconfig import KubeconfigSpec
 from kpki_openssl.recipe.model import Recipe, VariableValue
 
@@ -32,6 +33,8 @@ class Command:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     private: bool = False  # what it writes is secret (a key): mode 0600
+    stdout: str = ""  # a file (also in `writes`) that receives what it prints: `> FILE`
+    secret: bool = False  # what it writes holds a secret that is not a key: mode 0600
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class WriteFile:
     mode: int = PUBLIC_MODE
 
 
-Action = Union[Command, WriteFile]
+Action = Union[Command, WriteFile, GeneratedFile]
 
 
 class _Files:
@@ -265,6 +268,14 @@ def build_plan(recipe: Recipe, values: Mapping[str, VariableValue]) -> Plan:
         *(kubeconfig_step(k, by_name) for k in configs),
         *(component_step(f) for f in files),
     )
+    if values.get("node_keys") == "on-node":  # per-node rows: signed from the nodes' CSRs
+        from kpki_openssl.plan import signing
+
+        steps = signing.on_node(steps)
+    if values.get("kubelet_bootstrap") is True:  # the kubelet TLS bootstrap kit
+        from kpki_openssl.plan import bootstrap_kit
+
+        steps = bootstrap_kit.add(steps, values)
     names = [s.name for s in steps]
     dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:

@@ -58,6 +58,12 @@ GROUPS: tuple[Group, ...] = (
         "server's kubelet client files",
         "kpki_openssl.prove.kubelet",
     ),
+    Group(
+        "hostile-csr",
+        "a node's CSR asking for CA:TRUE, signed the Hard Way and by the recipe's command, "
+        "against etcd trusting the cluster CA; sign refuses it",
+        "kpki_openssl.prove.hostile_csr",
+    ),
 )
 
 NAMES: tuple[str, ...] = tuple(g.name for g in GROUPS)

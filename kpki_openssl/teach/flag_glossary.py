@@ -126,6 +126,7 @@ _KUBECTL_SUBCOMMANDS: dict[str, str] = {
     "set-credentials": "add or change a user entry in a kubeconfig: the client certificate and key",
     "set-context": "add or change a context: which user talks to which cluster",
     "use-context": "make a context the current one",
+    "set": "set one field of a kubeconfig by its path (here a user's tokenFile)",
 }
 _KUBECTL_FLAGS: dict[str, str] = {
     "--server": "the API server's URL {}; its host must be in the server certificate's SANs",
@@ -137,6 +138,25 @@ _KUBECTL_FLAGS: dict[str, str] = {
     "--kubeconfig": "the kubeconfig file to change: {}",
     "--cluster": "the cluster entry {}",
     "--user": "the user entry {}",
+}
+
+# kubectl's offline generators (`kubectl create KIND ... --dry-run=client -o yaml`): they print
+# the object's YAML and check nothing about what it means (the tool checks that itself).
+_KUBECTL_CREATE: dict[str, str] = {
+    "secret generic": "print a Secret of the keys given below (values base64-encoded)",
+    "clusterrolebinding": "print a ClusterRoleBinding: a ClusterRole granted to users or groups",
+    "configmap": "print a ConfigMap of the keys given below",
+}
+_KUBECTL_CREATE_FLAGS: dict[str, str] = {
+    "-n": "in the namespace {}",
+    "--type": "the Secret's type {} (the bootstrap token authenticator reads only this type)",
+    "--from-literal": "a key and its value, as given: {}",
+    "--from-file": "a key and the file whose bytes are its value (the file is read, not "
+    "printed here): {}",
+    "--dry-run": "{}: only print the object; send nothing to any cluster",
+    "-o": "print it as {}",
+    "--clusterrole": "the ClusterRole granted: {}",
+    "--group": "to every user in the group {}",
 }
 
 # Positional arguments by subcommand (genrsa's key size).
@@ -161,6 +181,14 @@ def explain_argv(argv: Sequence[str]) -> tuple[Note, ...]:
     """
     if len(argv) >= 3 and argv[0] == "kubectl" and argv[1] == "config":
         return _explain_kubectl_config(argv)
+    if argv and argv[0] == "kubectl" and "create" in argv[:4]:
+        return _explain_kubectl_create(argv)
+    if len(argv) == 4 and argv[:2] == ("cp", "--"):
+        return (
+            Note("cp --", "copy a file byte for byte (-- ends the options)"),
+            Note(argv[2], f"the CSR as it was sent: {argv[2]} (only read)"),
+            Note(argv[3], f"its place in the folder: {argv[3]}"),
+        )
     if len(argv) < 2 or argv[0] != "openssl":
         return (Note(" ".join(argv), ""),)
     sub = argv[1]
@@ -188,14 +216,46 @@ def explain_argv(argv: Sequence[str]) -> tuple[Note, ...]:
 def _explain_kubectl_config(argv: Sequence[str]) -> tuple[Note, ...]:
     sub = argv[2]
     notes = [Note(f"kubectl config {sub}", _KUBECTL_SUBCOMMANDS.get(sub, ""))]
+    positional = [t for t in argv[3:] if not t.startswith("-")]
     for token in argv[3:]:
         name, eq, value = token.partition("=")
         if eq and name in _KUBECTL_FLAGS:
             notes.append(Note(token, _KUBECTL_FLAGS[name].replace("{}", value)))
+        elif sub == "set" and positional[:1] == [token]:
+            notes.append(Note(token, f"the field: {token}"))
+        elif sub == "set" and positional[1:2] == [token]:
+            notes.append(Note(token, f"its value: {token}"))
         elif not token.startswith("-"):
             notes.append(Note(token, f"the entry's name: {token}"))
         else:
             notes.append(Note(token, ""))
+    return tuple(notes)
+
+
+def _explain_kubectl_create(argv: Sequence[str]) -> tuple[Note, ...]:
+    """`kubectl [-n NS] create KIND NAME --flag=value ...`, part by part, in argv order."""
+    notes = [Note("kubectl", "the Kubernetes command line; offline here (--dry-run=client)")]
+    rest = list(argv[1:])
+    if rest[:1] == ["-n"] and len(rest) > 1:
+        notes.append(Note(f"-n {rest[1]}", _KUBECTL_CREATE_FLAGS["-n"].replace("{}", rest[1])))
+        rest = rest[2:]
+    words = 3 if rest[1:2] == ["secret"] else 2  # create secret generic / create configmap
+    kind = " ".join(rest[1:words])
+    notes.append(Note(" ".join(rest[:words]), _KUBECTL_CREATE.get(kind, "")))
+    rest = rest[words:]
+    if rest and not rest[0].startswith("-"):
+        notes.append(Note(rest[0], f"the object's name: {rest[0]}"))
+        rest = rest[1:]
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        name, _eq, value = token.partition("=")
+        if token == "-o" and i + 1 < len(rest):
+            name, value = token, rest[i + 1]
+            token, i = f"-o {value}", i + 1
+        meaning = _KUBECTL_CREATE_FLAGS.get(name, "")
+        notes.append(Note(token, meaning.replace("{}", value)))
+        i += 1
     return tuple(notes)
 
 
