@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kpki_openssl.base import processes
+from kpki_openssl.base import messages, processes
 from kpki_openssl.base.errors import InputError, KpkiError
 from kpki_openssl.checks import certinfo, expected, kubeconfig_files
 from kpki_openssl.checks.certinfo import CertInfo
@@ -40,6 +40,15 @@ class Check:
     ok: bool
     problem: str = ""
     command: str = ""
+
+    def __post_init__(self) -> None:
+        # Text from the folder (a 229,000-character server URL, a file name holding a
+        # newline) never makes an over-long line, or a second one, of any output.
+        for name, limit in (("file", 400), ("problem", 1000), ("command", 2000)):
+            value = getattr(self, name)
+            shown = messages.one_line(value, limit)
+            if shown is not value:
+                object.__setattr__(self, name, shown)
 
     def line(self) -> str:
         return f"{self.file}: {self.check}: {self.problem}"
