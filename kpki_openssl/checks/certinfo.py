@@ -306,6 +306,18 @@ def public_key_of(
     return public_pem(key.public_key())
 
 
+def public_key_file(path: Path | str, cwd: Path | None = None) -> str | None:
+    """The PEM public key in a public key file (sa.pub), as openssl pkey -pubout writes it, or
+    None when it is missing or not one."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_public_key(read_regular(path, cwd))
+    except (KpkiError, ValueError, TypeError):
+        return None
+    return public_pem(key)
+
+
 def private_key_facts(
     key_path: Path | str, cwd: Path | None = None
 ) -> tuple[str, int, str, str] | None:

@@ -23,7 +23,7 @@ from kpki_openssl.base.errors import InputError, KpkiError
 from kpki_openssl.checks import certinfo, expected, kubeconfig_files
 from kpki_openssl.checks.certinfo import CertInfo
 from kpki_openssl.plan import openssl_argv
-from kpki_openssl.plan.certlist import CertSpec, KeySpec, key_words
+from kpki_openssl.plan.certlist import CertSpec, KeyPairSpec, KeySpec, key_words
 from kpki_openssl.plan.steps import Plan, WriteFile
 
 Progress = Callable[[str], None]
@@ -96,6 +96,9 @@ def verify(
                 checks.append(_within_ca(spec, info, signer, infos[signer.name]))
         checks += _key(out, spec, infos.get(spec.name))
     checks += _chains(out, specs, infos)
+    for pair in plan.keypairs:  # sa.key / sa.pub: no certificate, the key all the same
+        progress(pair.key_file)
+        checks += _keypair(out, pair)
     planned = tuple(
         a.path
         for s in plan.steps
@@ -256,24 +259,7 @@ def _key(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
     path = out / file
     if not os.path.lexists(path):
         return [Check(file, "exists", False, "missing", f"ls -l {shlex.quote(file)}")]
-    checks = []
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)  # a link: its target's mode
-    except OSError:  # a dangling link: the readable check below names it
-        mode = 0
-    mode_cmd = f"stat -L -c %a {shlex.quote(file)}"
-    if mode & 0o077:
-        checks.append(
-            Check(
-                file,
-                "key-mode",
-                False,
-                f"mode {mode:04o}: readable by group or others (want 0600)",
-                mode_cmd,
-            )
-        )
-    else:
-        checks.append(Check(file, "key-mode", True, command=mode_cmd))
+    checks = [_key_mode(file, path)]
     facts = certinfo.private_key_facts(file, cwd=out)
     if facts is None:
         try:
@@ -302,6 +288,57 @@ def _key(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
             )
         else:
             checks.append(Check(file, "key-match", True, command=command))
+    return checks
+
+
+def _key_mode(file: str, path: Path) -> Check:
+    """A private key readable by group or others is a problem (a kept key is never rewritten,
+    so a mode set by hand stays until someone changes it)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)  # a link: its target's mode
+    except OSError:  # a dangling link: the readable check names it
+        mode = 0
+    command = f"stat -L -c %a {shlex.quote(file)}"
+    if mode & 0o077:
+        problem = f"mode {mode:04o}: readable by group or others (want 0600)"
+        return Check(file, "key-mode", False, problem, command)
+    return Check(file, "key-mode", True, command=command)
+
+
+def _keypair(out: Path, pair: KeyPairSpec) -> list[Check]:
+    """A bare key pair (sa.key, sa.pub): the key there, 0600, of the recipe's type, and the
+    public file its public half."""
+    file = pair.key_file
+    if not os.path.lexists(out / file):
+        return [Check(file, "exists", False, "missing", f"ls -l {shlex.quote(file)}")]
+    checks = [_key_mode(file, out / file)]
+    facts = certinfo.private_key_facts(file, cwd=out)
+    if facts is None:
+        try:
+            certinfo.read_regular(file, cwd=out)
+            why = "not a private key that can be read"
+        except KpkiError as exc:
+            why = str(exc).removeprefix(f"{file}: ")
+        checks.append(
+            Check(file, "readable", False, why, shlex.join(openssl_argv.pubkey_argv(file)))
+        )
+        return checks
+    want, have = pair.key.words, key_words(*facts[:3])
+    command = key_type_command(file, pair.key)
+    if want == have:
+        checks.append(Check(file, "key-type", True, command=command))
+    else:
+        checks.append(Check(file, "key-type", False, f"expected {want}, found {have}", command))
+    pub = pair.pub_file
+    command = f"diff <({shlex.join(openssl_argv.pubkey_argv(file))}) {shlex.quote(pub)}"
+    public = certinfo.public_key_file(pub, cwd=out)
+    if public == facts[3]:
+        checks.append(Check(pub, "pub-match", True, command=command))
+    elif public is None:
+        checks.append(Check(pub, "pub-match", False, "missing or not a PEM public key", command))
+    else:
+        problem = f"is not {file}'s public half (another key)"
+        checks.append(Check(pub, "pub-match", False, problem, command))
     return checks
 
 

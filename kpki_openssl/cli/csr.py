@@ -38,8 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import os
 
-    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.base.errors import InputError, KpkiError
     from kpki_openssl.base.safefs import read_regular
+    from kpki_openssl.checks import request_match
     from kpki_openssl.plan import certificates_api
     from kpki_openssl.plan.steps import CertStep
 
@@ -57,6 +58,12 @@ def main(args: argparse.Namespace) -> int:
         )
     # bounded, and never waiting on a FIFO planted where the CSR should be
     pem = read_regular(path, what="a certificate request")
+    wrong = request_match.problem(step.spec, pem)
+    if wrong:
+        raise KpkiError(
+            f"csr {args.name}: {wrong}; nothing was written ('run {args.name} --force' makes "
+            "the recipe's request again)"
+        )
     text = certificates_api.manifest(request, pem)
     sys.stderr.write(certificates_api.approval_note(request) + "\n")
     if args.output:
