@@ -14,6 +14,9 @@ LIMIT = 300
 def one_line(text: str, limit: int = LIMIT) -> str:
     """`text` with every control or line-separator character shown as an escape (\\n, \\x1b),
     cut to `limit` characters with a mark saying so."""
+    text = str(text)
+    if len(text) <= limit and text.isprintable():  # most text: nothing to escape or cut
+        return text
     out = []
     for char in str(text):
         if _unsafe(char):

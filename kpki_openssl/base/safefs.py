@@ -211,6 +211,55 @@ def read_bookkeeping(path: Path, limit: int = 64 << 20) -> bytes | None:
         os.close(fd)
 
 
+MAX_READ = 1 << 20  # a certificate, key or kubeconfig is a few KB; none is a megabyte
+
+
+def read_regular(
+    path: Path | str,
+    cwd: Path | None = None,
+    limit: int = MAX_READ,
+    what: str = "a certificate or key",
+) -> bytes:
+    """The bytes of a regular file (links followed: a folder may link its files), the one
+    reader of a file the user or the folder names. Opened without blocking, so a FIFO or a
+    device named like a certificate is refused instead of hanging the reader; a directory
+    too; a file larger than `limit` (a 2 GB sparse key) is refused before a byte is read.
+    Every refusal is one line naming `path`."""
+    full = Path(cwd) / path if cwd is not None else Path(path)
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC)
+    except OSError as exc:
+        raise KpkiError(messages.one_line(f"{path}: cannot open: {exc.strerror}")) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KpkiError(
+                messages.one_line(f"{path}: {file_kind(st.st_mode)}, not a regular file")
+            )
+        data = read_at_most(fd, limit) if st.st_size <= limit else None
+        if data is None:
+            raise KpkiError(messages.one_line(f"{path}: larger than {limit} bytes, not {what}"))
+        return data
+    except OSError as exc:
+        raise KpkiError(messages.one_line(f"{path}: cannot read: {exc.strerror}")) from None
+    finally:
+        os.close(fd)
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (a FIFO, a directory, ...)."""
+    for test, word in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return word
+    return "not a regular file"
+
+
 def read_at_most(fd: int, limit: int) -> bytes | None:
     """Every byte of an open file, or None when it holds more than `limit` (a file we read
     whole is small; a huge one is refused before it is all in memory)."""

@@ -7,14 +7,13 @@ with openssl too and requires the same fields).
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from kpki_openssl.base.errors import KpkiError
+from kpki_openssl.base.safefs import read_regular  # the one bounded reader of a folder's files
 from kpki_openssl.plan.certlist import key_facts
 from kpki_openssl.recipe.sans import SubjectAltNames
 
@@ -307,6 +306,18 @@ def public_key_of(
     return public_pem(key.public_key())
 
 
+def public_key_file(path: Path | str, cwd: Path | None = None) -> str | None:
+    """The PEM public key in a public key file (sa.pub), as openssl pkey -pubout writes it, or
+    None when it is missing or not one."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_public_key(read_regular(path, cwd))
+    except (KpkiError, ValueError, TypeError):
+        return None
+    return public_pem(key)
+
+
 def private_key_facts(
     key_path: Path | str, cwd: Path | None = None
 ) -> tuple[str, int, str, str] | None:
@@ -321,43 +332,3 @@ def private_key_facts(
         return None
     public = key.public_key()
     return (*key_facts(public), public_pem(public))
-
-
-MAX_READ = 1 << 20  # a certificate or key is a few KB; nothing in a PKI folder is a megabyte
-
-
-def read_regular(path: Path | str, cwd: Path | None = None) -> bytes:
-    """The bytes of a regular file, opened without blocking: a FIFO or a device named like a
-    certificate is refused (it would hang a reader), as is a directory."""
-    full = Path(cwd) / path if cwd is not None else Path(path)
-    try:
-        fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise KpkiError(f"{path}: cannot open: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise KpkiError(f"{path}: {file_kind(mode)}, not a regular file")
-        from kpki_openssl.base.safefs import read_at_most
-
-        data = read_at_most(fd, MAX_READ)
-        if data is None:
-            raise KpkiError(f"{path}: larger than {MAX_READ} bytes, not a certificate or key")
-        return data
-    except OSError as exc:
-        raise KpkiError(f"{path}: cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-
-
-def file_kind(mode: int) -> str:
-    for test, word in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return word
-    return "not a regular file"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from kpki_openssl.base.errors import KpkiError
 from kpki_openssl.base.folder_names import META_DIR
-from kpki_openssl.checks.certinfo import read_regular
+from kpki_openssl.base.safefs import read_regular
 
 if TYPE_CHECKING:
     from kpki_openssl.plan.kubeconfig import KubeconfigSpec

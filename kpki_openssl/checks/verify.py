@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kpki_openssl.base import processes
+from kpki_openssl.base import messages, processes
 from kpki_openssl.base.errors import InputError, KpkiError
 from kpki_openssl.checks import certinfo, expected, kubeconfig_files
 from kpki_openssl.checks.certinfo import CertInfo
 from kpki_openssl.plan import openssl_argv
-from kpki_openssl.plan.certlist import CertSpec, KeySpec, key_words
+from kpki_openssl.plan.certlist import CertSpec, KeyPairSpec, KeySpec, key_words
 from kpki_openssl.plan.steps import Plan, WriteFile
 
 Progress = Callable[[str], None]
@@ -40,6 +40,15 @@ class Check:
     ok: bool
     problem: str = ""
     command: str = ""
+
+    def __post_init__(self) -> None:
+        # Text from the folder (a 229,000-character server URL, a file name holding a
+        # newline) never makes an over-long line, or a second one, of any output.
+        for name, limit in (("file", 400), ("problem", 1000), ("command", 2000)):
+            value = getattr(self, name)
+            shown = messages.one_line(value, limit)
+            if shown is not value:
+                object.__setattr__(self, name, shown)
 
     def line(self) -> str:
         return f"{self.file}: {self.check}: {self.problem}"
@@ -92,6 +101,9 @@ def verify(
         else:
             checks += _key(out, spec, infos.get(spec.name))
     checks += _chains(out, specs, infos)
+    for pair in plan.keypairs:  # sa.key / sa.pub: no certificate, the key all the same
+        progress(pair.key_file)
+        checks += _keypair(out, pair)
     planned = tuple(
         a.path
         for s in plan.steps
@@ -253,24 +265,7 @@ def _key(out: Path, spec: CertSpec, info: CertInfo | None) -> list[Check]:
     path = out / file
     if not os.path.lexists(path):
         return [Check(file, "exists", False, "missing", f"ls -l {shlex.quote(file)}")]
-    checks = []
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)  # a link: its target's mode
-    except OSError:  # a dangling link: the readable check below names it
-        mode = 0
-    mode_cmd = f"stat -L -c %a {shlex.quote(file)}"
-    if mode & 0o077:
-        checks.append(
-            Check(
-                file,
-                "key-mode",
-                False,
-                f"mode {mode:04o}: readable by group or others (want 0600)",
-                mode_cmd,
-            )
-        )
-    else:
-        checks.append(Check(file, "key-mode", True, command=mode_cmd))
+    checks = [_key_mode(file, path)]
     facts = certinfo.private_key_facts(file, cwd=out)
     if facts is None:
         try:
@@ -330,6 +325,57 @@ def _elsewhere(check: Check, elsewhere: frozenset[str]) -> Check:
     if missing and path.rsplit("/", 1)[-1] in names:
         return dataclasses.replace(check, check="key-elsewhere", ok=True, problem="")
     return check
+
+
+def _key_mode(file: str, path: Path) -> Check:
+    """A private key readable by group or others is a problem (a kept key is never rewritten,
+    so a mode set by hand stays until someone changes it)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)  # a link: its target's mode
+    except OSError:  # a dangling link: the readable check names it
+        mode = 0
+    command = f"stat -L -c %a {shlex.quote(file)}"
+    if mode & 0o077:
+        problem = f"mode {mode:04o}: readable by group or others (want 0600)"
+        return Check(file, "key-mode", False, problem, command)
+    return Check(file, "key-mode", True, command=command)
+
+
+def _keypair(out: Path, pair: KeyPairSpec) -> list[Check]:
+    """A bare key pair (sa.key, sa.pub): the key there, 0600, of the recipe's type, and the
+    public file its public half."""
+    file = pair.key_file
+    if not os.path.lexists(out / file):
+        return [Check(file, "exists", False, "missing", f"ls -l {shlex.quote(file)}")]
+    checks = [_key_mode(file, out / file)]
+    facts = certinfo.private_key_facts(file, cwd=out)
+    if facts is None:
+        try:
+            certinfo.read_regular(file, cwd=out)
+            why = "not a private key that can be read"
+        except KpkiError as exc:
+            why = str(exc).removeprefix(f"{file}: ")
+        checks.append(
+            Check(file, "readable", False, why, shlex.join(openssl_argv.pubkey_argv(file)))
+        )
+        return checks
+    want, have = pair.key.words, key_words(*facts[:3])
+    command = key_type_command(file, pair.key)
+    if want == have:
+        checks.append(Check(file, "key-type", True, command=command))
+    else:
+        checks.append(Check(file, "key-type", False, f"expected {want}, found {have}", command))
+    pub = pair.pub_file
+    command = f"diff <({shlex.join(openssl_argv.pubkey_argv(file))}) {shlex.quote(pub)}"
+    public = certinfo.public_key_file(pub, cwd=out)
+    if public == facts[3]:
+        checks.append(Check(pub, "pub-match", True, command=command))
+    elif public is None:
+        checks.append(Check(pub, "pub-match", False, "missing or not a PEM public key", command))
+    else:
+        problem = f"is not {file}'s public half (another key)"
+        checks.append(Check(pub, "pub-match", False, problem, command))
+    return checks
 
 
 def key_type_command(key_file: str, key: KeySpec) -> str:

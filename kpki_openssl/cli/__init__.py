@@ -148,3 +148,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = f"{exc.strerror or exc} (writing or reading a file the system did not name)"
         sys.stderr.write(f"kpki-openssl: error: {one_line(text)}\n")
         return 1
+    except Exception as exc:
+        if not openssl_refused(exc):
+            raise
+        import os
+
+        from kpki_openssl.base.messages import one_line
+
+        conf = os.environ.get("OPENSSL_CONF")
+        where = f" (OPENSSL_CONF={conf})" if conf else ""
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        sys.stderr.write(
+            "kpki-openssl: error: "
+            + one_line(
+                f"the OpenSSL library refused an operation{where}: a configuration that "
+                f"disables the default provider or its algorithms cannot make or read this "
+                f"PKI (OpenSSL: {first})"
+            )
+            + "\n"
+        )
+        return 1
+
+
+def openssl_refused(exc: BaseException) -> bool:
+    """Whether `exc` comes from the OpenSSL library this process uses (cryptography, hashlib,
+    ssl): what a restrictive OPENSSL_CONF gives, e.g. default_properties = fips=yes without a
+    FIPS provider, or no default provider at all."""
+    module = (type(exc).__module__ or "").split(".")[0]
+    return module in ("cryptography", "_hashlib", "ssl", "_ssl")

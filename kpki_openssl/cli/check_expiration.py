@@ -41,11 +41,15 @@ def main(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from kpki_openssl.base import console
+    from kpki_openssl.base import console, messages
     from kpki_openssl.checks import expiration as ex
 
     out = out_dir(args)
     now = datetime.now(timezone.utc)
+
+    def shown(name: str) -> str:  # a name from the folder: one bounded line
+        return messages.one_line(name, 300)
+
     with console.progress(None, "check-expiration", quiet=args.quiet) as step:
         found = ex.scan(out, progress=step)
     warn = args.warn_days
@@ -83,27 +87,31 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         rows = [
-            (r.name, ex.expires_text(r.info), ex.residual(r.info, now), r.ca) for r in found.leaves
+            (shown(r.name), ex.expires_text(r.info), ex.residual(r.info, now), shown(r.ca))
+            for r in found.leaves
         ]
         console.show_table(
             ("CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY"), rows
         )
         sys.stdout.write("\n")
-        cas = [(r.name, ex.expires_text(r.info), ex.residual(r.info, now)) for r in found.cas]
+        cas = [
+            (shown(r.name), ex.expires_text(r.info), ex.residual(r.info, now)) for r in found.cas
+        ]
         console.show_table(("CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME"), cas)
     for name in found.unreadable:
-        sys.stderr.write(f"{name}: cannot be read: {found.why.get(name, 'not a certificate')}\n")
+        why = found.why.get(name, "not a certificate")
+        sys.stderr.write(messages.one_line(f"{name}: cannot be read: {why}", 1000) + "\n")
     if not found.rows and not found.unreadable:
         sys.stderr.write(f"{out}: no certificate found (no *.crt, no kubeconfig)\n")
         return 1
     for row in soon:
         if ex.not_yet_valid(row.info, now):
             sys.stderr.write(
-                f"{row.file}: not valid before {ex.starts_text(row.info)}: not valid yet\n"
+                f"{shown(row.file)}: not valid before {ex.starts_text(row.info)}: not valid yet\n"
             )
             continue
         sys.stderr.write(
-            f"{row.file}: expires {ex.expires_text(row.info)} "
+            f"{shown(row.file)}: expires {ex.expires_text(row.info)} "
             f"({ex.residual(row.info, now)}), within --warn-days {warn}\n"
         )
     return 1 if soon or found.unreadable else 0

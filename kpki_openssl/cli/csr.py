@@ -36,7 +36,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl.base.errors import InputError
+    import os
+
+    from kpki_openssl.base.errors import InputError, KpkiError
+    from kpki_openssl.base.safefs import read_regular
+    from kpki_openssl.checks import request_match
     from kpki_openssl.plan import certificates_api
     from kpki_openssl.plan.steps import CertStep
 
@@ -47,13 +51,19 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"csr: step {args.name!r} makes no certificate request")
     path = out_dir(args) / step.spec.csr_file
     request = certificates_api.request_for(step.spec, args.signer)
-    try:
-        pem = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise InputError(
             f"csr: {path} does not exist; run {args.name} first (run {args.name} --out "
             f"{args.out}), or have the node make it (export --node)"
-        ) from None
+        )
+    # bounded, and never waiting on a FIFO planted where the CSR should be
+    pem = read_regular(path, what="a certificate request")
+    wrong = request_match.problem(step.spec, pem)
+    if wrong:
+        raise KpkiError(
+            f"csr {args.name}: {wrong}; nothing was written ('run {args.name} --force' makes "
+            "the recipe's request again)"
+        )
     text = certificates_api.manifest(request, pem)
     sys.stderr.write(certificates_api.approval_note(request) + "\n")
     if args.output:

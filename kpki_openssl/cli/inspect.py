@@ -28,7 +28,7 @@ def resolve(args: argparse.Namespace) -> Path:
     import stat
 
     from kpki_openssl.base.errors import InputError
-    from kpki_openssl.checks.certinfo import file_kind
+    from kpki_openssl.base.safefs import file_kind
 
     out = out_dir(args)
     for candidate in (Path(args.target), out / args.target, out / f"{args.target}.crt"):

@@ -35,7 +35,11 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.plan import shell_text
     from kpki_openssl.plan.steps import build_renew_plan
 
-    every = build_renew_plan(load_plan(args))
+    full = load_plan(args)
+    every = build_renew_plan(full)
+    for name in args.steps:
+        if name != "all":
+            _renewable(full, every, name)
     plan = every.select(args.steps)
     plan = every.select([s.name for s in plan.steps] + embedding(every, plan))
     if args.dry_run:
@@ -56,3 +60,24 @@ def main(args: argparse.Namespace) -> int:
         f"commands logged in {out / LOG_NAME}\n"
     )
     return 0
+
+
+def _renewable(full, every, name: str) -> None:
+    """A step `renew` cannot take is named for what it is, in one line (not 'unknown step'):
+    a key pair has no certificate, and kubeconfigs and component files are written, not signed."""
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.plan.steps import KeyPairStep
+
+    if name in {s.name for s in every.steps}:
+        return
+    step = full.step(name)  # a name of no step at all: 'unknown step', as everywhere
+    if isinstance(step, KeyPairStep):
+        raise InputError(
+            f"renew: {name!r} is a key pair ({step.spec.key_file}, {step.spec.pub_file}), not a "
+            "certificate: it has no validity to renew and is kept as it is"
+        )
+    raise InputError(
+        f"renew: {name!r} is a {step.kind}, not a certificate: renew signs certificates "
+        f"(a kubeconfig that embeds a renewed one is made again with it); 'run {name}' "
+        "writes it"
+    )

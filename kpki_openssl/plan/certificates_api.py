@@ -31,6 +31,12 @@ USAGE_NAMES = {
 }
 
 
+# CertificateSigningRequestSpec.expirationSeconds (certificates.k8s.io/v1 API reference): an
+# int32, and "The minimum valid value for expirationSeconds is 600, i.e. 10 minutes."
+MIN_EXPIRATION = 600
+MAX_EXPIRATION = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Request:
     """What the manifest says besides the CSR itself."""
@@ -120,6 +126,12 @@ def request_for(spec: CertSpec, signer: str | None = None) -> Request:
         USAGE_NAMES[u] for u in (*spec.key_usage, *spec.extended_key_usage) if u in USAGE_NAMES
     )
     seconds = spec.days * 86400 if spec.days is not None else None
+    if seconds is not None and not MIN_EXPIRATION <= seconds <= MAX_EXPIRATION:
+        raise InputError(
+            f"csr {spec.name}: -days {spec.days} is {seconds} seconds, which the API refuses "
+            f"as expirationSeconds (an int32 from {MIN_EXPIRATION} to {MAX_EXPIRATION}: "
+            f"{MAX_EXPIRATION // 86400} days at most); sign it with the CA instead (run)"
+        )
     return Request(spec.name.replace("_", "-"), chosen, usages, seconds)
 
 

@@ -425,13 +425,14 @@ def _spec(
     )
     if not any(attr == "CN" for attr, _ in subject):
         raise InputError(f"{where}.subject: a certificate needs a CN")
-    dns = tuple(
-        validate.dns_name(f"{where}.sans.dns", v)
-        for v in fill_list(entry.sans.dns, ctx, f"{where}.sans.dns")
-    )
+    names = fill_list(entry.sans.dns, ctx, f"{where}.sans.dns")
+    # A name that is an IP address (a node named 10.0.0.5) is an IP SAN: a client dialing it
+    # compares it with the IP SANs only, and a DNS SAN holding it would mean nothing.
+    as_ip = [n for n in names if _is_ip(n)]
+    dns = tuple(validate.dns_name(f"{where}.sans.dns", v) for v in names if not _is_ip(v))
     ips = tuple(
         validate.ip_address(f"{where}.sans.ip", v)
-        for v in fill_list(entry.sans.ips, ctx, f"{where}.sans.ip")
+        for v in [*fill_list(entry.sans.ips, ctx, f"{where}.sans.ip"), *as_ip]
     )
     own = {**ctx, "name": name}  # shared departures and documents may name the certificate
     return CertSpec(
@@ -459,6 +460,16 @@ def _spec(
         sign_extensions=entry.sign_extensions,
         for_each=for_each,
     )
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from kpki_openssl.base import safeyaml
-from kpki_openssl.base.errors import InputError
+from kpki_openssl.base.errors import InputError, KpkiError
+from kpki_openssl.base.safefs import read_regular
 from kpki_openssl.recipe import shapes, template, validate
 from kpki_openssl.recipe.model import (
     EXTENDED_KEY_USAGES,
@@ -37,6 +38,9 @@ _PACKAGED_RECIPES = _PACKAGE / "recipes"
 _REPO_RECIPES = _PACKAGE.parent / "recipes"
 
 
+MAX_RECIPE = 16 << 20  # the bundled recipes are tens of KB
+
+
 def bundled_recipes() -> dict[str, Path]:
     """Bundled recipes by name: inside the installed package, or in the repository's recipes/."""
     found: dict[str, Path] = {}
@@ -58,8 +62,10 @@ def load_recipe(ref: str, option: str = "--recipe") -> Recipe:
             names = ", ".join(bundled) or "none"
             raise InputError(f"{option}: {ref!r} is neither a bundled recipe ({names}) nor a file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path, limit=MAX_RECIPE, what="a recipe").decode("utf-8")
+    except KpkiError as exc:
+        raise InputError(f"{option}: {exc}") from None
+    except UnicodeDecodeError as exc:
         raise InputError(f"{option}: cannot read {str(path)!r}: {exc}") from None
     return parse_recipe(text, str(path))
 
