@@ -31,7 +31,7 @@ class HostAddresses:
     """Every host's addresses (the first is the one it is reached at) and why a host has none."""
 
     hosts: dict[str, tuple[str, ...]]
-    missing: dict[str, str]  # host -> what to set so it has one
+    missing: dict[str, str]  # host -> what to set so it has one (the same words for a role)
     service_ip: str  # the kubernetes Service's address ('' when the recipe gives none)
 
     def address(self, host: str) -> str:
@@ -99,25 +99,19 @@ def host_addresses(plan: Plan, layout: Layout) -> HostAddresses:
             if i < len(etcd_ips):
                 wanted.append(etcd_ips[i])
             else:
-                why.append(
-                    f"etcd_ips gives {len(etcd_ips)} non-loopback address(es) for "
-                    f"{len(members)} etcd member(s): set etcd_ips to one address per member"
-                )
+                why.append("set etcd_ips: one address per etcd member, not a loopback one")
         if host in planes:
             i = planes.index(host)
             if i < len(advertised):
                 wanted.append(advertised[i])
             else:
-                why.append(
-                    "apiserver_ips has no address for it besides the Service IP: add the "
-                    "address it advertises"
-                )
+                why.append("set apiserver_ips: the address it advertises, after the Service IP")
         if set(host.programs) & set(NODE):
             ip = node_ips.get(host.name)
             if ip and _is_ip(str(ip)):
                 wanted.append(str(ip))
             elif not wanted:
-                why.append(f"node_ips gives it none: set node_ips={host.name}=IP,...")
+                why.append("set node_ips=NODE=IP,...")
         if wanted:
             found[host.name] = tuple(dict.fromkeys(wanted))
         else:

@@ -3,13 +3,13 @@
 The inventory holds the facts: every host of `hosts` in a group by its role (etcd,
 control_plane, nodes), at the address the recipe gives it (deploy/addresses.py), with its files
 (`kpki_files`: the `hosts --json` map, path and mode) and the services that read them. The
-playbook is generic: a play per group, in the order a cluster is safely restarted in (etcd
-members one at a time, then the control plane one host at a time, then the nodes), each putting
-the host's files in place as root with their modes (library/kpki_install.py, one module call a
-host, with the texts read on the controller from the output folder, `kpki_pki`) and restarting
-the host's services only when a file changed. Nothing else is copied, so a CA key or sa.key
-reaches exactly the hosts `hosts` sends it to. A second run changes nothing. No I/O but reading
-the module's text from this package.
+playbook is generic: one play puts every host's files in place as root with their modes, all
+hosts at once (library/kpki_install.py, one module call a host, with the texts read on the
+controller from the output folder, `kpki_pki`); then a play per group, in the order a cluster
+is safely restarted in (etcd members one at a time, then the control plane one host at a time,
+then the nodes), restarts a host's services only when one of its files changed. Nothing else is
+copied, so a CA key or sa.key reaches exactly the hosts `hosts` sends it to. A second run
+changes nothing. No I/O but reading the module's text from this package.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from kpki_openssl.plan.steps import Plan
 
 INVENTORY = "inventory.yml"
 PLAYBOOK = "playbook.yml"
-# Plays in restart order: (group, play name, serial); serial 0 means all hosts of the group at once.
+# Restart plays, in order: (group, play name, serial); serial 0: the group's hosts at once.
 PLAYS = (
     ("etcd", "etcd members, one at a time", 1),
     ("control_plane", "control plane, one host at a time", 1),
@@ -78,12 +78,33 @@ def inventory(plan: Plan, pki: str) -> str:
         "# restarting services.",
     ]
     for host, why in addresses.missing.items():
-        lines.append(f"# {host}: no address in the recipe ({why})")
+        lines.append(f"# {host}: no address in the recipe ({why}), dialled by its name")
     return "\n".join(lines) + "\n" + yamltext.dump(data)
 
 
-def _play(group: str, name: str, serial: int) -> dict:
-    play: dict = {"name": name, "hosts": group}
+INSTALL = {
+    "name": "put every host's files in place (kpki_files), from the output folder",
+    "hosts": "all",
+    "become": True,
+    "gather_facts": False,
+    "tasks": [
+        {
+            "name": "the host's files",
+            "kpki_install": {
+                "files": "{{ kpki_files }}",
+                "contents": CONTENTS,
+                "root": "{{ kpki_root }}",
+                "owner": "root",
+                "group": "root",
+            },
+            "register": "kpki_installed",
+        }
+    ],
+}
+
+
+def _restarts(group: str, name: str, serial: int) -> dict:
+    play: dict = {"name": f"restart: {name}", "hosts": group}
     if serial:
         play["serial"] = serial
     play.update(
@@ -92,23 +113,10 @@ def _play(group: str, name: str, serial: int) -> dict:
             "gather_facts": False,
             "tasks": [
                 {
-                    "name": "the host's files (kpki_files), from the output folder",
-                    "kpki_install": {
-                        "files": "{{ kpki_files }}",
-                        "contents": CONTENTS,
-                        "root": "{{ kpki_root }}",
-                        "owner": "root",
-                        "group": "root",
-                    },
-                    "notify": "restart the services that read them",
-                },
-            ],
-            "handlers": [
-                {
-                    "name": "restart the services that read them",
+                    "name": "restart the services that read a file that changed",
                     "ansible.builtin.service": {"name": "{{ item }}", "state": "restarted"},
                     "loop": "{{ kpki_services }}",
-                    "when": "kpki_restart | bool",
+                    "when": "kpki_restart | bool and kpki_installed is changed",
                 }
             ],
         }
@@ -117,14 +125,16 @@ def _play(group: str, name: str, serial: int) -> dict:
 
 
 def playbook(plan: Plan) -> str:
-    """The playbook: one play per role group present, in safe restart order."""
+    """The playbook: every host's files at once, then one restart play per role group
+    present, in safe order."""
     groups = {role(h.programs) for h in layout(plan).hosts}
-    plays = [_play(g, name, serial) for g, name, serial in PLAYS if g in groups]
+    plays = [INSTALL] + [_restarts(g, name, serial) for g, name, serial in PLAYS if g in groups]
     header = (
         f"# kpki_openssl playbook: recipe {plan.recipe}. Puts each host's files in place (the\n"
-        "# map of `kpki-openssl hosts --json`, held by the inventory) and restarts the services\n"
-        "# that read a file that changed: etcd members one at a time, then the control plane,\n"
-        "# then the nodes. Running it again changes nothing.\n"
+        "# map of `kpki-openssl hosts --json`, held by the inventory), all hosts at once, then\n"
+        "# restarts the services that read a file that changed: etcd members one at a time,\n"
+        "# then the control plane one host at a time, then the nodes. Running it again changes\n"
+        "# nothing and restarts nothing.\n"
         f"#   ansible-playbook -i {INVENTORY} {PLAYBOOK} --check   # what would change\n"
         f"#   ansible-playbook -i {INVENTORY} {PLAYBOOK}\n"
     )

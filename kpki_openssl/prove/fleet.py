@@ -92,11 +92,12 @@ class Fleet:
             )
         self.addresses = host_addresses(plan, self.layout)
         if self.addresses.missing:
+            by_why: dict[str, list[str]] = {}
+            for host, why in self.addresses.missing.items():
+                by_why.setdefault(why, []).append(host)
             raise InputError(
-                "prove --fleet: "
-                + "; ".join(
-                    f"{h} has no address ({why})" for h, why in self.addresses.missing.items()
-                )
+                "prove --fleet: no address in the recipe for "
+                + "; ".join(f"{', '.join(hs)} ({why})" for why, hs in by_why.items())
             )
         self._check_addresses()
         missing = needs()

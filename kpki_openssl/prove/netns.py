@@ -134,8 +134,8 @@ class Network:
         self.run_netns_was_mounted = NETNS_DIR in mount_points()
 
     def _add_netns(self, name: str) -> None:
+        self.made.append(name)  # first: an interrupt after `ip netns add` still undoes it
         _ip("netns", "add", name)
-        self.made.append(name)
 
     def open(self) -> None:
         """The switch: a namespace holding the bridge every host is plugged into."""
@@ -300,28 +300,30 @@ class Network:
         return [int(p) for p in done.stdout.split() if p.isdigit()]
 
     def close(self) -> list[str]:
-        """Stop every process, delete every namespace; what could not be undone, one line each."""
+        """Stop every process, delete every namespace; what could not be undone, one line each.
+
+        Every process in the namespaces (what was started, and what they started: sshd's
+        sessions, ssh's control masters) gets SIGTERM, then SIGKILL after a second."""
         problems: list[str] = []
-        for proc in reversed(self.started):
-            with suppress(OSError, subprocess.SubprocessError):
-                processes.stop(proc, grace=2.0)
-        for netns in self.made:
-            deadline = time.monotonic() + 10
-            while True:
-                left = self.pids(netns)
-                if not left:
-                    break
-                if time.monotonic() > deadline:
-                    problems.append(f"{netns}: processes {left} would not end")
-                    break
-                for pid in left:
-                    with suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGKILL)
+        live = [n for n in self.made if Path(NETNS_DIR, n).exists()]
+        for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 10.0)):
+            left = {n: self.pids(n) for n in live}
+            for pid in (p for pids in left.values() for p in pids):
+                with suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while any(left.values()) and time.monotonic() < deadline:
                 time.sleep(0.05)
-        for proc in self.started:
+                for proc in self.started:
+                    proc.poll()  # reap this process's own children: a zombie is no process
+                left = {n: self.pids(n) for n in live}
+        problems += [f"{n}: processes {pids} would not end" for n, pids in left.items() if pids]
+        for proc in self.started:  # reaped, so none is left as a zombie
             with suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         for netns in reversed(self.made):
+            if not Path(NETNS_DIR, netns).exists():
+                continue
             done = processes.run(("ip", "netns", "del", netns), timeout=processes.READ)
             if not done.ok and Path(NETNS_DIR, netns).exists():
                 problems.append(f"ip netns del {netns}: {done.stderr.strip()}")
