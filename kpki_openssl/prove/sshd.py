@@ -104,6 +104,7 @@ def ansible_cfg(folder: Path, key: Path, known_hosts: Path) -> Path:
     ssh_args = " ".join(
         shlex.quote(a)
         for a in (
+            "-F", "/dev/null",  # no ssh_config of the user's
             "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
             "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
             "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
