@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -110,6 +111,8 @@ class Fleet:
             str(out),
             hosts={h: list(a) for h, a in self.addresses.hosts.items()},
             service_ip=self.addresses.service_ip,
+            installer="ansible-playbook over ssh, as root; the playbook's restarts skipped "
+            "(-e kpki_restart=false): the stand-ins start after the install",
         )
         self.scratch = Path()
         self.network: netns.Network | None = None
@@ -179,7 +182,9 @@ class Fleet:
         assert self.network is not None
         return self.network.run(self.hosts[host], argv, self.env(**env), timeout=timeout)
 
-    def start(self, host: str, argv: Sequence[str], name: str, wd: str = "/"):
+    def start(
+        self, host: str, argv: Sequence[str], name: str, wd: str = "/"
+    ) -> tuple[subprocess.Popen, Path]:
         """A server on the host, its output in the host's state folder (name.log)."""
         assert self.network is not None
         log = self.state(host) / f"{name}.log"
@@ -303,7 +308,7 @@ class Fleet:
                     f"{what} ({self.address(host.name)})",
                     "ansible-playbook",
                     argv=tuple(argv),
-                )  # fmt: skip
+                )
             )
             counts = recap.get(host.name)
             if counts is None or counts[2] or counts[3]:  # not run, unreachable or failed

@@ -116,7 +116,7 @@ def _etcd_words(logs: dict[str, Path], about: tuple[str, ...], since: dict[str, 
                 found.append((0 if "x509:" in line else 1, member, _quote(line)))
     if not found:
         return ""
-    _rank, member, said = sorted(found)[0]
+    _rank, member, said = min(found, key=lambda f: f[0])  # an x509 verdict first, if any
     return f"etcd on {member} logged: {said}"
 
 
@@ -416,8 +416,9 @@ def apiserver(fleet: Fleet) -> None:
                 continue
             server = config.server
             name = urlsplit(server).hostname or ""
-            via = f"{name} is {fleet.address(plane)} in its /etc/hosts" if name else ""
-            _kubectl(fleet, host.name, f.path, f"by its own URL {server} ({via})", ())
+            named = name and not name.replace(".", "").isdigit() and ":" not in name
+            via = f" ({name} is {fleet.address(plane)} in its /etc/hosts)" if named else ""
+            _kubectl(fleet, host.name, f.path, f"by its own URL {server}{via}", ())
             if fleet.result.service_ip:
                 url = _url(fleet.result.service_ip, APISERVER_PORT)
                 _kubectl(fleet, host.name, f.path, f"at the Service IP {url}", (f"--server={url}",))
@@ -444,12 +445,16 @@ def kubelets(fleet: Fleet) -> None:
     flags = _flags(fleet.on_host(plane, _component(fleet, plane, "kube-apiserver")))
     for node in fleet.nodes:
         path = _component(fleet, node, "kubelet", yaml=True)
+        problem = ""
         try:
             data = yaml.safe_load(fleet.on_host(node, path).read_text(errors="replace")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            data = {}
+        except OSError:
+            problem = f"{path} is not on {node}"
+        except yaml.YAMLError as exc:
+            problem = f"{path}: {words(str(exc))}"
+        if problem:
             fleet.result.add(Check("kubelet", node, "its KubeletConfiguration reads", "prove",
-                                   status=FAIL, said=f"{path}: {words(str(exc))}"))  # fmt: skip
+                                   status=FAIL, said=problem))  # fmt: skip
             continue
         x509 = (
             ((data.get("authentication") or {}).get("x509") or {}) if isinstance(data, dict) else {}
@@ -517,7 +522,9 @@ def etcd_refuses_node(fleet: Fleet, node: str, members: dict[str, dict]) -> None
     check = fleet.result.add(Check("least privilege", node, what, "etcdctl",
                                    ACCEPT if same else REFUSE))  # fmt: skip
     if not cert:
-        check.status, check.said = FAIL, f"{path} names no client certificate on {node}"
+        there = fleet.on_host(node, path).is_file()
+        check.status = FAIL
+        check.said = f"{path} names no client certificate" if there else f"{path} is not on {node}"
         return
     argv = ("etcdctl", f"--endpoints={member['client']}", *_REFUSED,
             "--insecure-skip-tls-verify",  # the node has no etcd CA: it is etcd's verdict we want
