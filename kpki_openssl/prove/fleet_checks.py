@@ -56,6 +56,15 @@ def run_all(fleet: Fleet) -> None:
         etcd_refuses_node(fleet, node, members)
 
 
+def _family(address: str) -> int:
+    return 6 if ":" in address else 4
+
+
+def _in_logs(address: str) -> tuple[str, ...]:
+    """How etcd's logs write a remote address: 10.0.0.21:PORT, [fd00::21]:PORT, "10.0.0.21"."""
+    return (f"{address}:", f"[{address}]:", f'"{address}"')
+
+
 def _url(address: str, port: int) -> str:
     return f"https://[{address}]:{port}" if ":" in address else f"https://{address}:{port}"
 
@@ -276,7 +285,7 @@ def etcd_cluster(fleet: Fleet) -> dict[str, dict]:
         else:
             done = last.get(host)
             said = words(done.stderr or done.stdout) if done else "never answered"
-        about = (f"{fleet.address(host)}:", f'"{fleet.address(host)}"', member["name"])
+        about = (*_in_logs(fleet.address(host)), member["name"])
         reason = _etcd_words(logs, about, {})
         check.judge(False, said + (f"; {reason}" if reason else ""))
     if healthy:
@@ -419,9 +428,19 @@ def apiserver(fleet: Fleet) -> None:
             named = name and not name.replace(".", "").isdigit() and ":" not in name
             via = f" ({name} is {fleet.address(plane)} in its /etc/hosts)" if named else ""
             _kubectl(fleet, host.name, f.path, f"by its own URL {server}{via}", ())
-            if fleet.result.service_ip:
-                url = _url(fleet.result.service_ip, APISERVER_PORT)
-                _kubectl(fleet, host.name, f.path, f"at the Service IP {url}", (f"--server={url}",))
+            service = fleet.result.service_ip
+            if not service:
+                continue
+            url = _url(service, APISERVER_PORT)
+            if _family(service) not in {_family(a) for a in fleet.hosts[host.name].addresses}:
+                what = f"kubectl --kubeconfig {f.path} to the Service IP {url}"
+                said = (
+                    f"not tried: {host.name} has no IPv{_family(service)} address (in a cluster, "
+                    "kube-proxy's rule on the host itself would take it)"
+                )
+                fleet.result.add(Check("apiserver", host.name, what, "kubectl", ACCEPT, NOTE, said))
+                continue
+            _kubectl(fleet, host.name, f.path, f"at the Service IP {url}", (f"--server={url}",))
 
 
 def _kubectl(fleet: Fleet, host: str, path: str, how: str, extra: tuple[str, ...]) -> None:
@@ -536,7 +555,7 @@ def etcd_refuses_node(fleet: Fleet, node: str, members: dict[str, dict]) -> None
         check.judge(True, "OK: etcd let it in")
     else:
         time.sleep(0.3)  # etcd writes its line as it hangs up
-        reason = _etcd_words({host: member["log"]}, (f"{fleet.address(node)}:",), since)
+        reason = _etcd_words({host: member["log"]}, _in_logs(fleet.address(node)), since)
         check.judge(False, words(done.stderr or done.stdout) + (f"; {reason}" if reason else ""))
         if check.passed and not reason:
             check.status = FAIL  # refused, but not by etcd's TLS check: that proves nothing
