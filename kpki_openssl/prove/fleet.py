@@ -197,7 +197,7 @@ class Fleet:
         self.scratch = Path(tempfile.mkdtemp(prefix="kpki-fleet-"))
         for folder in ("roots", "hosts", "deployer"):
             (self.scratch / folder).mkdir()
-        self.network = network = netns.Network(self.scratch)
+        self.network = network = netns.Network()
         self.token = network.token
         network.open()
         deployer_dir = self.scratch / "deployer"

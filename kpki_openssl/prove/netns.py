@@ -121,10 +121,10 @@ class Host:
 
 
 class Network:
-    """The switch (a bridge in a namespace of its own) and the hosts plugged into it."""
+    """The switch (a bridge in a namespace of its own) and the hosts plugged into it, each
+    held by a process of its own (the deployer, which runs ansible-playbook, is one too)."""
 
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
+    def __init__(self) -> None:
         self.token = secrets.token_hex(3)
         self.switch = f"kpki-{self.token}-switch"
         self.hosts: dict[str, Host] = {}
@@ -174,15 +174,9 @@ class Network:
         self.hosts[name] = host
         return host
 
-    def add_netns(self, name: str, addresses: Sequence[str]) -> str:
-        """A namespace on the bridge with `addresses` and no holder (for the deployer, which
-        works on the machine's own files): its name."""
-        netns = f"kpki-{self.token}-{name}"
-        self._add_netns(netns)
-        self._plug(netns, addresses)
-        return netns
-
-    def _start(self, argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None):
+    def _start(
+        self, argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen:
         proc = processes.start(argv, log, env=env)
         self.started.append(proc)
         return proc
@@ -284,13 +278,6 @@ class Network:
     ) -> subprocess.Popen:
         """Start a server on the host; `close()` stops it."""
         return self._start(self._enter(host, argv, wd=wd), log, env=env)
-
-    def run_outside(
-        self, netns: str, argv: Sequence[str], env: Mapping[str, str], timeout: float
-    ) -> processes.Finished:
-        """Run `argv` in one of this run's network namespaces, on the machine's files."""
-        assert netns in self.made, netns
-        return processes.run(("ip", "netns", "exec", netns, *argv), timeout=timeout, env=env)
 
     # -- the end
 
