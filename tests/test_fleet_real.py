@@ -7,7 +7,8 @@ table as they were.
 
 Needs root, iproute2, openssh-server, ansible-core, etcd, kubectl and openssl: on a user's
 machine without them the tests skip saying which; under CI=true they fail instead. The file
-costs ~3 fleets: ~30 s, ~25 s and ~10 s here (2 shared cores).
+costs three fleets, about a minute on two shared cores: the good one ~20-25 s (three Ansible
+runs), the broken one ~20-30 s (etcd2 is given time to join), Ctrl-C ~8 s.
 """
 
 from __future__ import annotations

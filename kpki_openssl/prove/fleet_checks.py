@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 CLIENT_PORT, PEER_PORT, APISERVER_PORT, KUBELET_PORT = 2379, 2380, 6443, 10250
 POD_LIST = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
 READY = 25.0  # seconds for the etcd members to form their cluster
-LAGGARD = 8.0  # seconds a member has to be healthy once another one is
+LAGGARD = 5.0  # seconds a member has to be healthy once another one is
 _ETCDCTL = ("--dial-timeout=2s", "--command-timeout=3s")
 _REFUSED = ("--dial-timeout=1s", "--command-timeout=1s")  # a TLS refusal comes at once
 MAX_READ = 1 << 20
