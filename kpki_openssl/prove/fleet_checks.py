@@ -140,7 +140,7 @@ def files(fleet: Fleet, host: str) -> None:
             f"holds exactly its {len(wanted)} files of `hosts`, each with its "
             "mode and the folder's bytes",
             "prove",
-        )  # fmt: skip
+        )
     )
     problems = []
     for path, f in wanted.items():
@@ -186,15 +186,8 @@ def signing_keys(fleet: Fleet, host: str) -> None:
         if data:
             by_bytes[data] = f"{name}, {what}"
     names = ", ".join(keys)
-    check = fleet.result.add(
-        Check(
-            "least privilege",
-            host,
-            f"holds no CA key and no service-account key ({names})",
-            "prove",
-            REFUSE,
-        )  # fmt: skip
-    )
+    what = f"holds no CA key and no service-account key ({names})"
+    check = fleet.result.add(Check("least privilege", host, what, "prove"))
     root = fleet.root(host)
     held = []
     count = 0
@@ -204,7 +197,7 @@ def signing_keys(fleet: Fleet, host: str) -> None:
             what = by_bytes.get(_read(there) or b"")
             if what is not None:
                 held.append(f"{host} holds /{there.relative_to(root).as_posix()} ({what})")
-    check.judge(bool(held), "; ".join(held) or f"none among its {count} files")
+    check.judge(not held, "; ".join(held) or f"none among its {count} files")
 
 
 # ---------------------------------------------------------------- etcd
@@ -222,9 +215,12 @@ def etcd_cluster(fleet: Fleet) -> dict[str, dict]:
         name = flags.get("--name", host)
         address = fleet.address(host)
         members[host] = {
-            "name": name, "flags": flags, "path": path,
-            "client": _url(address, CLIENT_PORT), "peer": _url(address, PEER_PORT),
-        }  # fmt: skip
+            "name": name,
+            "flags": flags,
+            "path": path,
+            "client": _url(address, CLIENT_PORT),
+            "peer": _url(address, PEER_PORT),
+        }
         cluster.append(f"{name}={members[host]['peer']}")
     for host, member in members.items():
         if not member["flags"]:
@@ -236,7 +232,7 @@ def etcd_cluster(fleet: Fleet) -> dict[str, dict]:
                     "etcd",
                     status=FAIL,
                     said=f"{member['path'] or 'its etcd flags file'} is not on {host}",
-                )  # fmt: skip
+                )
             )
             continue
         argv = ["etcd", *(f"{k}={v}" for k, v in member["flags"].items())]
@@ -308,8 +304,9 @@ def _member_list(fleet: Fleet, members: dict[str, dict], host: str) -> None:
     want = {m["name"]: m["peer"] for m in members.values()}
     what = f"the cluster lists all {len(want)} members, each started at its peer address"
     check = fleet.result.add(Check("etcd", host, what, "etcdctl"))
-    done = fleet.run(host, _member_ctl(members[host], "member", "list", "-w", "json"),
-                     ETCDCTL_API="3")  # fmt: skip
+    done = fleet.run(
+        host, _member_ctl(members[host], "member", "list", "-w", "json"), ETCDCTL_API="3"
+    )
     check.argv = done.argv
     try:
         listed = json.loads(done.stdout).get("members", [])
@@ -357,8 +354,10 @@ def etcd_client(fleet: Fleet, plane: str, members: dict[str, dict]) -> None:
             continue
         done = fleet.run(plane, argv, ETCDCTL_API="3")
         got = done.stdout.strip()
-        check.judge(done.ok and got == value,
-                    got if done.ok else words(done.stderr) + _nobody(fleet, [server]))  # fmt: skip
+        check.judge(
+            done.ok and got == value,
+            got if done.ok else words(done.stderr) + _nobody(fleet, [server]),
+        )
 
 
 def _nobody(fleet: Fleet, urls: list[str]) -> str:
@@ -371,8 +370,17 @@ def _nobody(fleet: Fleet, urls: list[str]) -> str:
 # ---------------------------------------------------------------- stand-ins
 
 
-def _stand_in(fleet: Fleet, host: str, name: str, port: int, cert: str, key: str, ca: str,
-              pages: dict[str, str], check: Check) -> bool:  # fmt: skip
+def _stand_in(
+    fleet: Fleet,
+    host: str,
+    name: str,
+    port: int,
+    cert: str,
+    key: str,
+    ca: str,
+    pages: dict[str, str],
+    check: Check,
+) -> bool:
     """`openssl s_server -WWW` on the host presenting cert/key, asking for a client certificate
     from ca, serving `pages` from a folder on the host's tmpfs; True once it listens."""
     www = f"/run/kpki/www-{name}"
@@ -412,9 +420,17 @@ def apiserver(fleet: Fleet) -> None:
     )
     start = fleet.result.add(Check("apiserver", plane, what, "openssl"))
     pages = {"api/v1/pods": json.dumps(POD_LIST), "healthz": "ok"}
-    if not _stand_in(fleet, plane, "apiserver", APISERVER_PORT, cert,
-                     flags.get("--tls-private-key-file", ""), flags.get("--client-ca-file", ""),
-                     pages, start):  # fmt: skip
+    if not _stand_in(
+        fleet,
+        plane,
+        "apiserver",
+        APISERVER_PORT,
+        cert,
+        flags.get("--tls-private-key-file", ""),
+        flags.get("--client-ca-file", ""),
+        pages,
+        start,
+    ):
         return
     start.judge(True, "listening")
     kubeconfigs = {k.file: k for k in fleet.plan.kubeconfigs}
@@ -472,8 +488,16 @@ def kubelets(fleet: Fleet) -> None:
         except yaml.YAMLError as exc:
             problem = f"{path}: {words(str(exc))}"
         if problem:
-            fleet.result.add(Check("kubelet", node, "its KubeletConfiguration reads", "prove",
-                                   status=FAIL, said=problem))  # fmt: skip
+            fleet.result.add(
+                Check(
+                    "kubelet",
+                    node,
+                    "its KubeletConfiguration reads",
+                    "prove",
+                    status=FAIL,
+                    said=problem,
+                )
+            )
             continue
         x509 = (
             ((data.get("authentication") or {}).get("x509") or {}) if isinstance(data, dict) else {}
@@ -485,8 +509,17 @@ def kubelets(fleet: Fleet) -> None:
             f"(tlsCertFile of {path}) on :{KUBELET_PORT}"
         )
         start = fleet.result.add(Check("kubelet", node, what, "openssl"))
-        if not _stand_in(fleet, node, "kubelet", KUBELET_PORT, cert, key,
-                         str(x509.get("clientCAFile", "")), {"healthz": "ok"}, start):  # fmt: skip
+        if not _stand_in(
+            fleet,
+            node,
+            "kubelet",
+            KUBELET_PORT,
+            cert,
+            key,
+            str(x509.get("clientCAFile", "")),
+            {"healthz": "ok"},
+            start,
+        ):
             continue
         start.judge(True, "listening")
         url = _url(fleet.address(node), KUBELET_PORT)
@@ -494,12 +527,15 @@ def kubelets(fleet: Fleet) -> None:
         what = f"dials the kubelet stand-in on {node} at {url} with {client}"
         check = fleet.result.add(Check("kubelet", plane, what, "kubectl"))
         argv = (
-            "kubectl", f"--server={url}",
+            "kubectl",
+            f"--server={url}",
             f"--certificate-authority={flags.get('--kubelet-certificate-authority', '')}",
             f"--client-certificate={flags.get('--kubelet-client-certificate', '')}",
             f"--client-key={flags.get('--kubelet-client-key', '')}",
-            "get", "--raw", "/healthz",
-        )  # fmt: skip
+            "get",
+            "--raw",
+            "/healthz",
+        )
         check.argv = argv
         done = fleet.run(plane, argv)
         ok = done.ok and done.stdout.strip() == "ok"
@@ -515,11 +551,14 @@ def etcd_refuses_node(fleet: Fleet, node: str, members: dict[str, dict]) -> None
     import yaml
 
     config = next(
-        (k for k in fleet.plan.kubeconfigs
-         if any(f.source == k.file for f in fleet.files(node))
-         and _common_name(fleet, k.cert_file).startswith("system:node:")),
+        (
+            k
+            for k in fleet.plan.kubeconfigs
+            if any(f.source == k.file for f in fleet.files(node))
+            and _common_name(fleet, k.cert_file).startswith("system:node:")
+        ),
         None,
-    )  # fmt: skip
+    )
     if config is None or not members:
         return
     path = next(f.path for f in fleet.files(node) if f.source == config.file)
@@ -538,8 +577,9 @@ def etcd_refuses_node(fleet: Fleet, node: str, members: dict[str, dict]) -> None
             f"etcd on {host} lets in {node}'s kubelet client certificate: {trusted} signs etcd's "
             "clients and every kubelet (no separate etcd CA)"
         )
-    check = fleet.result.add(Check("least privilege", node, what, "etcdctl",
-                                   ACCEPT if same else REFUSE))  # fmt: skip
+    check = fleet.result.add(
+        Check("least privilege", node, what, "etcdctl", ACCEPT if same else REFUSE)
+    )
     if not cert:
         there = fleet.on_host(node, path).is_file()
         check.status = FAIL
