@@ -1,8 +1,9 @@
 # Two commands do all setup on a fresh machine, with the distribution's own python3:
 #   make pki    - make a virtual environment (.venv), install kpki_openssl in it, and build a full
 #                 PKI in ./pki from the bundled recipe
-#   make test   - install what the tests need (Python packages in .venv; etcd, kubectl, curl,
-#                 easy-rsa, tmux, strace via apt) and run them
+#   make test   - install what the tests need (Python packages in .venv, ansible-core included;
+#                 etcd, kubectl, curl, easy-rsa, tmux, strace, iproute2, openssh-server via apt)
+#                 and run them
 # Debian and Ubuntu refuse a bare `pip install` (PEP 668), so nothing is installed outside .venv.
 PYTHON ?= python3
 VENV ?= .venv
@@ -40,7 +41,8 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-dev
 
 # Real consumers the tests run: etcd + etcdctl, kubectl, curl (the document's call), easy-rsa
-# (benchmark), tmux (walkthrough), strace (what openssl opens: the trust-store setting).
+# (benchmark), tmux (walkthrough), strace (what openssl opens: the trust-store setting), iproute2
+# and openssh-server (prove --fleet: namespaces, and an sshd in each).
 system-deps:
 	sh scripts/install-system-deps.sh
 

@@ -12,6 +12,12 @@ command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v strace >/dev/null 2>&1 || need="$need strace"
 command -v dot >/dev/null 2>&1 || need="$need graphviz"
+# prove --fleet (tests/test_fleet_real.py): network namespaces and veth pairs (ip), an sshd in
+# each namespace and ssh to it. Only the sshd program is used, inside the namespaces; on a
+# machine with systemd the package also enables its own ssh service (systemctl disable --now ssh).
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -48,7 +48,7 @@ COMMANDS = (
     Command(
         "prove",
         "prove",
-        "run etcd, etcdctl, kubectl and curl on 127.0.0.1 against the folder's files",
+        "run etcd, etcdctl, kubectl and curl against the folder's files (on 127.0.0.1, or --fleet)",
     ),
     Command(
         "compare", "compare", "diff another recipe's commands against this one's, step by step"

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from kpki_openssl.cli.common import add_recipe_options, load_plan, write_output
+from kpki_openssl.cli.common import (
+    add_out_option,
+    add_recipe_options,
+    load_plan,
+    out_dir,
+    write_output,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,9 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     parser.add_argument(
         "--format",
-        choices=("bash", "markdown"),
+        choices=("bash", "markdown", "ansible"),
         default="bash",
-        help="bash: a script that builds the PKI (default); markdown: a lesson handout",
+        help="bash: a script that builds the PKI (default); markdown: a lesson handout; "
+        "ansible: an inventory and a playbook installing each host's files (-o DIR, default "
+        "ansible; they copy from --out)",
     )
     parser.add_argument(
         "--node",
@@ -38,6 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "run from the output folder: bash FILE [ROOT]",
     )
     add_recipe_options(parser)
+    add_out_option(parser)
     parser.set_defaults(func=main)
 
 
@@ -57,6 +67,17 @@ def main(args: argparse.Namespace) -> int:
         if args.format != "bash":
             raise InputError("--format: --node writes a bash script; drop --format markdown")
         text = shell_text.node_script(plan, args.node)
+    elif args.format == "ansible":  # a folder of two files: the inventory and the playbook
+        from kpki_openssl.deploy import ansible
+
+        if args.steps:
+            raise InputError("--format ansible: installs every host's files; give no STEP")
+        folder = Path(args.output or "ansible")
+        for name, text in ansible.files(plan, str(out_dir(args).resolve())).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            write_output(str(folder / name), text, 0o644)
+            sys.stdout.write(f"wrote {folder / name}\n")
+        return 0
     elif args.format == "markdown":
         from kpki_openssl.recipe.load import load_recipe
         from kpki_openssl.teach import handout

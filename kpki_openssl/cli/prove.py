@@ -26,6 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="GROUP",
         help=f"run only these groups of checks (repeatable; {', '.join(NAMES)})",
     )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="as root: each host in its own network namespace at the recipe's addresses, "
+        "installed by ansible-playbook over ssh, each check run on one host with its own files",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -50,7 +56,15 @@ def main(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        result = prove(plan, out, args.only or NAMES)
+        if args.fleet:  # prove/fleet.py: a fleet of namespaces, its own checks and report
+            from kpki_openssl.prove.fleet import prove_fleet
+            from kpki_openssl.prove.fleet_report import result_text  # noqa: F811
+
+            if args.only:
+                raise InputError("--only: prove --fleet runs every check; drop --only")
+            result = prove_fleet(plan, out)
+        else:
+            result = prove(plan, out, args.only or NAMES)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if args.json:
