@@ -61,7 +61,9 @@ def main(args: argparse.Namespace) -> int:
             return 0
     stage_name = args.stage or state.next or "trust"
     _check_order(state, stage_name, args.ca)
-    stage = rotation.stage_plan(full, args.ca, stage_name, phases, _aside(out, state))
+    aside = _aside(out, state)
+    done = tuple(p for p in _old_files(full, args.ca) if aside and (out / aside / p).is_file())
+    stage = rotation.stage_plan(full, args.ca, stage_name, phases, aside, done)
     if args.host is not None:
         from kpki_openssl.deploy import rotation as deploy_rotation
 
@@ -105,11 +107,18 @@ def _aside(out: Path, state) -> str:
     return state.aside if state.aside.startswith(rotation.REPLACED_DIR) else ""
 
 
+def _old_files(full, ca: str) -> tuple[str, ...]:
+    from kpki_openssl.plan import rotation
+
+    spec = rotation.files(full, ca).ca
+    return tuple(p for p in (spec.cnf_file, spec.key_file, spec.csr_file, spec.cert_file) if p)
+
+
 def _check_order(state, stage: str, ca: str) -> None:
     """A stage runs only after the one before it has finished."""
     from kpki_openssl.base.errors import KpkiError
 
-    before = {"switch": ("trusted", "switch", "switched"), "remove": ("switched", "remove")}
+    before = {"switch": ("trusted", "switch", "switched"), "remove": ("switched", "remove", "done")}
     if stage in before and state.phase not in before[stage]:
         pending = f" ({', '.join(state.pending[:3])} not yet done)" if state.pending else ""
         raise KpkiError(

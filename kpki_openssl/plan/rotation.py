@@ -282,10 +282,12 @@ def stage_plan(
     stage: str,
     others: Mapping[str, str] | None = None,
     aside: str = "",
+    aside_done: tuple[str, ...] = (),
 ) -> Stage:
     """The steps of `stage` for CA `name`. `others`: the phase of every other CA that is
     rotating (their files keep their state); `aside`: the folder under .kpki/replaced the old
-    CA's files are copied to by remove ('' once they are there)."""
+    CA's files are copied to by remove ('' once they are there); `aside_done`: those of its files
+    already there (never copied again: by then the name may hold the new CA's)."""
     if stage not in STAGES:
         raise InputError(f"--stage: {stage!r} is not one of {', '.join(STAGES)}")
     f = files(plan, name)
@@ -304,7 +306,9 @@ def stage_plan(
         steps.extend(_switch_files(plan, name, others))
     else:
         if aside:
-            steps.append(_aside_step(f, aside))
+            step = _aside_step(f, aside, aside_done)
+            if step.actions:
+                steps.append(step)
         steps.append(_swap_step(f))
         steps.extend(_changed(plan, {**others, name: "switch"}, others))
         embedded = {s.name for s in _changed(plan, {**others, name: "switch"}, others)}
@@ -378,9 +382,9 @@ def _copy_cert_step(f: Files, source: str, which: str) -> FileStep:
     )
 
 
-def _aside_step(f: Files, aside: str) -> FileStep:
+def _aside_step(f: Files, aside: str, done: tuple[str, ...] = ()) -> FileStep:
     ca = f.ca
-    kept = [p for p in (ca.cnf_file, ca.key_file, ca.csr_file, ca.cert_file) if p]
+    kept = [p for p in (ca.cnf_file, ca.key_file, ca.csr_file, ca.cert_file) if p and p not in done]
     actions = tuple(
         Command(
             ("cp", path, f"{aside}/{path}"),
