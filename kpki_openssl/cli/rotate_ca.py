@@ -69,9 +69,9 @@ def main(args: argparse.Namespace) -> int:
 
         sys.stdout.write(deploy_rotation.install_script(full, stage, args.host))
         return 0
-    if stage_name == "remove":
+    if stage_name == "remove" and state.phase not in ("remove", "done"):  # not yet swapped
         left = rotation_state.still_old(out, full, args.ca, [Path(c) for c in args.cert])
-        if left and state.phase != "remove":
+        if left:
             raise KpkiError(
                 f"rotate-ca {args.ca} --stage remove: {left[0]} still chains to the old CA"
                 + (f" (and {len(left) - 1} more)" if len(left) > 1 else "")
