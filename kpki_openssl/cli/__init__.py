@@ -34,6 +34,11 @@ class Command:
 COMMANDS = (
     Command("run", "run", "build the PKI (or named steps) in the output folder"),
     Command("renew", "renew", "re-sign certificates: same CA, key, subject and SANs; new validity"),
+    Command(
+        "rotate-ca",
+        "rotate_ca",
+        "rotate a CA in stages a running cluster survives: trust, switch, remove",
+    ),
     Command("list", "list_steps", "the steps in order, with what each makes"),
     Command(
         "explain",

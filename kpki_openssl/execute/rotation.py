@@ -1,0 +1,76 @@
+"""Run one stage of a CA rotation: its plan through the Runner (staged, logged, renamed into
+the folder like every run), then, after remove, the build records of the CA and the leaves it
+signs brought up to date (the new CA now holds the recipe's file names) and the rotation's
+own files removed, logged as the `rm` a person would type."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kpki_openssl.base import safefs
+from kpki_openssl.base.folder_names import LOG_NAME, META_DIR
+from kpki_openssl.execute import record, record_store
+from kpki_openssl.execute.decide import RunOptions
+from kpki_openssl.execute.runner import LOG_HEADER, Report, Runner, RunResult, write_file
+from kpki_openssl.plan import rotation
+from kpki_openssl.plan.shell_text import argv_text
+from kpki_openssl.plan.steps import CertStep, Plan
+
+
+def run_stage(
+    out: Path, full: Plan, stage: rotation.Stage, report: Report, invocation: str = ""
+) -> RunResult:
+    """Every step of the stage is made (again): a re-run after a kill finishes it. The new CA's
+    key is never made twice: the Runner keeps a built CA."""
+    runner = Runner(out, report=report, options=RunOptions(force=True), invocation=invocation)
+    result = runner.run(stage.plan)
+    if stage.stage == "remove":
+        _settle_records(out, full, stage.files)
+        _clean(out, stage.files, report)
+    return result
+
+
+def _settle_records(out: Path, full: Plan, files: rotation.Files) -> None:
+    """The CA's record holds the new key's digest, each leaf's its signer's."""
+    meta = out / META_DIR
+    steps = [s for s in full.steps if isinstance(s, CertStep)]
+    ca_key = out / files.ca.key_file
+    wanted = [files.ca.name, *(s.name for s in rotation.leaves(full, files.ca.name))]
+    records = record_store.load(meta, [s for s in steps if s.name in wanted], lambda _p: "")
+    key_digest = record.digest(ca_key.read_bytes())
+    for name, fields in records.items():
+        new = dict(fields)
+        if name == files.ca.name:
+            new[record.KEY_DIGEST] = key_digest
+        else:
+            new[record.SIGNER_KEY_DIGEST] = key_digest
+        made = new.get(record.MADE)
+        if isinstance(made, dict):
+            new[record.MADE] = {
+                p: record.digest((out / p).read_bytes()) if (out / p).is_file() else d
+                for p, d in made.items()
+            }
+        if new != fields:
+            record_store.save(meta, name, new, _write_meta)
+
+
+def _clean(out: Path, files: rotation.Files, report: Report) -> None:
+    """The rotation's files, now copies or leftovers, removed (logged first)."""
+    gone = [p for p in files.names if os.path.lexists(out / p)]
+    if not gone:
+        return
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    argv = ("rm", "-f", "--", *gone)
+    entry = f"# {when} rotate-ca {files.ca.name} remove: the rotation's own files\n"
+    safefs.append_whole(
+        out / LOG_NAME, (entry + argv_text(argv) + "\n").encode(), LOG_HEADER.encode()
+    )
+    for path in gone:
+        (out / path).unlink(missing_ok=True)
+    report(f"rm    {' '.join(gone)}")
+
+
+def _write_meta(path: Path, text: str) -> None:
+    write_file(path, text, 0o600, parent_exists=True)

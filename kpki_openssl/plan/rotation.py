@@ -1,0 +1,434 @@
+"""CA rotation as plan steps: trust (new CA beside the old, bundles wherever something
+verifies), switch (every leaf re-signed by the new CA with its kept key; the signer switched),
+remove (the new CA takes the old one's file names; the old one's files go aside). Pure.
+
+What the folder already holds (which CA each other rotation is at, where the old CA's files go
+aside) is worked out by checks/rotation_state.py and handed in; nothing here reads a file.
+
+File names, for a CA whose files are `ca.crt` and `ca.key`:
+- `ca-new.{cnf,key,csr,crt}`: the new CA, made by the same three commands as the old one;
+- `ca-bundle.crt`: old + new, what every verifier reads during the rotation;
+- `ca-signer.crt`: a single-certificate copy for the controller manager's signer (its
+  `--cluster-signing-cert-file` and `--client-ca-file` cannot be a bundle);
+- after remove, `ca.crt` and `ca.key` are the new CA, and every file names them again as the
+  recipe writes them: the trust files hold the new CA only.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from kpki_openssl.base.errors import InputError
+from kpki_openssl.plan.certlist import CertSpec
+from kpki_openssl.plan.components import ComponentFile
+from kpki_openssl.plan.kubeconfig import KubeconfigSpec
+from kpki_openssl.plan.steps import (
+    Action,
+    CertStep,
+    Command,
+    ComponentStep,
+    KubeconfigStep,
+    Plan,
+    WriteFile,
+    cert_step,
+    component_step,
+    kubeconfig_step,
+    renew_step,
+)
+
+STAGES = ("trust", "switch", "remove")
+REPLACED_DIR = ".kpki/replaced"  # where remove keeps the old CA's files, byte for byte
+
+# flags that hand a CA to a signer: a single certificate, never a bundle
+SIGNER_CERT_FLAGS = ("--cluster-signing-cert-file",)
+SIGNER_KEY_FLAGS = ("--cluster-signing-key-file",)
+# the controller manager's --client-ca-file: documented as one certificate (kubeadm#1350)
+SINGLE_CERT_FLAGS = {"kube-controller-manager": ("--client-ca-file",)}
+
+# restart order across the cluster: etcd members one at a time (quorum), then the apiservers,
+# the scheduler, the controller manager, the kubelets (rolling), kube-proxy
+RESTART_ORDER = (
+    "etcd",
+    "kube-apiserver",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "kubelet",
+    "kube-proxy",
+)
+
+
+@dataclass(frozen=True)
+class FileStep:
+    """A file made by a plain command (a bundle by `cat`, a copy by `cp` or `openssl x509`)."""
+
+    name: str
+    title: str
+    explain: str
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    kind: ClassVar[str] = "rotation file"
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return tuple(
+            dict.fromkeys(p for a in self.actions if isinstance(a, Command) for p in a.writes)
+        )
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        made: set[str] = set()
+        out: list[str] = []
+        for action in self.actions:
+            if isinstance(action, Command):
+                out.extend(p for p in action.reads if p not in made and p not in out)
+                made.update(action.writes)
+        return tuple(out)
+
+    @property
+    def key_files(self) -> tuple[str, ...]:
+        return ()  # a copied key is a copy: never a key this step makes (it may be replaced)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return ()
+
+    def relation(self) -> str:
+        return "a file of a CA rotation"
+
+
+@dataclass(frozen=True)
+class Files:
+    """The file names of one CA's rotation."""
+
+    ca: CertSpec
+    new: CertSpec
+    bundle: str
+    signer: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every file the rotation adds beside the recipe's (what remove leaves behind)."""
+        new = self.new
+        cnf = (new.cnf_file,) if new.cnf_file else ()
+        return (*cnf, new.key_file, new.csr_file, new.cert_file, self.bundle, self.signer)
+
+
+def rotatable(plan: Plan) -> tuple[CertSpec, ...]:
+    """The CAs a rotation can take: the self-signed CAs the recipe makes."""
+    return tuple(c for c in plan.certs if c.is_ca and c.ca is None)
+
+
+def files(plan: Plan, name: str) -> Files:
+    """The rotation files of CA `name`; a name that is no self-signed CA is refused."""
+    cas = {c.name: c for c in rotatable(plan)}
+    if name not in cas:
+        known = ", ".join(cas) or "none"
+        raise InputError(f"CA: {name!r} is not a self-signed CA of this recipe (CAs: {known})")
+    ca = cas[name]
+    cnf_name = _sibling(ca.cnf_name, "-new") if ca.cnf == "file" and ca.cnf_name else ""
+    new = replace(
+        ca, name=f"{ca.name}-new", base=f"{ca.base}-new", cnf_name=cnf_name, title=f"new {ca.title}"
+    )
+    return Files(ca, new, f"{ca.base}-bundle.crt", f"{ca.base}-signer.crt")
+
+
+def _sibling(path: str, tail: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}{tail}.{ext}" if dot else f"{path}{tail}"
+
+
+def leaves(plan: Plan, name: str) -> tuple[CertStep, ...]:
+    """The certificates CA `name` signs directly (what switch re-issues)."""
+    return tuple(
+        s
+        for s in plan.steps
+        if isinstance(s, CertStep) and s.signer is not None and s.signer.name == name
+    )
+
+
+# ----- what each file names at each phase -----
+
+
+def _swap_tail(value: str, old: str, new: str) -> str | None:
+    """`value` with its tail `old` (a folder path) changed to `new`, or None if it does not end
+    so. /etc/kubernetes/pki/etcd/ca.crt ends with etcd/ca.crt, not only ca.crt: the caller
+    passes the longest file a value names."""
+    if value == old:
+        return new
+    if value.endswith("/" + old):
+        return value[: -len(old)] + new
+    return None
+
+
+def _named(value: str, sources: tuple[str, ...]) -> str | None:
+    """The plan file a value names: the longest one that is its tail."""
+    best = None
+    for source in sources:
+        if (value == source or value.endswith("/" + source)) and (
+            best is None or len(source) > len(best)
+        ):
+            best = source
+    return best
+
+
+def _flag_value(
+    program: str,
+    flag: str,
+    value: str,
+    sources: tuple[str, ...],
+    rot: Mapping[str, tuple[Files, str]],
+) -> str:
+    """A flag's value with every rotating CA's file changed for its phase."""
+    named = _named(value, sources)
+    if named is None:
+        return value
+    for files_, phase in rot.values():
+        ca = files_.ca
+        if named == ca.cert_file:
+            single = flag in SIGNER_CERT_FLAGS or flag in SINGLE_CERT_FLAGS.get(program, ())
+            target = files_.signer if single else files_.bundle
+            return _swap_tail(value, ca.cert_file, target) or value
+        if named == ca.key_file and flag in SIGNER_KEY_FLAGS and phase == "switch":
+            return _swap_tail(value, ca.key_file, files_.new.key_file) or value
+    return value
+
+
+def _tree(node: Any, sources: tuple[str, ...], rot: Mapping[str, tuple[Files, str]]) -> Any:
+    if isinstance(node, str):
+        return _flag_value("", "", node, sources, rot)
+    if isinstance(node, list):
+        return [_tree(x, sources, rot) for x in node]
+    if isinstance(node, dict):
+        return {k: _tree(v, sources, rot) for k, v in node.items()}
+    return node
+
+
+def component(
+    spec: ComponentFile, sources: tuple[str, ...], rot: Mapping[str, tuple[Files, str]]
+) -> ComponentFile:
+    """The component file as it stands with each rotating CA at its phase."""
+    if not rot or spec.format == "verbatim":
+        return spec
+    if spec.format == "flags":
+        flags = tuple(
+            (flag, _flag_value(spec.program, flag, value, sources, rot))
+            for flag, value in spec.flags
+        )
+        return replace(spec, flags=flags)
+    return replace(spec, data=_tree(spec.data, sources, rot))
+
+
+def kubeconfig(spec: KubeconfigSpec, rot: Mapping[str, tuple[Files, str]]) -> KubeconfigSpec:
+    """The kubeconfig with its CA data the bundle while its CA rotates."""
+    for files_, _phase in rot.values():
+        if spec.ca_file == files_.ca.cert_file:
+            ca_path = _swap_tail(spec.ca_path, spec.ca_file, files_.bundle) or spec.ca_path
+            if spec.ca_path == posixpath.basename(spec.ca_file):
+                ca_path = posixpath.basename(files_.bundle)
+            return replace(spec, ca_file=files_.bundle, ca_path=ca_path)
+    return spec
+
+
+def _rotating(plan: Plan, phases: Mapping[str, str]) -> dict[str, tuple[Files, str]]:
+    return {n: (files(plan, n), p) for n, p in phases.items() if p in ("trust", "switch")}
+
+
+def _sources(plan: Plan) -> tuple[str, ...]:
+    return tuple(plan.makers())
+
+
+def rewritten(plan: Plan, phases: Mapping[str, str]) -> tuple[Any, ...]:
+    """The component and kubeconfig steps of the plan as they stand with each CA at its phase
+    (`phases`: CA name -> "trust" or "switch"; a CA not named is as the recipe makes it)."""
+    rot = _rotating(plan, phases)
+    sources = _sources(plan)
+    certs = {c.name: c for c in plan.certs}
+    out: list[Any] = []
+    for step in plan.steps:
+        if isinstance(step, ComponentStep):
+            out.append(component_step(component(step.spec, sources, rot)))
+        elif isinstance(step, KubeconfigStep):
+            out.append(kubeconfig_step(kubeconfig(step.spec, rot), certs))
+    return tuple(out)
+
+
+def _changed(plan: Plan, before: Mapping[str, str], after: Mapping[str, str]) -> tuple[Any, ...]:
+    """The component and kubeconfig steps whose text differs between two sets of phases, or
+    that embed a certificate the stage re-issues."""
+    old = {s.name: s for s in rewritten(plan, before)}
+    return tuple(s for s in rewritten(plan, after) if s.actions != old[s.name].actions)
+
+
+# ----- the stages -----
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of one CA's rotation: its plan, and what it says about itself."""
+
+    ca: str
+    stage: str
+    plan: Plan
+    files: Files
+    notes: tuple[str, ...] = ()
+
+
+def stage_plan(
+    plan: Plan,
+    name: str,
+    stage: str,
+    others: Mapping[str, str] | None = None,
+    aside: str = "",
+    aside_done: tuple[str, ...] = (),
+) -> Stage:
+    """The steps of `stage` for CA `name`. `others`: the phase of every other CA that is
+    rotating (their files keep their state); `aside`: the folder under .kpki/replaced the old
+    CA's files are copied to by remove ('' once they are there); `aside_done`: those of its files
+    already there (never copied again: by then the name may hold the new CA's)."""
+    if stage not in STAGES:
+        raise InputError(f"--stage: {stage!r} is not one of {', '.join(STAGES)}")
+    f = files(plan, name)
+    others = {k: v for k, v in (others or {}).items() if k != name}
+    steps: list[Any] = []
+    if stage == "trust":
+        steps.append(cert_step(f.new, None))
+        steps.append(_bundle_step(f))
+        if needs_signer(plan, f):
+            steps.append(_copy_cert_step(f, f.ca.cert_file, "the old CA"))
+        steps.extend(_changed(plan, others, {**others, name: "trust"}))
+    elif stage == "switch":
+        steps.extend(renew_step(s.spec, f.new) for s in leaves(plan, name))
+        if needs_signer(plan, f):
+            steps.append(_copy_cert_step(f, f.new.cert_file, "the new CA"))
+        steps.extend(_switch_files(plan, name, others))
+    else:
+        if aside:
+            step = _aside_step(f, aside, aside_done)
+            if step.actions:
+                steps.append(step)
+        steps.append(_swap_step(f))
+        steps.extend(_changed(plan, {**others, name: "switch"}, others))
+        embedded = {s.name for s in _changed(plan, {**others, name: "switch"}, others)}
+        steps.extend(
+            s
+            for s in rewritten(plan, others)
+            if isinstance(s, KubeconfigStep)
+            and s.name not in embedded
+            and s.spec.embed
+            and s.client.ca == name
+        )
+    return Stage(name, stage, replace(plan, steps=tuple(steps)), f)
+
+
+def _switch_files(plan: Plan, name: str, others: Mapping[str, str]) -> list[Any]:
+    """At switch: the signer key flag moves to the new key, and every kubeconfig that embeds a
+    re-issued certificate embeds it again (its CA data stays the bundle)."""
+    out = list(_changed(plan, {**others, name: "trust"}, {**others, name: "switch"}))
+    done = {s.name for s in out}
+    out += [
+        s
+        for s in rewritten(plan, {**others, name: "switch"})
+        if isinstance(s, KubeconfigStep)
+        and s.spec.embed
+        and s.client.ca == name
+        and s.name not in done
+    ]
+    return out
+
+
+def needs_signer(plan: Plan, f: Files) -> bool:
+    """Whether a component hands this CA to a signer (the controller manager)."""
+    sources = _sources(plan)
+    return any(
+        flag in SIGNER_CERT_FLAGS and _named(value, sources) == f.ca.cert_file
+        for c in plan.components
+        for flag, value in c.flags
+    )
+
+
+def _bundle_step(f: Files) -> FileStep:
+    old, new = f.ca.cert_file, f.new.cert_file
+    return FileStep(
+        name=f.bundle,
+        title=f"{f.ca.name}: the trust bundle, old CA then new",
+        explain=(
+            f"Every program that checks a certificate from {f.ca.name} reads this bundle during "
+            "the rotation, so it accepts both a certificate from the old CA and one from the new."
+        ),
+        actions=(
+            Command(("cat", old, new), reads=(old, new), writes=(f.bundle,), stdout=f.bundle),
+        ),
+    )
+
+
+def _copy_cert_step(f: Files, source: str, which: str) -> FileStep:
+    return FileStep(
+        name=f.signer,
+        title=f"{f.ca.name}: the controller manager's signer, {which} alone",
+        explain=(
+            "kube-controller-manager's --cluster-signing-cert-file (and its --client-ca-file) "
+            "must be one certificate, not a bundle: a copy of the CA it signs with."
+        ),
+        actions=(
+            Command(
+                ("openssl", "x509", "-in", source, "-out", f.signer),
+                reads=(source,),
+                writes=(f.signer,),
+            ),
+        ),
+    )
+
+
+def _aside_step(f: Files, aside: str, done: tuple[str, ...] = ()) -> FileStep:
+    ca = f.ca
+    kept = [p for p in (ca.cnf_file, ca.key_file, ca.csr_file, ca.cert_file) if p and p not in done]
+    actions = tuple(
+        Command(
+            ("cp", path, f"{aside}/{path}"),
+            reads=(path,),
+            writes=(f"{aside}/{path}",),
+            secret=path == ca.key_file,
+        )
+        for path in kept
+    )
+    return FileStep(
+        name=f"{ca.name}-old-aside",
+        title=f"{ca.name}: the old CA's files kept aside",
+        explain="The old CA's files, byte for byte, before the new CA takes their names.",
+        actions=actions,
+    )
+
+
+def _swap_step(f: Files) -> FileStep:
+    ca, new = f.ca, f.new
+    pairs = (
+        (new.key_file, ca.key_file),
+        (new.csr_file, ca.csr_file),
+        (new.cert_file, ca.cert_file),
+    )
+    return FileStep(
+        name=f"{ca.name}-new-in-place",
+        title=f"{ca.name}: the new CA takes the old one's file names",
+        explain=(
+            f"From here {ca.cert_file} holds the new CA alone, and every file names it again as "
+            "the recipe writes it: the bundles are gone, the old CA is trusted nowhere."
+        ),
+        actions=tuple(
+            Command(("cp", src, dst), reads=(src,), writes=(dst,), secret=dst == ca.key_file)
+            for src, dst in pairs
+        ),
+    )
+
+
+def expected_texts(plan: Plan, phases: Mapping[str, str]) -> dict[str, str]:
+    """Each component file's text with the CAs at these phases (for rotation_state)."""
+    return {
+        s.name: a.content
+        for s in rewritten(plan, phases)
+        if isinstance(s, ComponentStep)
+        for a in s.actions
+        if isinstance(a, WriteFile)
+    }
