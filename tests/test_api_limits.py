@@ -25,10 +25,11 @@ RECIPE = load_recipe("kubernetes")
 def service_sets(cidr: str) -> list[str]:
     """--set values that fit `cidr`: the API server's first address and a DNS address in it."""
     network = ipaddress.ip_network(cidr)
+    last = network.num_addresses - 1  # a /31 or /32 near the top has no room for +1 and +2
     return [
         f"service_cidr={cidr}",
-        f"apiserver_ips={network.network_address + 1}",
-        f"cluster_dns={network.network_address + 2}",
+        f"apiserver_ips={network.network_address + min(1, last)}",
+        f"cluster_dns={network.network_address + min(2, last)}",
     ]
 
 

@@ -299,8 +299,11 @@ def test_nothing_given_can_start_a_line_anywhere(
         assert_refused_in_one_line(got)
         return
     event("accepted")
-    assert not any(b in value for b in BREAKS), (slot, value)
-    if not value.startswith(MARKER):  # a YAML key given as INJECTED does start its line
+    # --set strips the whitespace around a list's or a map's items (node01, node02), a line
+    # break included: what reaches a file is the stripped value
+    given = value.strip() if through_set and slot in ("node", "dns", "ip", "mapval") else value
+    assert not any(b in given for b in BREAKS), (slot, value)
+    if not given.startswith(MARKER):  # a YAML key given as INJECTED does start its line
         assert_no_line_starts_with_the_marker(got)
 
 
