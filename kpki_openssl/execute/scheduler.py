@@ -3,9 +3,10 @@
 A step may start once every step it depends on has been emitted: the steps named in its
 `needs` (its signing CA) and the steps that make a file it reads (a kubeconfig's certificate).
 The CA runs first, then everything it signs, up to `jobs` at a time. Whatever finishes first,
-`emit` sees the results strictly in plan order (the runner writes the log and moves the files
-into place there), so the command log and the progress lines read the same as a
-one-at-a-time run. After a failure no new step starts; the steps already running finish and
+`emit` sees the results strictly in plan order, in the calling thread (the runner writes the
+log and moves the files into place there), so the command log and the progress lines read the
+same as a one-at-a-time run; the work runs in a pool's threads, so a step is emitted while the
+next ones already run. After a failure no new step starts; the steps already running finish and
 are emitted, so the log still records every command that ran.
 
 This module knows nothing about openssl or files: it schedules callables over `Step`s.
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kpki_openssl.plan.steps import Step
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 R = TypeVar("R")
 
@@ -58,15 +61,21 @@ def run_in_order(
     failed: Callable[[R], bool] = lambda _r: False,
     started: Callable[[Step], None] = lambda _s: None,
     finished: Callable[[Step], None] = lambda _s: None,
+    inline: Callable[[Step], bool] = lambda _s: False,
 ) -> list[R | None]:
     """Run `work(step)` for every step, at most `jobs` at once, respecting dependencies.
 
     `emit` is called in plan order, from the calling thread, for every step that ran.
     `started`/`finished` are called (from the calling thread) as steps start and end, in
-    whatever order that happens: they are for progress display. Returns each step's result
-    (None for a step never started because an earlier one failed). An exception raised by
-    `work` is re-raised once everything running has finished and been emitted.
+    whatever order that happens: they are for progress display. Work runs in a pool's threads,
+    so a finished step is emitted while the next ones run (with jobs=1 too: one step's work at
+    a time, the emitting of the previous one beside it); a step for which `inline` is true
+    (work that costs next to nothing, such as a step already built) runs in the calling thread
+    instead, and a run of only such steps starts no thread. Returns each step's result (None
+    for a step never started because an earlier one failed). An exception raised by `work` is
+    re-raised once everything running has finished and been emitted.
     """
+    jobs = max(jobs, 1)
     n = len(steps)
     deps = dependencies(steps)
     waiting = [len(d) for d in deps]
@@ -79,6 +88,8 @@ def run_in_order(
     outcomes: list[Outcome[R] | None] = [None] * n
     emitted = 0
     stop = False
+    running: dict[Future, int] = {}
+    pool: ThreadPoolExecutor | None = None
 
     def settle(i: int, outcome: Outcome[R]) -> None:
         nonlocal stop
@@ -107,43 +118,51 @@ def run_in_order(
                             heapq.heappush(ready, j)
             emitted += 1
 
-    if jobs <= 1:
-        # One at a time, in the calling thread: no pool, nothing to hand over.
-        while ready and not stop:
+    def start_ready() -> None:
+        nonlocal pool
+        while ready and not stop and len(running) < jobs:
             i = heapq.heappop(ready)
             started(steps[i])
-            try:
-                outcome: Outcome[R] = Outcome(value=work(steps[i]))
-            except Exception as exc:
-                outcome = Outcome(error=exc)
-            settle(i, outcome)
+            if inline(steps[i]):
+                try:
+                    settle(i, Outcome(value=work(steps[i])))
+                except Exception as exc:
+                    settle(i, Outcome(error=exc))
+                continue
+            if pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kpki-step")
+            running[pool.submit(work, steps[i])] = i
+
+    try:
+        while True:
+            start_ready()
             flush(upto_gap=True)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kpki-step") as pool:
-            running: dict[Future, int] = {}
-            try:
-                while True:
-                    while ready and not stop and len(running) < jobs:
-                        i = heapq.heappop(ready)
-                        started(steps[i])
-                        running[pool.submit(work, steps[i])] = i
-                    if not running:
-                        break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in sorted(done, key=running.__getitem__):
-                        i = running.pop(future)
-                        error = future.exception()
-                        settle(i, Outcome(error=error) if error else Outcome(future.result()))
-                    flush(upto_gap=True)
-            except BaseException:
-                # Ctrl-C while waiting: start nothing new, let running steps end (their
-                # openssl got the same signal), record what finished, then stop.
-                stop = True
-                for future, i in running.items():
-                    error = future.exception()
-                    outcomes[i] = Outcome(error=error) if error else Outcome(future.result())
-                flush(upto_gap=False)
-                raise
+            if ready and not stop and len(running) < jobs:
+                continue  # what was emitted let more steps start
+            if not running:
+                break
+            from concurrent.futures import FIRST_COMPLETED, wait
+
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=running.__getitem__):
+                i = running.pop(future)
+                error = future.exception()
+                settle(i, Outcome(error=error) if error else Outcome(future.result()))
+            start_ready()  # what is ready starts before the finished steps are emitted
+    except BaseException:
+        # Ctrl-C while waiting: start nothing new, let running steps end (their
+        # openssl got the same signal), record what finished, then stop.
+        stop = True
+        for future, i in running.items():
+            error = future.exception()
+            outcomes[i] = Outcome(error=error) if error else Outcome(future.result())
+        flush(upto_gap=False)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     flush(upto_gap=False)
     for outcome in outcomes:
         if outcome is not None and outcome.error is not None:
