@@ -14,7 +14,7 @@ import pytest
 
 from kpki_openssl.base import safefs
 from kpki_openssl.cli import main as cli_main
-from kpki_openssl.execute import runner
+from kpki_openssl.execute import command_log, folder
 from kpki_openssl.recipe import file_clashes
 from tests.conftest import IN_CI, need_program, need_root
 from tests.safety_recipes import tiny_recipe
@@ -180,7 +180,7 @@ def test_system_folders_and_home_are_refused_as_out(
 
 
 def test_bookkeeping_names_agree_with_the_runner() -> None:
-    assert (file_clashes.LOG_NAME, file_clashes.META_DIR) == (runner.LOG_NAME, runner.META_DIR)
+    assert (file_clashes.LOG_NAME, file_clashes.META_DIR) == (command_log.LOG_NAME, folder.META_DIR)
 
 
 # ----- a real full disk under the log and the record -----

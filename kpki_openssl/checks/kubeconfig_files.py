@@ -165,7 +165,7 @@ def parse(file: str, text: str) -> Kubeconfig | None:
     return Kubeconfig(file, tuple(entries))
 
 
-# runner.META_DIR: the tool's own bookkeeping (staging leftovers, replaced CAs), not the PKI
+# execute.folder.META_DIR: the tool's own bookkeeping (staging leftovers, replaced CAs), not the PKI
 TOOL_DIR = ".kpki"
 
 

@@ -1,8 +1,8 @@
 """Command line: `python -m kpki_openssl` / `kpki-openssl`.
 
 Each command lives in its own module with a `register(subparsers)` function; this module only
-builds the parser and turns errors into one line and an exit status. Heavy imports (rich, plumbum,
-yaml) happen inside the commands, so `--help` stays fast.
+builds the parser and turns errors into one line and an exit status. Heavy imports (rich, yaml,
+cryptography) happen inside the commands, so `--help` stays fast.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.execute.decide import RunOptions
     from kpki_openssl.plan.steps import Plan
 
 CHANGED_EXIT = 3  # the run finished, but built certificates differ from the recipe (left alone)
@@ -98,10 +98,8 @@ def main(args: argparse.Namespace) -> int:
         head = ["# dry run: nothing is written\n", PROLOGUE]
         console.show_script(itertools.chain(head, parts, tail if usage else []))
         return 0
-    from kpki_openssl.execute.runner import (  # not before: a dry run needs no plumbum
-        LOG_NAME,
-        Runner,
-    )
+    from kpki_openssl.execute.command_log import LOG_NAME
+    from kpki_openssl.execute.runner import Runner  # not before: a dry run runs nothing
 
     options = run_options(args)
     makers = full.makers()
@@ -134,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.execute.decide import RunOptions
 
     return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from kpki_openssl.base.errors import InputError
 
-LOG_NAME = "commands.sh"  # runner.LOG_NAME; repeated here so loading a plan imports no runner
-META_DIR = ".kpki"
+LOG_NAME = "commands.sh"  # execute.command_log.LOG_NAME: loading a plan imports no execute
+META_DIR = ".kpki"  # execute.folder.META_DIR
 
 
 def check(plan: Any) -> None:
