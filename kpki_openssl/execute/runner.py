@@ -159,20 +159,16 @@ class Runner:
             if jobs > 1 and self._shared_serial_files(plan):
                 jobs = 1
 
-            def starting(step: Step) -> None:
-                installer.before(step)  # what it reads is on disk before it starts
-                if progress is not None:
-                    progress.started(step)
-
             records = scheduler.run_in_order(
                 plan.steps,
                 lambda step: self._work(step, decisions[step.name], folders),
                 jobs,
                 emit=lambda step, rec: self._settle(step, rec, result, installer, folders),
                 failed=lambda rec: rec.error is not None,
-                started=starting,
+                started=progress.started if progress else lambda _s: None,
                 finished=progress.finished if progress else lambda _s: None,
                 inline=lambda step: decisions[step.name].kind == "skip",  # nothing to run
+                prepare=installer.before,  # what it reads is on disk before it starts
             )
             installer.sync()  # every record committed before replacing.json goes
             failed = [rec for rec in records if rec is None or rec.error is not None]

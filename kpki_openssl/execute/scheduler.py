@@ -53,6 +53,13 @@ class Outcome(Generic[R]):
         self.error = error
 
 
+class _NotStarted:
+    """What a step handed to the pool returns when a failure came first: it never ran."""
+
+
+_NOT_STARTED = _NotStarted()
+
+
 def run_in_order(
     steps: Sequence[Step],
     work: Callable[[Step], R],
@@ -62,19 +69,27 @@ def run_in_order(
     started: Callable[[Step], None] = lambda _s: None,
     finished: Callable[[Step], None] = lambda _s: None,
     inline: Callable[[Step], bool] = lambda _s: False,
+    prepare: Callable[[Step], None] = lambda _s: None,
 ) -> list[R | None]:
     """Run `work(step)` for every step, at most `jobs` at once, respecting dependencies.
 
     `emit` is called in plan order, from the calling thread, for every step that ran.
     `started`/`finished` are called (from the calling thread) as steps start and end, in
-    whatever order that happens: they are for progress display. Work runs in a pool's threads,
-    so a finished step is emitted while the next ones run (with jobs=1 too: one step's work at
-    a time, the emitting of the previous one beside it); a step for which `inline` is true
-    (work that costs next to nothing, such as a step already built) runs in the calling thread
-    instead, and a run of only such steps starts no thread. Returns each step's result (None
-    for a step never started because an earlier one failed). An exception raised by `work` is
-    re-raised once everything running has finished and been emitted.
+    whatever order that happens: they are for progress display. `prepare` is called (from the
+    calling thread) before a step can start, once the steps it depends on are emitted.
+
+    Work runs in a pool of `jobs` threads, so a finished step is emitted while the next ones
+    run (with jobs=1 too: one step's work at a time, the emitting of the previous one beside
+    it). Up to `jobs` more ready steps wait in the pool's queue, so a thread that finishes one
+    step starts the next at once; a step that waited there does not start after a failure. A
+    step for which `inline` is true (work that costs next to nothing, such as a step already
+    built) runs in the calling thread instead, and a run of only such steps starts no thread.
+    Returns each step's result (None for a step never started because an earlier one failed).
+    An exception raised by `work` is re-raised once everything running has finished and been
+    emitted.
     """
+    import threading
+
     jobs = max(jobs, 1)
     n = len(steps)
     deps = dependencies(steps)
@@ -88,20 +103,46 @@ def run_in_order(
     outcomes: list[Outcome[R] | None] = [None] * n
     emitted = 0
     stop = False
-    running: dict[Future, int] = {}
+    stopped = threading.Event()  # `stop`, for the pool's threads
+    began = [False] * n  # set by a pool thread as it starts the step
+    shown = [False] * n  # `started` was called for it
+    queued: dict[Future, int] = {}  # handed to the pool: running, or waiting for a thread
     pool: ThreadPoolExecutor | None = None
 
-    def settle(i: int, outcome: Outcome[R]) -> None:
+    def run(i: int, queued_ahead: bool) -> R | _NotStarted:
+        if queued_ahead and stopped.is_set():
+            return _NOT_STARTED
+        began[i] = True
+        try:
+            value = work(steps[i])
+        except BaseException:
+            stopped.set()
+            raise
+        if failed(value):
+            stopped.set()
+        return value
+
+    def show(i: int) -> None:
+        if not shown[i]:
+            shown[i] = True
+            started(steps[i])
+
+    def halt() -> None:
         nonlocal stop
+        stop = True
+        stopped.set()
+
+    def settle(i: int, outcome: Outcome[R]) -> None:
         outcomes[i] = outcome
+        show(i)
         finished(steps[i])
         if outcome.error is not None or failed(outcome.value):  # type: ignore[arg-type]
-            stop = True
+            halt()
 
     def flush(upto_gap: bool) -> None:
         """Emit finished steps in plan order; stop at the first unfinished one if upto_gap.
         A step emitted without failing lets the steps that depend on it start."""
-        nonlocal emitted, stop
+        nonlocal emitted
         while emitted < n:
             i, outcome = emitted, outcomes[emitted]
             if outcome is None:
@@ -110,7 +151,7 @@ def run_in_order(
             elif outcome.error is None:
                 emit(steps[i], outcome.value)  # type: ignore[arg-type]
                 if failed(outcome.value):  # type: ignore[arg-type]
-                    stop = True  # (emit may find a failure too)
+                    halt()  # (emit may find a failure too)
                 else:
                     for j in dependents[i]:
                         waiting[j] -= 1
@@ -120,9 +161,9 @@ def run_in_order(
 
     def start_ready() -> None:
         nonlocal pool
-        while ready and not stop and len(running) < jobs:
+        while ready and not stop and len(queued) < 2 * jobs:
             i = heapq.heappop(ready)
-            started(steps[i])
+            prepare(steps[i])
             if inline(steps[i]):
                 try:
                     settle(i, Outcome(value=work(steps[i])))
@@ -133,31 +174,39 @@ def run_in_order(
                 from concurrent.futures import ThreadPoolExecutor
 
                 pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kpki-step")
-            running[pool.submit(work, steps[i])] = i
+            queued[pool.submit(run, i, len(queued) >= jobs)] = i
+
+    def collect(future: Future) -> None:
+        i = queued.pop(future)
+        error = future.exception()
+        if error is not None:
+            settle(i, Outcome(error=error))
+        elif future.result() is not _NOT_STARTED:
+            settle(i, Outcome(future.result()))
 
     try:
         while True:
             start_ready()
             flush(upto_gap=True)
-            if ready and not stop and len(running) < jobs:
+            if ready and not stop and len(queued) < 2 * jobs:
                 continue  # what was emitted let more steps start
-            if not running:
+            if not queued:
                 break
             from concurrent.futures import FIRST_COMPLETED, wait
 
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=running.__getitem__):
-                i = running.pop(future)
-                error = future.exception()
-                settle(i, Outcome(error=error) if error else Outcome(future.result()))
-            start_ready()  # what is ready starts before the finished steps are emitted
+            done, _ = wait(queued, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=queued.__getitem__):
+                collect(future)
+            for i in sorted(queued.values()):
+                if began[i]:
+                    show(i)
+            start_ready()  # what is ready is queued before the finished steps are emitted
     except BaseException:
         # Ctrl-C while waiting: start nothing new, let running steps end (their
         # openssl got the same signal), record what finished, then stop.
-        stop = True
-        for future, i in running.items():
-            error = future.exception()
-            outcomes[i] = Outcome(error=error) if error else Outcome(future.result())
+        halt()
+        for future in list(queued):
+            collect(future)
         flush(upto_gap=False)
         raise
     finally:
