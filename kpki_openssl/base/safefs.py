@@ -319,6 +319,26 @@ def write_new(path: Path, content: str | bytes, mode: int) -> None:
         raise failure(path, "write", exc) from None
 
 
+def overwrite(path: Path, content: str | bytes) -> None:
+    """Write a whole file over an existing file of ours, keeping it (the same inode, so an entry
+    already synced stays on disk), without syncing it: the caller syncs it. A link at `path` is
+    refused, never followed; a failure names `path`."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW | _CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise failure(path, "write", exc) from None
+
+
 _SYNC_THREADS = 8
 _sync_pool = None
 

@@ -3,18 +3,22 @@ any moment (a kill, or the power) leaves either the old state or the new one.
 
 For each step: each file it made must be what it should be (produced.py: openssl can exit 0 on
 a full disk and leave an empty file); its build record is written as pending
-(DIR/.kpki/record/NAME.json.new); the files, the pending record and the record folder's entry
-for it are synced, all at once (safefs.sync_together); only then are the files renamed into DIR,
-keys before certificates. The record becomes the step's record (commit) only once the folders
-holding the renamed files are synced, so a record never says built before the files are on
-disk; a crash before the commit leaves the pending record, which the next run keeps when DIR
-holds the files it describes and drops otherwise (record_store.py).
+(DIR/.kpki/record/NAME.json.new); the files and the pending record are fsync'ed, all at once
+(safefs.sync_together), with the record folder when the pending record's entry is new; only
+then are the files renamed into DIR, keys before certificates. The record becomes the step's
+record (commit) only once the folders holding the renamed files are synced, so a record never
+says built before the files are on disk; a crash before the commit leaves the pending record,
+which the next run keeps when DIR holds the files it describes and drops otherwise
+(record_store.py).
 
-Syncing folders is batched: `sync` syncs every folder that received files since the last sync
-(one fsync each, however many steps renamed into it), then commits the records waiting for it.
-The orchestration calls it before a step that reads what an unsynced step made starts (a leaf
-after its CA), and at the end of the run, so no step is ever built on files not yet on disk.
-So a step costs one fsync per file it made, plus two for its pending record.
+Syncs are batched where the order allows it. The pending records of the steps a run expects
+to install are made empty ahead, RESERVE at a time, with one sync of their folder; a step then
+syncs its record's data only (an empty one does not parse: a crash leaves nothing trusted).
+`sync` syncs every folder that received files since the last one (one fsync each, however
+many steps renamed into it), then commits the records waiting for it; the orchestration calls
+it before a step that reads what an unsynced step made starts (a leaf after its CA) and at the
+end of the run, so no step is ever built on files not yet on disk. So a step costs one fsync
+per file it made, plus one for its record.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from kpki_openssl.execute.staging import Staged
 from kpki_openssl.plan.steps import PRIVATE_MODE, CertStep, Step
 
 REPLACED_DIR = "replaced"  # DIR/.kpki/replaced/STAMP/: the files of CAs --replace-ca replaced
+RESERVE = 64  # pending records made (and their folder synced) at a time
 
 
 class Installer:
@@ -43,6 +48,16 @@ class Installer:
         self._files: set[str] = set()  # files renamed in since the last sync
         self._steps: set[str] = set()  # steps installed since the last sync
         self._pending: list[str] = []  # steps whose record waits for the sync
+        self._expected: list[str] = []  # the steps this run installs, in plan order
+        self._position: dict[str, int] = {}  # where each is in _expected
+        self._made: set[str] = set()  # those whose pending record was made ahead
+        self._reserved: set[str] = set()  # ... and is still empty, on disk
+
+    def expect(self, steps: Iterable[Step]) -> None:
+        """The steps this run will install (decided build or again), in plan order: their
+        pending records are made ahead (`before`)."""
+        self._expected = [step.name for step in steps]
+        self._position = {name: i for i, name in enumerate(self._expected)}
 
     def install(self, step: Step, staged: Staged, with_record: bool = True) -> None:
         """Check the step's staged files (produced.py), then rename them into DIR, between its
@@ -55,9 +70,13 @@ class Installer:
         if with_record:
             fields = record.planned(step)
             fields.update(observed(step, self.out, staged.folder))
-            pending = record_store.stage(self.meta, step.name, fields, write_pending)
+            if step.name in self._reserved:  # its entry is on disk: only its data to sync
+                self._reserved.discard(step.name)
+                pending = record_store.stage(self.meta, step.name, fields, overwrite_pending)
+            else:
+                pending = record_store.stage(self.meta, step.name, fields, write_pending)
+                folders.append(pending.parent)
             files.append(pending)
-            folders.append(pending.parent)
         safefs.sync_together(files, folders)  # each file, and the pending record's entry
         self._folders |= safefs.rename_into(staged.folder, self.out, staged.made)
         self._files.update(path for path, _mode in staged.made)
@@ -66,11 +85,31 @@ class Installer:
             self._pending.append(step.name)
 
     def before(self, step: Step) -> None:
-        """Called before `step` starts: sync first when it reads what an unsynced step made."""
+        """Called before `step` starts: sync first when it reads what an unsynced step made;
+        make its pending record, and those of the next expected steps, when it has none."""
         if self._steps and (
             not self._files.isdisjoint(step.reads) or not self._steps.isdisjoint(step.needs)
         ):
             self.sync()
+        if step.name in self._position and step.name not in self._made:
+            self._reserve(self._position[step.name])
+
+    def _reserve(self, start: int) -> None:
+        """Make empty pending records for the expected step at `start` and the next ones, up to
+        RESERVE, then sync their folder once: installing one then syncs its data only. An empty
+        or torn pending record does not parse, and the next run drops it (record_store.load)."""
+        names = [n for n in self._expected[start : start + RESERVE] if n not in self._made]
+        self._made.update(names)
+        for name in names:
+            safefs.write_new(record_store.pending_path(self.meta, name), b"", PRIVATE_MODE)
+        safefs.sync_together([], [self.meta / record_store.RECORD_DIR])
+        self._reserved.update(names)
+
+    def release(self) -> None:
+        """Remove the pending records made for steps that were not installed (at the end)."""
+        for name in sorted(self._reserved):
+            record_store.pending_path(self.meta, name).unlink(missing_ok=True)
+        self._reserved.clear()
 
     def sync(self) -> None:
         """Sync the folders that received files, then commit the records waiting for that."""
@@ -111,6 +150,12 @@ def back_up_ca(meta: Path, out: Path, files: Iterable[str]) -> Path:
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(out / path, folder / path)
     return folder
+
+
+def overwrite_pending(path: Path, text: str) -> None:
+    """A pending build record over its empty reservation; `install` syncs it with the step's
+    files."""
+    safefs.overwrite(path, text)
 
 
 def write_pending(path: Path, text: str) -> None:

@@ -90,9 +90,14 @@ def text(name: str, fields: record.Record) -> str:
     return json.dumps({"schema": record.SCHEMA, "step": name, "fields": fields}, sort_keys=True)
 
 
+def pending_path(meta: Path, name: str) -> Path:
+    """Where a step's pending record is written (NAME.json.new)."""
+    return _path(meta, name, ".json.new")
+
+
 def stage(meta: Path, name: str, fields: record.Record, write) -> Path:
     """Write the record as pending (before the step's files reach DIR); returns its path."""
-    path = _path(meta, name, ".json.new")
+    path = pending_path(meta, name)
     write(path, text(name, fields) + "\n")
     return path
 

@@ -158,6 +158,7 @@ class Runner:
                 record_store.save_replacing(self.meta, replacing, install.write_private)
             if jobs > 1 and self._shared_serial_files(plan):
                 jobs = 1
+            installer.expect(s for s in plan.steps if decisions[s.name].kind != "skip")
 
             records = scheduler.run_in_order(
                 plan.steps,
@@ -349,6 +350,7 @@ class Runner:
             finally:
                 folders.close()
                 installer.sync()
+                installer.release()
 
 
 def check_inputs(out: Path, plan: Plan, makers: Mapping[str, str], verb: str = "run") -> None:
