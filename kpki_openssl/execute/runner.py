@@ -159,7 +159,6 @@ class Runner:
             if jobs > 1 and self._shared_serial_files(plan):
                 jobs = 1
             installer.expect(s for s in plan.steps if decisions[s.name].kind != "skip")
-
             records = scheduler.run_in_order(
                 plan.steps,
                 lambda step: self._work(step, decisions[step.name], folders),
@@ -342,7 +341,6 @@ class Runner:
                 result.discarded.append(name)
                 self._report(f"clean {name}: discarded the unfinished work of an interrupted run")
                 self.log.note(f"step {name}: discarded unfinished work of an interrupted run")
-            folder.make_stage_root(meta)
             installer = install.Installer(self.out, meta)
             folders = staging.Folders(os.path.realpath(self.out), meta)
             try:

@@ -39,7 +39,8 @@ class Folders:
         self.out = out  # DIR as an absolute path without links: the inputs' links point into it
         self.meta = meta
         self._idle: list[Path] = []
-        self._made = 0
+        self._made = 0  # idle folders named so far
+        self._root = False  # DIR/.kpki/stage made (by the first step staged)
         self._mutex = threading.Lock()
 
     def take(self, step: Step, actions: Iterable[Action]) -> Path:
@@ -48,6 +49,9 @@ class Folders:
         where = folder.stage_folder(self.meta, step.name)
         with self._mutex:
             idle = self._idle.pop() if self._idle else None
+            if not self._root:
+                folder.make_stage_root(self.meta)
+                self._root = True
         if idle is None:
             where.mkdir(mode=0o700)
             return where
