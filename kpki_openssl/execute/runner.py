@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from kpki_openssl.execute import (
     command_log,
     folder,
     install,
+    produced,
     record_store,
     renew_inputs,
     scheduler,
@@ -158,7 +160,10 @@ class Runner:
                 record_store.save_replacing(self.meta, replacing, install.write_private)
             if jobs > 1 and self._shared_serial_files(plan):
                 jobs = 1
-            installer.expect(s for s in plan.steps if decisions[s.name].kind != "skip")
+            todo = [s for s in plan.steps if decisions[s.name].kind != "skip"]
+            installer.expect(todo)
+            if todo:  # the checks' imports, beside the first step's commands
+                threading.Thread(target=produced.preload, daemon=True).start()
             records = scheduler.run_in_order(
                 plan.steps,
                 lambda step: self._work(step, decisions[step.name], folders),
