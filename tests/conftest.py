@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
-from plumbum import local
 
 from kpki_openssl.base import openssl_version
 from kpki_openssl.cli import main as cli_main
@@ -68,14 +67,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _isolate(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """Work in `folder`, with HOME inside it (not created: kubectl makes ~/.kube/cache there
-    when it needs it) and no KUBECONFIG or XDG folders from the user. plumbum keeps its own
-    copy of the environment for the commands the runner starts, so it is changed there too."""
+    when it needs it) and no KUBECONFIG or XDG folders from the user. The programs the tool
+    starts (base/processes.py) get this process's environment as it is when they start."""
     monkeypatch.chdir(folder)
-    for env in (os.environ, local.env):
-        monkeypatch.setitem(env, "HOME", str(folder / "home"))
-        for name in ("KUBECONFIG", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-            if name in env:
-                monkeypatch.delitem(env, name)
+    monkeypatch.setitem(os.environ, "HOME", str(folder / "home"))
+    for name in ("KUBECONFIG", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        if name in os.environ:
+            monkeypatch.delitem(os.environ, name)
 
 
 @pytest.fixture(scope="session", autouse=True)

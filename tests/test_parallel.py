@@ -259,3 +259,48 @@ def test_a_failure_stops_new_steps_and_is_raised_after_the_running_ones_end() ->
         scheduler.run_in_order(steps, work, jobs=2, emit=lambda s, r: emitted.append(s.name))
     assert started[0] == "ca" and set(started) == {"ca", "s1", "s2"}  # nothing new after s1
     assert emitted == ["ca", "s2"]  # s2 was running: it finished and was recorded
+
+
+def test_with_one_job_the_next_step_runs_while_the_last_one_is_emitted() -> None:
+    steps = [_step("ca")] + [_step(f"s{i}", needs=("ca",)) for i in range(1, 5)]
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    running = [0]
+
+    def work(step: _SchedStep) -> str:
+        with lock:
+            running[0] += 1
+            assert running[0] == 1  # one step's work at a time
+            events.append(("work", step.name))
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return step.name
+
+    def emit(step: _SchedStep, _result: str) -> None:
+        with lock:
+            events.append(("emit", step.name))
+        time.sleep(0.1)  # installing: the next step's work goes on meanwhile
+        with lock:
+            events.append(("emitted", step.name))
+
+    scheduler.run_in_order(steps, work, jobs=1, emit=emit)
+    order = [e for e in events if e[0] != "emitted"]
+    assert [name for kind, name in order if kind == "emit"] == ["ca", "s1", "s2", "s3", "s4"]
+    assert events.index(("work", "s2")) < events.index(("emitted", "s1"))  # overlapped
+    assert events.index(("work", "s1")) > events.index(("emitted", "ca"))  # s1 needs ca
+
+
+def test_a_step_queued_ahead_does_not_start_after_a_failure() -> None:
+    steps = [_step(f"s{i}") for i in range(1, 6)]
+    started: list[str] = []
+
+    def work(step: _SchedStep) -> str:
+        started.append(step.name)
+        if step.name == "s1":
+            raise RuntimeError("s1 broke")
+        return step.name
+
+    with pytest.raises(RuntimeError, match="s1 broke"):
+        scheduler.run_in_order(steps, work, jobs=1, emit=lambda s, r: None)
+    assert started == ["s1"]  # s2 waited in the queue: it never ran

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kpki_openssl.base import trust_store_setting
+from kpki_openssl.base import processes, trust_store_setting
 from kpki_openssl.cli import main as cli_main
 from kpki_openssl.plan import openssl_argv, shell_text
 from tests.conftest import REPO, need_program
@@ -50,16 +50,15 @@ def strace(cwd: Path, argv: list[str], env: dict) -> list[str]:
 
 def test_prologue_and_runner_set_the_same_variable(tmp_path: Path) -> None:
     """One source: the value bash has after the script's prologue is what the runner's children
-    get (trust_store_setting.program is what Runner._execute starts)."""
+    get (base/processes.py starts every one of them)."""
     need_program("bash")
     assert trust_store_setting.PROLOGUE in shell_text.SCRIPT_PROLOGUE
     from_script = subprocess.run(
         ["bash", "-c", shell_text.SCRIPT_PROLOGUE + f'printf %s "${trust_store_setting.VARIABLE}"'],
         cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True,
     ).stdout  # fmt: skip
-    from_runner = trust_store_setting.program("printenv")[trust_store_setting.VARIABLE]().rstrip(
-        "\n"
-    )
+    printed = processes.run(["printenv", trust_store_setting.VARIABLE], timeout=processes.READ)
+    from_runner = printed.stdout.rstrip("\n")
     assert from_script == from_runner == "/dev/null"
     assert (
         len(trust_store_setting.PROLOGUE.splitlines()) == 2

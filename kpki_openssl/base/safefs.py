@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -339,13 +340,90 @@ def write_file(path: Path, content: str | bytes, mode: int, parent_exists: bool 
         raise
 
 
-def fsync_file(path: Path) -> None:
-    """The file's data on disk before it is renamed in, so a crash cannot leave an empty one."""
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+def write_new(path: Path, content: str | bytes, mode: int) -> None:
+    """Write a whole file in a folder of ours, replacing what is at `path` (a link is replaced,
+    never followed), without syncing it: the caller syncs it (`sync_together`) before anything
+    relies on it being on disk. On a failure, which names `path`, nothing is left there."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            fd = os.open(path, flags, mode)
+        except FileExistsError:
+            os.unlink(path)
+            fd = os.open(path, flags, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(path)
+        raise failure(path, "write", exc) from None
+
+
+def overwrite(path: Path, content: str | bytes) -> None:
+    """Write a whole file over an existing file of ours, keeping it (the same inode, so an entry
+    already synced stays on disk), without syncing it: the caller syncs it. A link at `path` is
+    refused, never followed; a failure names `path`."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW | _CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise failure(path, "write", exc) from None
+
+
+_SYNC_THREADS = 8
+_sync_pool = None
+
+
+def sync_together(files: Sequence[Path], folders: Sequence[Path] = ()) -> None:
+    """fsync every file and folder, all at once from a few threads (the file system then commits
+    them together: on ext4, one journal commit rather than one after another); returns when
+    each is on disk. A file that cannot be synced is named; a folder that cannot be is passed
+    over (some file systems cannot sync one)."""
+    if len(files) + len(folders) <= 1:
+        for path in files:
+            _fsync_path(path)
+        for folder in folders:
+            sync_folder(folder)
+        return
+    global _sync_pool
+    if _sync_pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _sync_pool = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="kpki-sync")
+    done = [_sync_pool.submit(_fsync_path, path) for path in files]
+    done += [_sync_pool.submit(sync_folder, folder) for folder in folders]
+    for future in done:
+        future.result()  # the first failure, in the order given
+
+
+def _fsync_path(path: Path) -> None:
+    """The file's data on disk (before it is renamed in, so a crash cannot leave it empty)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise failure(path, "sync", exc) from None
 
 
 def sync_folder(folder: Path) -> None:
@@ -397,25 +475,29 @@ def _lstat(path: Path) -> os.stat_result:
         raise failure(path, "inspect", exc) from None
 
 
-def install(stage: Path, out: Path, made: list[tuple[str, int]]) -> None:
-    """Rename checked files from `stage` into `out` in order (keys before certificates): each
-    made `mode` and fsync'ed first, its parents never links, the folders synced after."""
-    folders: set[Path] = set()
+def set_modes(stage: Path, made: list[tuple[str, int]]) -> None:
+    """Give each staged file its mode (before it is synced and renamed in)."""
     for path, mode in made:
-        src = stage / path
         try:
-            os.chmod(src, mode)
-            fsync_file(src)
+            os.chmod(stage / path, mode)
         except OSError as exc:
-            raise failure(src, "sync", exc) from None
-        safe_parent(out, path)
+            raise failure(stage / path, "sync", exc) from None
+
+
+def rename_into(stage: Path, out: Path, made: list[tuple[str, int]]) -> set[Path]:
+    """Rename synced files from `stage` into `out` in order (keys before certificates), their
+    parents never links. Returns the folders whose entries changed: the caller syncs them
+    (`sync_together`) before it records the files as there."""
+    folders: set[Path] = set()
+    for path, _mode in made:
+        if "/" in path:
+            safe_parent(out, path)
         try:
-            os.replace(src, out / path)
+            os.replace(stage / path, out / path)
         except OSError as exc:
             raise failure(out / path, "install", exc) from None
         folders.add((out / path).parent)
-    for folder in sorted(folders):
-        sync_folder(folder)
+    return folders
 
 
 def read_state(path: Path) -> dict[str, dict]:

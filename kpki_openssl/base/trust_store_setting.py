@@ -12,8 +12,9 @@ What it does not change: the certificates (the same bytes apart from serial and 
 `openssl verify`, which finds public roots through the directory whatever SSL_CERT_FILE says;
 our chain checks pass -no-CApath -no-CAstore so they trust the recipe's CA and nothing else.
 
-One source of truth: the runner starts every child with ENV, and the exported script, the dry
-run and commands.sh carry PROLOGUE, which exports the same variable with the same value.
+One source of truth: every child the tool starts gets ENV (base/processes.py), and the exported
+script, the dry run and commands.sh carry PROLOGUE, which exports the same variable with the
+same value.
 """
 
 from __future__ import annotations
@@ -23,10 +24,3 @@ VALUE = "/dev/null"
 ENV: dict[str, str] = {VARIABLE: VALUE}
 WHY = "openssl x509 loads the system CA bundle on every call and never uses it here: skip it"
 PROLOGUE = f"# {WHY}\nexport {VARIABLE}={VALUE}\n"
-
-
-def program(name: str):
-    """plumbum's command `name`, started with ENV added to this process's environment."""
-    from plumbum import local
-
-    return local[name].with_env(**ENV)

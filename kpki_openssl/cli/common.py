@@ -56,8 +56,7 @@ def write_output(name: str, text: str, mode: int) -> None:
     """-o FILE: the whole text, written atomically; a folder or an unwritable place is refused
     in one line (exit 2), not with a traceback."""
     from kpki_openssl.base.errors import InputError
-    from kpki_openssl.base.safefs import WriteFailed
-    from kpki_openssl.execute.runner import write_file
+    from kpki_openssl.base.safefs import WriteFailed, write_file
 
     path = Path(name)
     if path.is_dir():

@@ -31,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl.base import console
     from kpki_openssl.base.errors import KpkiError
-    from kpki_openssl.execute.runner import LOG_NAME, Runner
+    from kpki_openssl.execute.command_log import LOG_NAME
+    from kpki_openssl.execute.runner import Runner
     from kpki_openssl.plan import shell_text
     from kpki_openssl.plan.steps import build_renew_plan
 

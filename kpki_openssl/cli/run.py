@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.execute.decide import RunOptions
     from kpki_openssl.plan.signing import SignStep
     from kpki_openssl.plan.steps import Plan
 
@@ -99,10 +99,8 @@ def main(args: argparse.Namespace) -> int:
         head += [f"# waiting for {s.spec.csr_file}: {sign_hint(s)}\n" for s in waiting]
         console.show_script(itertools.chain(head, parts, tail if usage else []))
         return 0
-    from kpki_openssl.execute.runner import (  # not before: a dry run needs no plumbum
-        LOG_NAME,
-        Runner,
-    )
+    from kpki_openssl.execute.command_log import LOG_NAME
+    from kpki_openssl.execute.runner import Runner  # not before: a dry run runs nothing
 
     options = run_options(args)
     makers = full.makers()
@@ -162,7 +160,7 @@ def sign_hint(step: SignStep) -> str:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    from kpki_openssl.execute.runner import RunOptions
+    from kpki_openssl.execute.decide import RunOptions
 
     return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
 

@@ -175,7 +175,8 @@ def _dry_run(plan: Plan, finish: list[str]) -> int:
 
 def _sign(args: argparse.Namespace, full: Plan, plan: Plan, out: Path, already: int) -> int:
     from kpki_openssl.base import console
-    from kpki_openssl.execute.runner import LOG_NAME, Runner
+    from kpki_openssl.base.folder_names import LOG_NAME
+    from kpki_openssl.execute.runner import Runner
     from kpki_openssl.plan.shell_text import one_line
 
     words = ["sign", *args.csrs, "--recipe", args.recipe, *(f"--set={v}" for v in args.sets)]

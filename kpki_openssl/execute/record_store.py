@@ -90,9 +90,16 @@ def text(name: str, fields: record.Record) -> str:
     return json.dumps({"schema": record.SCHEMA, "step": name, "fields": fields}, sort_keys=True)
 
 
-def stage(meta: Path, name: str, fields: record.Record, write) -> None:
-    """Write the record as pending (before the step's files reach DIR)."""
-    write(_path(meta, name, ".json.new"), text(name, fields) + "\n")
+def pending_path(meta: Path, name: str) -> Path:
+    """Where a step's pending record is written (NAME.json.new)."""
+    return _path(meta, name, ".json.new")
+
+
+def stage(meta: Path, name: str, fields: record.Record, write) -> Path:
+    """Write the record as pending (before the step's files reach DIR); returns its path."""
+    path = pending_path(meta, name)
+    write(path, text(name, fields) + "\n")
+    return path
 
 
 def commit(meta: Path, name: str) -> None:

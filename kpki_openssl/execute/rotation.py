@@ -12,8 +12,9 @@ from pathlib import Path
 from kpki_openssl.base import safefs
 from kpki_openssl.base.folder_names import LOG_NAME, META_DIR
 from kpki_openssl.execute import record, record_store
+from kpki_openssl.execute.command_log import LOG_HEADER
 from kpki_openssl.execute.decide import RunOptions
-from kpki_openssl.execute.runner import LOG_HEADER, Report, Runner, RunResult, write_file
+from kpki_openssl.execute.runner import Report, Runner, RunResult
 from kpki_openssl.plan import rotation
 from kpki_openssl.plan.shell_text import argv_text
 from kpki_openssl.plan.steps import CertStep, Plan
@@ -73,4 +74,4 @@ def _clean(out: Path, files: rotation.Files, report: Report) -> None:
 
 
 def _write_meta(path: Path, text: str) -> None:
-    write_file(path, text, 0o600, parent_exists=True)
+    safefs.write_file(path, text, 0o600, parent_exists=True)

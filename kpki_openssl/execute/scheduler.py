@@ -3,9 +3,10 @@
 A step may start once every step it depends on has been emitted: the steps named in its
 `needs` (its signing CA) and the steps that make a file it reads (a kubeconfig's certificate).
 The CA runs first, then everything it signs, up to `jobs` at a time. Whatever finishes first,
-`emit` sees the results strictly in plan order (the runner writes the log and moves the files
-into place there), so the command log and the progress lines read the same as a
-one-at-a-time run. After a failure no new step starts; the steps already running finish and
+`emit` sees the results strictly in plan order, in the calling thread (the runner writes the
+log and moves the files into place there), so the command log and the progress lines read the
+same as a one-at-a-time run; the work runs in a pool's threads, so a step is emitted while the
+next ones already run. After a failure no new step starts; the steps already running finish and
 are emitted, so the log still records every command that ran.
 
 This module knows nothing about openssl or files: it schedules callables over `Step`s.
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kpki_openssl.plan.steps import Step
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 R = TypeVar("R")
 
@@ -50,6 +53,13 @@ class Outcome(Generic[R]):
         self.error = error
 
 
+class _NotStarted:
+    """What a step handed to the pool returns when a failure came first: it never ran."""
+
+
+_NOT_STARTED = _NotStarted()
+
+
 def run_in_order(
     steps: Sequence[Step],
     work: Callable[[Step], R],
@@ -58,15 +68,29 @@ def run_in_order(
     failed: Callable[[R], bool] = lambda _r: False,
     started: Callable[[Step], None] = lambda _s: None,
     finished: Callable[[Step], None] = lambda _s: None,
+    inline: Callable[[Step], bool] = lambda _s: False,
+    prepare: Callable[[Step], None] = lambda _s: None,
 ) -> list[R | None]:
     """Run `work(step)` for every step, at most `jobs` at once, respecting dependencies.
 
     `emit` is called in plan order, from the calling thread, for every step that ran.
     `started`/`finished` are called (from the calling thread) as steps start and end, in
-    whatever order that happens: they are for progress display. Returns each step's result
-    (None for a step never started because an earlier one failed). An exception raised by
-    `work` is re-raised once everything running has finished and been emitted.
+    whatever order that happens: they are for progress display. `prepare` is called (from the
+    calling thread) before a step can start, once the steps it depends on are emitted.
+
+    Work runs in a pool of `jobs` threads, so a finished step is emitted while the next ones
+    run (with jobs=1 too: one step's work at a time, the emitting of the previous one beside
+    it). Up to `jobs` more ready steps wait in the pool's queue, so a thread that finishes one
+    step starts the next at once; a step that waited there does not start after a failure. A
+    step for which `inline` is true (work that costs next to nothing, such as a step already
+    built) runs in the calling thread instead, and a run of only such steps starts no thread.
+    Returns each step's result (None for a step never started because an earlier one failed).
+    An exception raised by `work` is re-raised once everything running has finished and been
+    emitted.
     """
+    import threading
+
+    jobs = max(jobs, 1)
     n = len(steps)
     deps = dependencies(steps)
     waiting = [len(d) for d in deps]
@@ -79,18 +103,46 @@ def run_in_order(
     outcomes: list[Outcome[R] | None] = [None] * n
     emitted = 0
     stop = False
+    stopped = threading.Event()  # `stop`, for the pool's threads
+    began = [False] * n  # set by a pool thread as it starts the step
+    shown = [False] * n  # `started` was called for it
+    queued: dict[Future, int] = {}  # handed to the pool: running, or waiting for a thread
+    pool: ThreadPoolExecutor | None = None
+
+    def run(i: int, queued_ahead: bool) -> R | _NotStarted:
+        if queued_ahead and stopped.is_set():
+            return _NOT_STARTED
+        began[i] = True
+        try:
+            value = work(steps[i])
+        except BaseException:
+            stopped.set()
+            raise
+        if failed(value):
+            stopped.set()
+        return value
+
+    def show(i: int) -> None:
+        if not shown[i]:
+            shown[i] = True
+            started(steps[i])
+
+    def halt() -> None:
+        nonlocal stop
+        stop = True
+        stopped.set()
 
     def settle(i: int, outcome: Outcome[R]) -> None:
-        nonlocal stop
         outcomes[i] = outcome
+        show(i)
         finished(steps[i])
         if outcome.error is not None or failed(outcome.value):  # type: ignore[arg-type]
-            stop = True
+            halt()
 
     def flush(upto_gap: bool) -> None:
         """Emit finished steps in plan order; stop at the first unfinished one if upto_gap.
         A step emitted without failing lets the steps that depend on it start."""
-        nonlocal emitted, stop
+        nonlocal emitted
         while emitted < n:
             i, outcome = emitted, outcomes[emitted]
             if outcome is None:
@@ -99,7 +151,7 @@ def run_in_order(
             elif outcome.error is None:
                 emit(steps[i], outcome.value)  # type: ignore[arg-type]
                 if failed(outcome.value):  # type: ignore[arg-type]
-                    stop = True  # (emit may find a failure too)
+                    halt()  # (emit may find a failure too)
                 else:
                     for j in dependents[i]:
                         waiting[j] -= 1
@@ -107,43 +159,59 @@ def run_in_order(
                             heapq.heappush(ready, j)
             emitted += 1
 
-    if jobs <= 1:
-        # One at a time, in the calling thread: no pool, nothing to hand over.
-        while ready and not stop:
+    def start_ready() -> None:
+        nonlocal pool
+        while ready and not stop and len(queued) < 2 * jobs:
             i = heapq.heappop(ready)
-            started(steps[i])
-            try:
-                outcome: Outcome[R] = Outcome(value=work(steps[i]))
-            except Exception as exc:
-                outcome = Outcome(error=exc)
-            settle(i, outcome)
+            prepare(steps[i])
+            if inline(steps[i]):
+                try:
+                    settle(i, Outcome(value=work(steps[i])))
+                except Exception as exc:
+                    settle(i, Outcome(error=exc))
+                continue
+            if pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kpki-step")
+            queued[pool.submit(run, i, len(queued) >= jobs)] = i
+
+    def collect(future: Future) -> None:
+        i = queued.pop(future)
+        error = future.exception()
+        if error is not None:
+            settle(i, Outcome(error=error))
+        elif future.result() is not _NOT_STARTED:
+            settle(i, Outcome(future.result()))
+
+    try:
+        while True:
+            start_ready()
             flush(upto_gap=True)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kpki-step") as pool:
-            running: dict[Future, int] = {}
-            try:
-                while True:
-                    while ready and not stop and len(running) < jobs:
-                        i = heapq.heappop(ready)
-                        started(steps[i])
-                        running[pool.submit(work, steps[i])] = i
-                    if not running:
-                        break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in sorted(done, key=running.__getitem__):
-                        i = running.pop(future)
-                        error = future.exception()
-                        settle(i, Outcome(error=error) if error else Outcome(future.result()))
-                    flush(upto_gap=True)
-            except BaseException:
-                # Ctrl-C while waiting: start nothing new, let running steps end (their
-                # openssl got the same signal), record what finished, then stop.
-                stop = True
-                for future, i in running.items():
-                    error = future.exception()
-                    outcomes[i] = Outcome(error=error) if error else Outcome(future.result())
-                flush(upto_gap=False)
-                raise
+            if ready and not stop and len(queued) < 2 * jobs:
+                continue  # what was emitted let more steps start
+            if not queued:
+                break
+            from concurrent.futures import FIRST_COMPLETED, wait
+
+            done, _ = wait(queued, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=queued.__getitem__):
+                collect(future)
+            for i in sorted(queued.values()):
+                if began[i]:
+                    show(i)
+            start_ready()  # what is ready is queued before the finished steps are emitted
+    except BaseException:
+        # Ctrl-C while waiting: start nothing new, let running steps end (their
+        # openssl got the same signal), record what finished, then stop.
+        halt()
+        for future in list(queued):
+            collect(future)
+        flush(upto_gap=False)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     flush(upto_gap=False)
     for outcome in outcomes:
         if outcome is not None and outcome.error is not None:

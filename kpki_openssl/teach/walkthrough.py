@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from kpki_openssl.base import processes
 from kpki_openssl.base.errors import CommandFailed, KpkiError
-from kpki_openssl.execute.runner import LOG_NAME, Runner, capture
+from kpki_openssl.execute.command_log import LOG_NAME
+from kpki_openssl.execute.runner import Runner
 from kpki_openssl.plan import openssl_argv, shell_text
 from kpki_openssl.plan.steps import CertStep, Command, Plan, Step, WriteFile
 from kpki_openssl.teach import flag_glossary
@@ -338,7 +340,7 @@ class Walkthrough:
             self.say(f"  {path}  {info.st_size} bytes, mode {mode:04o}")
         if isinstance(step, CertStep) and (self.out / step.spec.cert_file).exists():
             argv = openssl_argv.inspect_argv(step.spec.cert_file)
-            shown = capture(argv, self.out)
+            shown = processes.run(argv, timeout=processes.READ, cwd=self.out)  # read-only
             text = shown.stdout + shown.stderr.rstrip("\n") + ("\n" if shown.stderr else "")
             self.say(f"  $ {shell_text.argv_text(argv)}")
             self.stream.write(textwrap.indent(text, "    "))
