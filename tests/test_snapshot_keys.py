@@ -69,7 +69,7 @@ def test_decisions_are_those_of_cryptography(
         out = tmp_path / f"case{number}"
         (out / ".kpki" / record_store.RECORD_DIR).mkdir(parents=True)
         for step in owned:
-            planned = record.key_text(step.spec.key)
+            planned = step.spec.key.words
             other = next(k for k in KEYS if k != planned)
             data = pem(planned if held != "other" else other, rng.choice(FORMATS), rng)
             if held == "corrupt":
