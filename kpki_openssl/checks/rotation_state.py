@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,18 @@ PHASES = {
 }
 
 
+# what each phase means for a key pair (the service-account keys): no leaves, tokens instead
+KEY_PHASES = {
+    "idle": PHASES["idle"],
+    "trust": PHASES["trust"],
+    "trusted": ("kube-apiserver checks tokens with the old and the new public key", "switch"),
+    "switch": PHASES["switch"],
+    "switched": ("tokens are signed with the new key; both public keys still check them", "remove"),
+    "remove": PHASES["remove"],
+    "done": ("the new key pair holds the recipe's file names; the old public key is gone", ""),
+}
+
+
 @dataclass(frozen=True)
 class Status:
     """One CA's rotation as the folder shows it."""
@@ -40,10 +52,11 @@ class Status:
     new_leaves: tuple[str, ...]  # leaf files signed by the new CA
     pending: tuple[str, ...]  # files the phase's stage has not written as it wants yet
     aside: str  # where remove copies the old CA's files ('' once they are there)
+    keypair: bool = False  # a bare key pair (the service-account keys), not a CA
 
     @property
     def meaning(self) -> str:
-        return PHASES[self.phase][0]
+        return (KEY_PHASES if self.keypair else PHASES)[self.phase][0]
 
     @property
     def next(self) -> str:
@@ -133,9 +146,12 @@ def _in_place(out: Path, plan: Plan, phases: dict[str, str]) -> list[str]:
 
 
 def status(out: Path, plan: Plan, name: str, phases: dict[str, str] | None = None) -> Status:
-    """Where CA `name`'s rotation stands in `out` (`phases`: the other CAs' text phases)."""
-    f = rotation.files(plan, name)
+    """Where CA (or key pair) `name`'s rotation stands in `out` (`phases`: the other
+    rotations' text phases)."""
     others = {k: v for k, v in (phases or {}).items() if k != name and v}
+    if rotation.is_keypair(plan, name):
+        return _key_status(out, plan, name, others)
+    f = rotation.files(plan, name)
     old_data = _read(out / f.ca.cert_file)
     old, new = _cert(old_data), _cert(_read(out / f.new.cert_file))
     aside = ""
@@ -175,9 +191,39 @@ def status(out: Path, plan: Plan, name: str, phases: dict[str, str] | None = Non
     return Status(name, phase, old_leaves, new_leaves, tuple(pending), aside)
 
 
+def _key_status(out: Path, plan: Plan, name: str, others: dict[str, str]) -> Status:
+    return replace(_key_phase(out, plan, name, others), keypair=True)
+
+
+def _key_phase(out: Path, plan: Plan, name: str, others: dict[str, str]) -> Status:
+    """A key pair's rotation: the new pair's files, which public key the old names hold, and
+    which flags the component files hold (trust: both public keys; switch: signing new)."""
+    kf = rotation.key_files(plan, name)
+    old_pub, new_pub = _read(out / kf.pair.pub_file), _read(out / kf.new.pub_file)
+    digest = hashlib.sha256(old_pub or b"").hexdigest()[:16]
+    aside = f"{rotation.REPLACED_DIR}/{name}-{digest}" if old_pub is not None else ""
+    if new_pub is None or _read(out / kf.new.key_file) is None:
+        return Status(name, "idle", (), (), (), aside)
+    if old_pub == new_pub:
+        pending = _in_place(out, plan, others)
+        return Status(name, "remove" if pending else "done", (), (), tuple(pending), "")
+    at_switch = _in_place(out, plan, {**others, name: "switch"})
+    at_trust = _in_place(out, plan, {**others, name: "trust"})
+    if not at_switch:
+        return Status(name, "switched", (), (), (), aside)
+    if not at_trust:
+        return Status(name, "trusted", (), (), (), aside)
+    # some file already as switch writes it: a switch was begun
+    begun = set(_in_place(out, plan, {**others, name: "trust"})) - set(at_switch)
+    phase = "switch" if begun else "trust"
+    return Status(name, phase, (), (), tuple(at_switch if begun else at_trust), aside)
+
+
 def all_status(out: Path, plan: Plan) -> dict[str, Status]:
-    """Every rotatable CA's status; each one's texts judged with the others at their phases."""
-    first = {c.name: status(out, plan, c.name) for c in rotation.rotatable(plan)}
+    """Every rotatable CA's and key pair's status; each one's texts judged with the others at
+    their phases."""
+    names = [c.name for c in rotation.rotatable(plan)] + [k.name for k in plan.keypairs]
+    first = {n: status(out, plan, n) for n in names}
     phases = {n: s.text_phase for n, s in first.items()}
     return {n: status(out, plan, n, phases) for n in first}
 

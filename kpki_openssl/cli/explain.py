@@ -18,7 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "steps",
         nargs="+",
         metavar="STEP",
-        help="'all' or step names (see 'list'); 'sign' for what sign checks and why",
+        help="'all' or step names (see 'list'); 'sign' for what sign checks and why; "
+        "'rotate-ca' for how a CA is rotated and why in that order",
     )
     add_recipe_options(parser)
     parser.set_defaults(func=main)
@@ -32,6 +33,11 @@ def main(args: argparse.Namespace) -> int:
         from kpki_openssl.teach import sign_lesson
 
         sys.stdout.write(sign_lesson.text())
+        return 0
+    if args.steps == ["rotate-ca"] and "rotate-ca" not in {s.name for s in full.steps}:
+        from kpki_openssl.teach import rotation_lesson
+
+        sys.stdout.write(rotation_lesson.text(full))
         return 0
     plan = full.select(args.steps)
     import textwrap

@@ -18,9 +18,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "key, the controller manager's signer switched; remove: the new CA takes the old one's "
         "file names, the old one's files kept under DIR/.kpki/replaced/ (refused while any "
         "certificate still chains to the old CA). Each stage prints, per host, the files that "
-        "change and the restart order."
+        "change and the restart order. The service-account key pair (sa) rotates the same "
+        "way: trust adds its new public key as a second --service-account-key-file, switch "
+        "moves the signing flags to the new private key, remove (after the longest token "
+        "lifetime) leaves the new pair alone under the recipe's names."
     )
-    parser.add_argument("ca", metavar="CA", help="a self-signed CA of the recipe (see 'list')")
+    parser.add_argument(
+        "ca",
+        metavar="CA",
+        help="a self-signed CA of the recipe, or its service-account key pair (sa)",
+    )
     parser.add_argument("--stage", choices=("trust", "switch", "remove"), help="run this stage")
     parser.add_argument("--dry-run", action="store_true", help="print the stage; write nothing")
     parser.add_argument(
@@ -45,12 +52,21 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.plan import rotation
 
     full = load_plan(args)
-    rotation.files(full, args.ca)  # a CA the recipe does not make: one line, exit 2
+    keypair = rotation.is_keypair(full, args.ca)
+    if not keypair:
+        rotation.files(full, args.ca)  # a CA the recipe does not make: one line, exit 2
     out = out_dir(args)
     for cert in args.cert:
         if not Path(cert).is_file():
             raise InputError(f"--cert: {cert!r} is not a file")
-    if not (out / rotation.files(full, args.ca).ca.cert_file).is_file():
+    if keypair and args.cert:
+        raise InputError(f"--cert: {args.ca} is a key pair; no certificate chains to it")
+    first = (
+        rotation.key_files(full, args.ca).pair.key_file
+        if keypair
+        else rotation.files(full, args.ca).ca.cert_file
+    )
+    if not (out / first).is_file():
         raise KpkiError(f"{out}: no {args.ca} here to rotate ('run all --out {out}' builds one)")
     states = rotation_state.all_status(out, full)
     state = states[args.ca]
@@ -69,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
 
         sys.stdout.write(deploy_rotation.install_script(full, stage, args.host))
         return 0
-    if stage_name == "remove" and state.phase not in ("remove", "done"):  # not yet swapped
+    if stage_name == "remove" and state.phase not in ("remove", "done") and not keypair:
         left = rotation_state.still_old(out, full, args.ca, [Path(c) for c in args.cert])
         if left:
             raise KpkiError(
@@ -81,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
         from kpki_openssl.plan import shell_text
 
         text = "# dry run: nothing is written\n" + shell_text.plan_text(stage.plan)
-        sys.stdout.write(text + _hosts_text(full, stage))
+        sys.stdout.write(text + _notes(stage) + _hosts_text(full, stage))
         return 0
     from kpki_openssl.base import console
     from kpki_openssl.execute.rotation import run_stage
@@ -93,9 +109,14 @@ def main(args: argparse.Namespace) -> int:
         f"{out}: rotate-ca {args.ca} --stage {stage_name} done; now: {after.meaning}"
         + (f"; next: --stage {after.next}" if after.next else "")
         + "\n"
+        + _notes(stage)
         + _hosts_text(full, stage)
     )
     return 0
+
+
+def _notes(stage) -> str:
+    return "".join(f"# note: {note}\n" for note in stage.notes)
 
 
 def _aside(out: Path, state) -> str:
@@ -110,6 +131,9 @@ def _aside(out: Path, state) -> str:
 def _old_files(full, ca: str) -> tuple[str, ...]:
     from kpki_openssl.plan import rotation
 
+    if rotation.is_keypair(full, ca):
+        pair = rotation.key_files(full, ca).pair
+        return (pair.key_file, pair.pub_file)
     spec = rotation.files(full, ca).ca
     return tuple(p for p in (spec.cnf_file, spec.key_file, spec.csr_file, spec.cert_file) if p)
 

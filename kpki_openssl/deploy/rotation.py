@@ -36,6 +36,8 @@ def changes(full: Plan, stage: rotation.Stage) -> tuple[HostChange, ...]:
     """Per host (from `hosts`): the stage's files it holds, and which programs restart."""
     f = stage.files
     writes = {p for s in stage.plan.steps for p in s.writes}
+    if isinstance(f, rotation.KeyFiles):
+        return _key_changes(full, stage, f, writes)
     if stage.stage == "remove":
         writes |= {f.ca.cert_file, f.ca.key_file}
     program_of = {c.file: c.program for c in full.components}
@@ -80,6 +82,32 @@ def changes(full: Plan, stage: rotation.Stage) -> tuple[HostChange, ...]:
             ):
                 path = _tail(hf.path, f.ca.key_file, f.new.key_file)
                 add(f.new.key_file, path, PRIVATE_MODE, hf.named_by)
+        if got:
+            order = tuple(p for p in rotation.RESTART_ORDER if p in restart)
+            out.append(HostChange(host.name, tuple(got.values()), order))
+    return tuple(out)
+
+
+def _key_changes(
+    full: Plan, stage: rotation.Stage, f: rotation.KeyFiles, writes: set[str]
+) -> tuple[HostChange, ...]:
+    """A key pair's stage per host: the flags files it rewrites, and (trust) the new pair
+    beside the old on every host that holds the old."""
+    program_of = {c.file: c.program for c in full.components}
+    pair_of = {f.pair.key_file: f.new.key_file, f.pair.pub_file: f.new.pub_file}
+    out = []
+    for host in host_layout.layout(full).hosts:
+        got: dict[str, tuple[str, str, int]] = {}
+        restart: set[str] = set()
+        for hf in host.files:
+            if hf.source in writes:
+                got[hf.path] = (hf.source, hf.path, hf.mode)
+                if hf.source in program_of:
+                    restart.add(program_of[hf.source])
+            if stage.stage == "trust" and hf.source in pair_of:
+                new = pair_of[hf.source]
+                path = _tail(hf.path, hf.source, new)
+                got[path] = (new, path, hf.mode)
         if got:
             order = tuple(p for p in rotation.RESTART_ORDER if p in restart)
             out.append(HostChange(host.name, tuple(got.values()), order))

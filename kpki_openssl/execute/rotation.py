@@ -17,7 +17,7 @@ from kpki_openssl.execute.decide import RunOptions
 from kpki_openssl.execute.runner import Report, Runner, RunResult
 from kpki_openssl.plan import rotation
 from kpki_openssl.plan.shell_text import argv_text
-from kpki_openssl.plan.steps import CertStep, Plan
+from kpki_openssl.plan.steps import CertStep, KeyPairStep, Plan
 
 
 def run_stage(
@@ -28,9 +28,31 @@ def run_stage(
     runner = Runner(out, report=report, options=RunOptions(force=True), invocation=invocation)
     result = runner.run(stage.plan)
     if stage.stage == "remove":
-        _settle_records(out, full, stage.files)
-        _clean(out, stage.files, report)
+        if isinstance(stage.files, rotation.KeyFiles):
+            _settle_key_record(out, full, stage.files)
+        else:
+            _settle_records(out, full, stage.files)
+        _clean(out, stage.ca, stage.files, report)
     return result
+
+
+def _settle_key_record(out: Path, full: Plan, files: rotation.KeyFiles) -> None:
+    """The key pair's record holds the digests of the files now under its names."""
+    meta = out / META_DIR
+    steps = [s for s in full.steps if isinstance(s, KeyPairStep) and s.name == files.pair.name]
+    records = record_store.load(meta, steps, lambda _p: "")
+    for name, fields in records.items():
+        new = dict(fields)
+        if record.KEY_DIGEST in new:
+            new[record.KEY_DIGEST] = record.digest((out / files.pair.key_file).read_bytes())
+        made = new.get(record.MADE)
+        if isinstance(made, dict):
+            new[record.MADE] = {
+                p: record.digest((out / p).read_bytes()) if (out / p).is_file() else d
+                for p, d in made.items()
+            }
+        if new != fields:
+            record_store.save(meta, name, new, _write_meta)
 
 
 def _settle_records(out: Path, full: Plan, files: rotation.Files) -> None:
@@ -57,14 +79,14 @@ def _settle_records(out: Path, full: Plan, files: rotation.Files) -> None:
             record_store.save(meta, name, new, _write_meta)
 
 
-def _clean(out: Path, files: rotation.Files, report: Report) -> None:
+def _clean(out: Path, name: str, files: rotation.Files | rotation.KeyFiles, report: Report) -> None:
     """The rotation's files, now copies or leftovers, removed (logged first)."""
     gone = [p for p in files.names if os.path.lexists(out / p)]
     if not gone:
         return
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     argv = ("rm", "-f", "--", *gone)
-    entry = f"# {when} rotate-ca {files.ca.name} remove: the rotation's own files\n"
+    entry = f"# {when} rotate-ca {name} remove: the rotation's own files\n"
     safefs.append_whole(
         out / LOG_NAME, (entry + argv_text(argv) + "\n").encode(), LOG_HEADER.encode()
     )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from kpki_openssl.base.errors import InputError
-from kpki_openssl.plan.certlist import CertSpec
+from kpki_openssl.plan.certlist import CertSpec, KeyPairSpec
 from kpki_openssl.plan.components import ComponentFile
 from kpki_openssl.plan.kubeconfig import KubeconfigSpec
 from kpki_openssl.plan.steps import (
@@ -35,6 +35,7 @@ from kpki_openssl.plan.steps import (
     WriteFile,
     cert_step,
     component_step,
+    keypair_step,
     kubeconfig_step,
     renew_step,
 )
@@ -47,6 +48,11 @@ SIGNER_CERT_FLAGS = ("--cluster-signing-cert-file",)
 SIGNER_KEY_FLAGS = ("--cluster-signing-key-file",)
 # the controller manager's --client-ca-file: documented as one certificate (kubeadm#1350)
 SINGLE_CERT_FLAGS = {"kube-controller-manager": ("--client-ca-file",)}
+
+# the service-account key pair: the flags that verify tokens (repeatable: trust adds the new
+# public key beside the old) and those that sign them (switch moves them to the new key)
+SA_VERIFY_FLAGS = ("--service-account-key-file",)
+SA_SIGN_FLAGS = ("--service-account-signing-key-file", "--service-account-private-key-file")
 
 # restart order across the cluster: etcd members one at a time (quorum), then the apiservers,
 # the scheduler, the controller manager, the kubelets (rolling), kube-proxy
@@ -116,6 +122,31 @@ class Files:
         return (*cnf, new.key_file, new.csr_file, new.cert_file, self.bundle, self.signer)
 
 
+@dataclass(frozen=True)
+class KeyFiles:
+    """The file names of one bare key pair's rotation (the service-account keys)."""
+
+    pair: KeyPairSpec
+    new: KeyPairSpec
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every file the rotation adds beside the recipe's (what remove leaves behind)."""
+        return (self.new.key_file, self.new.pub_file)
+
+
+def is_keypair(plan: Plan, name: str) -> bool:
+    """Whether `name` is a bare key pair of the recipe (rotated like a CA, without leaves)."""
+    return any(k.name == name for k in plan.keypairs)
+
+
+def key_files(plan: Plan, name: str) -> KeyFiles:
+    """The rotation files of key pair `name`."""
+    pair = next(k for k in plan.keypairs if k.name == name)
+    new = replace(pair, name=f"{pair.name}-new", base=f"{pair.base}-new", title=f"new {pair.title}")
+    return KeyFiles(pair, new)
+
+
 def rotatable(plan: Plan) -> tuple[CertSpec, ...]:
     """The CAs a rotation can take: the self-signed CAs the recipe makes."""
     return tuple(c for c in plan.certs if c.is_ca and c.ca is None)
@@ -125,8 +156,10 @@ def files(plan: Plan, name: str) -> Files:
     """The rotation files of CA `name`; a name that is no self-signed CA is refused."""
     cas = {c.name: c for c in rotatable(plan)}
     if name not in cas:
-        known = ", ".join(cas) or "none"
-        raise InputError(f"CA: {name!r} is not a self-signed CA of this recipe (CAs: {known})")
+        known = ", ".join([*cas, *(k.name for k in plan.keypairs)]) or "none"
+        raise InputError(
+            f"CA: {name!r} is not a self-signed CA or key pair of this recipe (known: {known})"
+        )
     ca = cas[name]
     cnf_name = _sibling(ca.cnf_name, "-new") if ca.cnf == "file" and ca.cnf_name else ""
     new = replace(
@@ -207,18 +240,37 @@ def _tree(node: Any, sources: tuple[str, ...], rot: Mapping[str, tuple[Files, st
 
 
 def component(
-    spec: ComponentFile, sources: tuple[str, ...], rot: Mapping[str, tuple[Files, str]]
+    spec: ComponentFile,
+    sources: tuple[str, ...],
+    rot: Mapping[str, tuple[Files, str]],
+    keys: Mapping[str, tuple[KeyFiles, str]] | None = None,
 ) -> ComponentFile:
-    """The component file as it stands with each rotating CA at its phase."""
-    if not rot or spec.format == "verbatim":
+    """The component file as it stands with each rotating CA and key pair at its phase."""
+    if not (rot or keys) or spec.format == "verbatim":
         return spec
     if spec.format == "flags":
-        flags = tuple(
-            (flag, _flag_value(spec.program, flag, value, sources, rot))
-            for flag, value in spec.flags
-        )
-        return replace(spec, flags=flags)
+        flags: list[tuple[str, str]] = []
+        for flag, value in spec.flags:
+            flags += _key_flags(flag, _flag_value(spec.program, flag, value, sources, rot),
+                                sources, keys or {})  # fmt: skip
+        return replace(spec, flags=tuple(flags))
     return replace(spec, data=_tree(spec.data, sources, rot))
+
+
+def _key_flags(
+    flag: str, value: str, sources: tuple[str, ...], keys: Mapping[str, tuple[KeyFiles, str]]
+) -> list[tuple[str, str]]:
+    """A flag as it stands with each rotating key pair at its phase: a verifying flag naming
+    the public key is followed by the same flag naming the new one; from switch, a signing
+    flag names the new private key."""
+    named = _named(value, sources)
+    for kf, phase in keys.values():
+        pair, new = kf.pair, kf.new
+        if flag in SA_VERIFY_FLAGS and named == pair.pub_file:
+            return [(flag, value), (flag, _swap_tail(value, pair.pub_file, new.pub_file) or value)]
+        if flag in SA_SIGN_FLAGS and named == pair.key_file and phase == "switch":
+            return [(flag, _swap_tail(value, pair.key_file, new.key_file) or value)]
+    return [(flag, value)]
 
 
 def kubeconfig(spec: KubeconfigSpec, rot: Mapping[str, tuple[Files, str]]) -> KubeconfigSpec:
@@ -233,7 +285,19 @@ def kubeconfig(spec: KubeconfigSpec, rot: Mapping[str, tuple[Files, str]]) -> Ku
 
 
 def _rotating(plan: Plan, phases: Mapping[str, str]) -> dict[str, tuple[Files, str]]:
-    return {n: (files(plan, n), p) for n, p in phases.items() if p in ("trust", "switch")}
+    return {
+        n: (files(plan, n), p)
+        for n, p in phases.items()
+        if p in ("trust", "switch") and not is_keypair(plan, n)
+    }
+
+
+def _rotating_keys(plan: Plan, phases: Mapping[str, str]) -> dict[str, tuple[KeyFiles, str]]:
+    return {
+        n: (key_files(plan, n), p)
+        for n, p in phases.items()
+        if p in ("trust", "switch") and is_keypair(plan, n)
+    }
 
 
 def _sources(plan: Plan) -> tuple[str, ...]:
@@ -244,12 +308,13 @@ def rewritten(plan: Plan, phases: Mapping[str, str]) -> tuple[Any, ...]:
     """The component and kubeconfig steps of the plan as they stand with each CA at its phase
     (`phases`: CA name -> "trust" or "switch"; a CA not named is as the recipe makes it)."""
     rot = _rotating(plan, phases)
+    keys = _rotating_keys(plan, phases)
     sources = _sources(plan)
     certs = {c.name: c for c in plan.certs}
     out: list[Any] = []
     for step in plan.steps:
         if isinstance(step, ComponentStep):
-            out.append(component_step(component(step.spec, sources, rot)))
+            out.append(component_step(component(step.spec, sources, rot, keys)))
         elif isinstance(step, KubeconfigStep):
             out.append(kubeconfig_step(kubeconfig(step.spec, rot), certs))
     return tuple(out)
@@ -272,7 +337,7 @@ class Stage:
     ca: str
     stage: str
     plan: Plan
-    files: Files
+    files: Files | KeyFiles
     notes: tuple[str, ...] = ()
 
 
@@ -290,6 +355,8 @@ def stage_plan(
     already there (never copied again: by then the name may hold the new CA's)."""
     if stage not in STAGES:
         raise InputError(f"--stage: {stage!r} is not one of {', '.join(STAGES)}")
+    if is_keypair(plan, name):
+        return _key_stage_plan(plan, name, stage, others or {}, aside, aside_done)
     f = files(plan, name)
     others = {k: v for k, v in (others or {}).items() if k != name}
     steps: list[Any] = []
@@ -321,6 +388,59 @@ def stage_plan(
             and s.client.ca == name
         )
     return Stage(name, stage, replace(plan, steps=tuple(steps)), f)
+
+
+LONGEST_TOKEN_NOTE = (
+    "remove only after the longest service-account token lifetime has passed since switch "
+    "(kube-apiserver --service-account-max-token-expiration; a token made before switch is "
+    "signed by the old key and checked with the old public key until then)"
+)
+
+
+def _key_stage_plan(
+    plan: Plan,
+    name: str,
+    stage: str,
+    others: Mapping[str, str],
+    aside: str,
+    aside_done: tuple[str, ...],
+) -> Stage:
+    """A key pair's stage: trust (a new pair; its public key a second verifying flag), switch
+    (the signing flags name the new private key), remove (the new pair takes the old one's
+    names, the old one kept aside, the flags as the recipe writes them)."""
+    kf = key_files(plan, name)
+    others = {k: v for k, v in others.items() if k != name}
+    steps: list[Any] = []
+    notes: tuple[str, ...] = ()
+    if stage == "trust":
+        steps.append(keypair_step(kf.new))
+        steps.extend(_changed(plan, others, {**others, name: "trust"}))
+    elif stage == "switch":
+        steps.extend(_changed(plan, {**others, name: "trust"}, {**others, name: "switch"}))
+        notes = (LONGEST_TOKEN_NOTE,)
+    else:
+        pair, new = kf.pair, kf.new
+        if aside:
+            kept = [p for p in (pair.key_file, pair.pub_file) if p not in aside_done]
+            copies = tuple(
+                Command(("cp", p, f"{aside}/{p}"), reads=(p,), writes=(f"{aside}/{p}",),
+                        secret=p == pair.key_file)
+                for p in kept
+            )  # fmt: skip
+            if copies:
+                steps.append(FileStep(f"{name}-old-aside", f"{name}: the old key pair kept aside",
+                                      "The old key pair, byte for byte, before the new one "
+                                      "takes its names.", copies))  # fmt: skip
+        swap = tuple(
+            Command(("cp", src, dst), reads=(src,), writes=(dst,), secret=dst == pair.key_file)
+            for src, dst in ((new.key_file, pair.key_file), (new.pub_file, pair.pub_file))
+        )
+        steps.append(FileStep(f"{name}-new-in-place", f"{name}: the new key pair takes the old "
+                              "one's file names", "From here the flags name the recipe's files "
+                              "again: one public key, the new one.", swap))  # fmt: skip
+        steps.extend(_changed(plan, {**others, name: "switch"}, others))
+        notes = (LONGEST_TOKEN_NOTE,)
+    return Stage(name, stage, replace(plan, steps=tuple(steps)), kf, notes)
 
 
 def _switch_files(plan: Plan, name: str, others: Mapping[str, str]) -> list[Any]:

@@ -148,6 +148,16 @@ EXERCISES = (
         "runs etcdctl, kubectl with each kubeconfig and the document's curl call; it prints each "
         "program's verdict, in its own words when it refuses.",
     ),
+    (
+        "You are rotating `{ca}` with `rotate-ca`. Why must every verifier trust the bundle "
+        "(trust) before any certificate is re-issued (switch), and what does a client trusting "
+        "only the new CA say to a server still on the old certificate?",
+        "A program accepts only certificates from a CA it already trusts, so the bundle goes "
+        "everywhere first. Skip trust and the client refuses: `x509: certificate signed by "
+        "unknown authority` (`prove --only rotation` shows it with kubectl against etcd). etcd "
+        "reads its trust files only at start, so its members restart one at a time after trust "
+        "and after remove.",
+    ),
 )
 
 
