@@ -180,3 +180,32 @@ def test_each_package_says_what_architecture_md_says() -> None:
         doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text())) or ""
         first = " ".join(doc.split("\n\n", 1)[0].split())
         assert first == line, package
+
+
+def test_one_module_starts_processes() -> None:
+    """Only base/processes.py starts a program (argv lists, one timeout policy). Naming
+    `subprocess.Popen` as a type is allowed; calling it, or any other starter, is not."""
+    starters = {
+        ("subprocess", "run"), ("subprocess", "Popen"), ("subprocess", "call"),
+        ("subprocess", "check_call"), ("subprocess", "check_output"), ("os", "system"),
+        ("os", "popen"), ("os", "execv"), ("os", "execvp"), ("os", "execve"), ("os", "spawnv"),
+        ("os", "posix_spawn"), ("os", "posix_spawnp"), ("pty", "spawn"),
+    }  # fmt: skip
+    found = []
+    for path in _sources():
+        if path == PACKAGE / "base" / "processes.py":
+            continue
+        tree = ast.parse(path.read_text())
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and (node.value.id, node.attr) in starters
+                and (node.attr != "Popen" or id(node) in called)
+            ):
+                found.append(f"{where}: {node.value.id}.{node.attr}")
+            if isinstance(node, ast.ImportFrom) and node.module in ("subprocess", "plumbum"):
+                found.append(f"{where}: from {node.module}")
+    assert not found, found
