@@ -57,6 +57,11 @@ def kpki(*argv: str) -> list[str]:
     return [sys.executable, "-m", "kpki_openssl", *argv]
 
 
+# --against: the kpki_openssl of another checkout (the code before a change), run beside the
+# tool in the same interleaved rounds
+OLD_ENV: dict[str, str] | None = None
+
+
 def set_environment(repo: Path, cache: Path, neutral: Path) -> None:
     """Children import `repo`, with their bytecode cached in `cache` (an installed package has
     its .pyc files; a checkout run with PYTHONDONTWRITEBYTECODE would compile every module on
@@ -66,6 +71,12 @@ def set_environment(repo: Path, cache: Path, neutral: Path) -> None:
     ENV.clear()
     ENV.update(os.environ, PYTHONPATH=str(repo), PYTHONPYCACHEPREFIX=str(cache))
     ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+def set_against(repo: Path, cache: Path) -> None:
+    """Also measure the kpki_openssl of `repo`, with its own bytecode cache."""
+    global OLD_ENV
+    OLD_ENV = dict(ENV, PYTHONPATH=str(repo), PYTHONPYCACHEPREFIX=str(cache))
 
 
 @dataclass(frozen=True)
@@ -78,12 +89,14 @@ class Sample:
     rss: int
 
 
-def measure(argv: Sequence[str], cwd: Path | None = None) -> Sample:
-    """One process, which must succeed."""
+def measure(
+    argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Sample:
+    """One process, which must succeed (`env`: the tool's environment unless given)."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv), cwd=cwd or NEUTRAL, env=ENV, stdout=subprocess.DEVNULL, stderr=err
+            list(argv), cwd=cwd or NEUTRAL, env=env or ENV, stdout=subprocess.DEVNULL, stderr=err
         )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -148,10 +161,13 @@ class Contest:
 # --- contenders -------------------------------------------------------------------------------
 
 
-def tool_run(args: list[str], jobs: int | None, expect: int) -> Callable[[Path], Sample]:
+def tool_run(
+    args: list[str], jobs: int | None, expect: int, env: dict[str, str] | None = None
+) -> Callable[[Path], Sample]:
     def run(tmp: Path) -> Sample:
         jobs_args = [] if jobs is None else ["--jobs", str(jobs)]
-        sample = measure(kpki("run", "all", "-q", "--out", str(tmp / "pki"), *jobs_args, *args))
+        argv = kpki("run", "all", "-q", "--out", str(tmp / "pki"), *jobs_args, *args)
+        sample = measure(argv, env=env)
         assert count_certs(tmp / "pki") == expect, "the tool made a different number of certs"
         return sample
 
@@ -259,7 +275,7 @@ def export_script(path: Path, args: list[str], typed: bool = False) -> None:
         path.write_text(typed_script(path.read_text()))
 
 
-def fsync_calls(argv: list[str], cwd: Path) -> int | None:
+def fsync_calls(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> int | None:
     """fsync + fdatasync calls of a process and its children (strace -f -c); None without
     strace."""
     if shutil.which("strace") is None:
@@ -268,7 +284,7 @@ def fsync_calls(argv: list[str], cwd: Path) -> int | None:
     subprocess.run(
         ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", str(counts), *argv],
         cwd=cwd,
-        env=ENV,
+        env=env or ENV,
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -290,9 +306,10 @@ DRY_RUN_IMPORTS = (
 )
 
 
-def startup() -> float:
-    """Median wall time of starting Python (with site) and doing nothing."""
-    return med([measure([sys.executable, "-c", "pass"]).wall for _ in range(5)])
+def startup(*flags: str) -> float:
+    """Median wall time of starting Python and doing nothing (`-S`: without site-packages'
+    start-up, its .pth files)."""
+    return med([measure([sys.executable, *flags, "-c", "pass"]).wall for _ in range(5)])
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -383,6 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "change, measured by this same bench",
     )
     parser.add_argument(
+        "--against",
+        type=Path,
+        help="also run the kpki_openssl of this checkout (the code before a change) in the same "
+        "interleaved rounds of parts (a), (b), (f), (g) and (h): rows marked 'before'",
+    )
+    parser.add_argument(
         "--show-easyrsa",
         metavar="KEY_TYPE",
         choices=("rsa", "ecdsa", "ed25519"),
@@ -400,11 +423,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="kpki-bench-scripts-"))
     (work / "start").mkdir()
     set_environment(args.repo.resolve(), work / "pycache", work / "start")
+    if args.against:
+        set_against(args.against.resolve(), work / "pycache-before")
+    old = OLD_ENV
     parts = args.parts
     print(f"bench: {machine()}; {rounds} interleaved rounds; tool from {TOOL_REPO}",
           file=sys.stderr, flush=True)  # fmt: skip
     try:
         measure(kpki("--help"))  # fills the bytecode cache
+        if old:
+            measure(kpki("--help"), env=old)
         imported = subprocess.run(
             [sys.executable, "-c", "import kpki_openssl; print(kpki_openssl.__file__)"],
             cwd=NEUTRAL, env=ENV, capture_output=True, text=True, check=True,
@@ -415,36 +443,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         small_plan = the_plan(small)
         n_steps = len(small_plan.steps)
         n_files = len({p for s in small_plan.steps for p in s.writes})
-        bare = startup()
+        bare, no_site = startup(), startup("-S")
         rerun = None
         if "h" in parts or "a" in parts:
             # (h) every step built: what the tool costs when openssl has nothing to do
             built = work / "built"
             subprocess.run(kpki("run", "all", "-q", "--out", str(built), *small), cwd=NEUTRAL,
                            env=ENV, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-            runs = [measure(kpki("run", "all", "-q", "--out", str(built), *small))
-                    for _ in range(max(rounds, 5))]  # fmt: skip
+            again = kpki("run", "all", "-q", "--out", str(built), *small)
+            runs, before = [], []
+            for _ in range(max(rounds, 5)):  # interleaved with the code before, when given
+                runs.append(measure(again))
+                if old:
+                    before.append(measure(again, env=old))
             rerun = med([r.wall for r in runs])
             if "h" in parts:
-                table.single("(h)", f"re-run, bundled plan, all {n_steps} steps skipped",
-                             f"{rerun:.3f} s ({med([r.cpu for r in runs]):.3f} s cpu)",
-                             "< 0.15 s", rerun < 0.15,
-                             f"Python start-up {bare:.3f} s (`python -c pass`); the rest is "
-                             "imports, the recipe and plan, the snapshot, `openssl version`",
-                             )  # fmt: skip
+                why = (f"Python start-up {bare:.3f} s (`python -c pass`; of it site-packages' "
+                       f".pth files {bare - no_site:.3f} s); the rest is imports, the recipe and "
+                       "plan, the snapshot, `openssl version`")  # fmt: skip
+                what = f"re-run, bundled plan, all {n_steps} steps skipped"
+                for label, got in (("", runs), (" before", before)):
+                    if got:
+                        wall = med([r.wall for r in got])
+                        table.single(f"(h){label}", what,
+                                     f"{wall:.3f} s ({med([r.cpu for r in got]):.3f} s cpu)",
+                                     "< 0.15 s", wall < 0.15, why)  # fmt: skip
         if "a" in parts or "b" in parts or "f" in parts:
             # (a) on the bundled plan, where interpreter startup is a visible share
             if "a" in parts:
                 script = work / "small.sh"
                 export_script(script, small)
                 n_small = len(small_plan.certs)
-                t = contest.run(
-                    {"tool": tool_run(small, 1, n_small), "bash": script_run(script, n_small)}
-                )
+                contenders = {
+                    "tool": tool_run(small, 1, n_small),
+                    "bash": script_run(script, n_small),
+                }
+                if old:
+                    contenders["before"] = tool_run(small, 1, n_small, env=old)
+                t = contest.run(contenders)
                 table.pair("(a)", f"overhead, bundled plan ({n_small} certs, ecdsa)",
                            ("jobs 1", t["tool"]), ("bash", t["bash"]), 1.25,
                            f"re-run {rerun:.2f} s of fixed cost; "
                            + per_step_ms(t["tool"], t["bash"], rerun or 0, n_steps))  # fmt: skip
+                if old:
+                    table.pair("(a) before", f"overhead, bundled plan ({n_small} certs, ecdsa)",
+                               ("jobs 1", t["before"]), ("bash", t["bash"]), 1.25)  # fmt: skip
             # (a) and (b) on n nodes: one interleaved triple per round shares the bash runs
             if "a" in parts or "b" in parts:
                 big = plan_args(n_nodes, "ecdsa")
@@ -452,23 +495,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 export_script(script, big)
                 big_steps = len(the_plan(big).steps)
                 n_big = planned_certs(big)
-                t = contest.run(
-                    {
-                        "jobs1": tool_run(big, 1, n_big),
-                        "bash": script_run(script, n_big),
-                        "default": tool_run(big, None, n_big),
-                    }
-                )
+                contenders = {
+                    "jobs1": tool_run(big, 1, n_big),
+                    "bash": script_run(script, n_big),
+                    "default": tool_run(big, None, n_big),
+                }
+                if old:
+                    contenders["jobs1 before"] = tool_run(big, 1, n_big, env=old)
+                    contenders["default before"] = tool_run(big, None, n_big, env=old)
+                t = contest.run(contenders)
                 if "a" in parts:
                     table.pair("(a)", f"overhead, {n_nodes} nodes ({n_big} certs, ecdsa)",
                                ("jobs 1", t["jobs1"]), ("bash", t["bash"]), 1.05,
                                per_step_ms(t["jobs1"], t["bash"], rerun or 0, big_steps),
+                               )  # fmt: skip
+                if "a" in parts and old:
+                    table.pair("(a) before", f"overhead, {n_nodes} nodes ({n_big} certs, ecdsa)",
+                               ("jobs 1", t["jobs1 before"]), ("bash", t["bash"]), 1.05,
                                )  # fmt: skip
                 if "b" in parts:
                     cpu = pair_ratio(t["default"], t["bash"], "cpu")
                     table.pair("(b)", f"speed-up, {n_nodes} nodes ({n_big} certs, ecdsa)",
                                ("run all", t["default"]), ("bash", t["bash"]), 0.55,
                                two_cpus(cpu))  # fmt: skip
+                if "b" in parts and old:
+                    table.pair("(b) before", f"speed-up, {n_nodes} nodes ({n_big} certs, ecdsa)",
+                               ("run all", t["default before"]), ("bash", t["bash"]), 0.55,
+                               )  # fmt: skip
             if "b" in parts or "f" in parts:
                 sets = plan_args(mid, "ecdsa")
                 script, typed = work / "mid.sh", work / "typed.sh"
@@ -476,6 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 export_script(typed, sets, typed=True)
                 n_certs = planned_certs(sets)
                 contenders = {"tool": tool_run(sets, None, n_certs)}
+                if old:
+                    contenders["before"] = tool_run(sets, None, n_certs, env=old)
                 if "b" in parts:
                     contenders["bash"] = script_run(script, n_certs)
                 if "f" in parts:
@@ -486,11 +541,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     table.pair("(b)", f"speed-up, {mid} nodes ({n_certs} certs, ecdsa)",
                                ("run all", t["tool"]), ("bash", t["bash"]), 0.55,
                                two_cpus(cpu))  # fmt: skip
+                if "b" in parts and old:
+                    table.pair("(b) before", f"speed-up, {mid} nodes ({n_certs} certs, ecdsa)",
+                               ("run all", t["before"]), ("bash", t["bash"]), 0.55)  # fmt: skip
                 if "f" in parts:
                     cpu = pair_ratio(t["tool"], t["typed"], "cpu")
                     table.pair("(f)", f"vs the commands as typed, {mid} nodes ({n_certs} certs, "
                                "ecdsa)", ("run all", t["tool"]), ("bash as typed", t["typed"]),
                                0.35, two_cpus(cpu))  # fmt: skip
+                if "f" in parts and old:
+                    table.pair("(f) before", f"vs the commands as typed, {mid} nodes ({n_certs} "
+                               "certs, ecdsa)", ("run all", t["before"]),
+                               ("bash as typed", t["typed"]), 0.35)  # fmt: skip
         if "c" in parts and EASYRSA.exists():
             for key_type in ["ecdsa"] if args.quick else ["ecdsa", "rsa"]:
                 plan = plan_args(None, key_type)
@@ -576,22 +638,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ratios.get(("expiry", 100), 0.25) if size > 100 else 0.25,
                 )  # fmt: skip
         if "g" in parts:
-            for jobs in (["--jobs", "1"], []):
+            for jobs, env, label in (
+                (["--jobs", "1"], ENV, "(g)"),
+                ([], ENV, "(g)"),
+                *([(["--jobs", "1"], old, "(g) before")] if old else []),
+            ):
                 with tempfile.TemporaryDirectory(prefix="kpki-bench-") as tmp:
                     argv = kpki("run", "all", "-q", "--out", "pki", *jobs, *small)
-                    calls = fsync_calls(argv, Path(tmp))
+                    calls = fsync_calls(argv, Path(tmp), env)
                 which = " ".join(jobs) or "default --jobs"
                 limit = n_files + n_steps
                 if calls is None:
-                    table.single("(g)", f"fsync calls, bundled plan, {which}",
+                    table.single(label, f"fsync calls, bundled plan, {which}",
                                  "skipped: strace not installed", f"≤ {limit}")  # fmt: skip
                     continue
-                table.single("(g)", f"fsync calls, bundled plan ({n_steps} steps, {n_files} "
+                table.single(label, f"fsync calls, bundled plan ({n_steps} steps, {n_files} "
                              f"files), {which}", f"{calls}", f"≤ {limit} (files + steps)",
                              calls <= limit,
-                             f"one a file before its rename ({n_files}), {calls - n_files} "
-                             f"more ({(calls - n_files) / n_steps:.1f} a step): build "
-                             "records (data, folder entry), folders")  # fmt: skip
+                             f"{calls - limit:+d} beyond one a file before its rename "
+                             f"({n_files}) and one a step ({n_steps})")  # fmt: skip
         if "i" in parts:
             done = subprocess.run(
                 [sys.executable, "-c", DRY_RUN_IMPORTS, str(work / "no-such-folder")],
@@ -603,7 +668,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"Measured {machine()}; tool from {TOOL_REPO}; medians of {rounds} interleaved rounds; "
+    against = f"; 'before' rows: {args.against}" if old else ""
+    print(f"Measured {machine()}; tool from {TOOL_REPO}{against}; medians of {rounds} "
+          "interleaved rounds; "
           f"load average at the end {load} (other work on the machine slows the parallel runs "
           "most).\n")  # fmt: skip
     print(table.markdown())

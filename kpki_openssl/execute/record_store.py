@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from kpki_openssl.plan.steps import Step
 RECORD_DIR = "record"
 V1_STATE = "state.json"
 REPLACING = "replacing.json"  # CAs of a --replace-ca that has not finished: name -> old key
+Write = Callable[[Path, str], None]  # writes a bookkeeping file whole (install.write_private)
 
 
 def _path(meta: Path, name: str, suffix: str = ".json") -> Path:
@@ -45,7 +46,7 @@ def _fields(data: object) -> record.Record | None:
 
 
 def load(
-    meta: Path, steps: Iterable[Step], digest_of, settle: bool = True
+    meta: Path, steps: Iterable[Step], digest_of: Callable[[str], str], settle: bool = True
 ) -> dict[str, record.Record]:
     """The records of these steps. `digest_of(path)` gives the digest of a file now in DIR
     ('' when missing), to settle a record a killed run left pending: kept (renamed over the
@@ -95,7 +96,7 @@ def pending_path(meta: Path, name: str) -> Path:
     return _path(meta, name, ".json.new")
 
 
-def stage(meta: Path, name: str, fields: record.Record, write) -> Path:
+def stage(meta: Path, name: str, fields: record.Record, write: Write) -> Path:
     """Write the record as pending (before the step's files reach DIR); returns its path."""
     path = pending_path(meta, name)
     write(path, text(name, fields) + "\n")
@@ -107,7 +108,7 @@ def commit(meta: Path, name: str) -> None:
     os.replace(_path(meta, name, ".json.new"), _path(meta, name))
 
 
-def save(meta: Path, name: str, fields: record.Record, write) -> None:
+def save(meta: Path, name: str, fields: record.Record, write: Write) -> None:
     """Write a record at once (renew, migration)."""
     write(_path(meta, name), text(name, fields) + "\n")
 
@@ -119,7 +120,7 @@ def load_replacing(meta: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def save_replacing(meta: Path, cas: dict[str, str], write) -> None:
+def save_replacing(meta: Path, cas: dict[str, str], write: Write) -> None:
     if cas:
         write(meta / REPLACING, json.dumps(cas, sort_keys=True) + "\n")
     else:
