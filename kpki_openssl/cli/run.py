@@ -111,16 +111,28 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"kpki-openssl: {change}\n")
     for ca in result.replaced:
         signed = [s.name for s in plan.steps if isinstance(s, CertStep) and ca in s.needs]
+        old = (
+            f"the old ones are in {result.saved[ca]}"
+            if ca in result.saved
+            else "there was no old key to keep"
+            if ca not in result.resumed
+            else f"no copy of the old key was found in {out}/.kpki/replaced/"
+        )
         sys.stdout.write(
-            f"replaced CA {ca}: new key and certificate (the old ones are in {out}/.kpki/"
-            f"replaced/); re-issued what it signs: {', '.join(signed) or 'nothing'}. Anything "
-            "that still holds the old CA certificate (kubeconfigs, kubelets, etcd) must get the "
-            "new one, and certificates the old CA signed elsewhere no longer verify.\n"
+            f"replaced CA {ca}: new key and certificate ({old}); re-issued what it signs: "
+            f"{', '.join(signed) or 'nothing'}. Anything that still holds the old CA "
+            "certificate (kubeconfigs, kubelets, etcd) must get the new one, and certificates "
+            "the old CA signed elsewhere no longer verify.\n"
         )
     for ca in result.resumed:
+        old = (
+            f"the old CA's files are in {result.saved[ca]}"
+            if ca in result.saved
+            else f"no copy of the old CA key was found in {out}/.kpki/replaced/"
+        )
         sys.stdout.write(
             f"finished the interrupted --replace-ca of {ca}: every certificate it signs is "
-            "re-issued under the new CA\n"
+            f"re-issued under the new CA; {old}\n"
         )
     for step in waiting:
         sys.stdout.write(f"waiting for {step.spec.csr_file}: {sign_hint(step)}\n")

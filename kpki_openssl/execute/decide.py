@@ -76,7 +76,7 @@ class Decision:
     kind: str
     actions: tuple[Action, ...] = ()
     kept: tuple[str, ...] = ()  # existing keys the actions use instead of making new ones
-    back_up_ca: bool = False  # a built CA replaced: its old files are copied aside first
+    back_up_ca: bool = False  # a CA whose key is made anew: its old files are copied first
     replaces_ca: bool = False  # a CA made anew (--replace-ca, or finishing an interrupted one)
     change: Changed | None = None
 
@@ -143,9 +143,17 @@ def decide(step: Step, snap: Snapshot, options: RunOptions, rebuilt: set[str]) -
         "again" if built else "build",
         actions,
         kept,
-        back_up_ca=replacing and built and not resuming,
+        # the old key is still here (a resume too, when it stopped before the new key): its
+        # files are copied aside, and the copy checked, before anything about the CA is written
+        back_up_ca=replacing and new_key and any(snap.exists(p) for p in ca_files(step)),
         replaces_ca=replacing,
     )
+
+
+def ca_files(step: Step) -> list[str]:
+    """A CA step's files that --replace-ca copies aside: its key(s), then its certificate."""
+    cert = [step.spec.cert_file] if isinstance(step, CertStep) else []
+    return [*step.key_files, *cert]
 
 
 def _signed_from_csr(step: Step, snap: Snapshot) -> bool:

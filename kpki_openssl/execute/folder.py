@@ -24,6 +24,7 @@ from kpki_openssl.execute import record_store
 
 LOCK_NAME = "lock"
 STAGE_DIR = "stage"
+REPLACED_DIR = "replaced"  # DIR/.kpki/replaced/STAMP/: the files of CAs --replace-ca replaced
 
 
 def meta_dir(out: Path) -> Path:
@@ -92,4 +93,9 @@ def discard_unfinished(meta: Path) -> list[str]:
     for folder in (meta, meta / record_store.RECORD_DIR):
         for temp in folder.glob(".*.tmp*"):
             temp.unlink(missing_ok=True)
+    replaced = meta / REPLACED_DIR  # a copy of an old CA's file cut short by the kill
+    if replaced.is_dir() and not replaced.is_symlink():
+        for temp in replaced.glob("*/**/.*.tmp*"):
+            if temp.is_file() and not temp.is_symlink():
+                temp.unlink()
     return discarded
