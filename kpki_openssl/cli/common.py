@@ -65,11 +65,11 @@ def add_output_option(parser: argparse.ArgumentParser) -> None:
 def write_output(name: str, text: str, mode: int, overwrite: bool = False) -> None:
     """-o FILE: the whole text, written atomically. A folder, an unwritable place, an existing
     file (unless `overwrite`) and a private key (always) are refused in one line (exit 2), not
-    with a traceback. Folders it makes are 0700 whatever the umask."""
+    with a traceback. Folders it makes are 0755 less the umask (safefs.make_parents)."""
     import os
 
     from kpki_openssl.base.errors import InputError, KpkiError
-    from kpki_openssl.base.safefs import WriteFailed, read_regular, write_file
+    from kpki_openssl.base.safefs import WriteFailed, make_parents, read_regular, write_file
 
     path = Path(name)
     if path.is_dir():
@@ -90,17 +90,6 @@ def write_output(name: str, text: str, mode: int, overwrite: bool = False) -> No
         raise InputError(f"-o: cannot write {name!r}: {exc.strerror or exc}") from None
     except WriteFailed as exc:
         raise InputError(f"-o: {exc}") from None
-
-
-def make_parents(folder: Path) -> None:
-    """`folder` and the folders above it that are missing, each made 0700 (umask aside)."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for each in reversed(missing):
-        each.mkdir(mode=0o700, exist_ok=True)
-        each.chmod(0o700)
 
 
 def load_plan(args: argparse.Namespace) -> Plan:

@@ -51,6 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and re-issue every certificate it signs; everything holding the old ca.crt must be "
         "updated",
     )
+    parser.add_argument(
+        "--adopt-folder",
+        action="store_true",
+        help="write into --out even though it already holds files and is not a kpki-openssl "
+        "folder (no .kpki/, none of the plan's files); refused without it",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument(
         "-j",
@@ -174,7 +180,12 @@ def sign_hint(step: SignStep) -> str:
 def run_options(args: argparse.Namespace) -> RunOptions:
     from kpki_openssl.execute.decide import RunOptions
 
-    return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
+    return RunOptions(
+        force=args.force,
+        new_keys=args.new_keys,
+        replace_ca=args.replace_ca,
+        adopt_folder=args.adopt_folder,
+    )
 
 
 def preview(plan: Plan, out: Path, options: RunOptions) -> Iterable[str]:

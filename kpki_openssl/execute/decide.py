@@ -51,6 +51,7 @@ class RunOptions:
     force: bool = False  # re-issue built leaf certificates (their keys kept)
     new_keys: bool = False  # with force: new leaf keys too
     replace_ca: bool = False  # a new CA key and certificate; re-issues what it signed
+    adopt_folder: bool = False  # write into an existing folder that holds files not ours
 
 
 @dataclass

@@ -158,7 +158,7 @@ class Runner:
         check_inputs(self.out, plan, makers or {})
         check_programs(plan)
         result = RunResult()
-        with self._session(result) as (installer, folders):
+        with self._session(result, plan) as (installer, folders):
             snap = snapshot.take(self.out, self.meta, plan)
             decisions = decide_all(plan, snap, self.options)
             result.saved.update(self._save_cas(plan, decisions, snap))  # before anything else
@@ -330,7 +330,7 @@ class Runner:
         result = RunResult(skipped=unbuilt)
         for name in unbuilt:
             self._report(f"skip  {name}: not built yet (run builds it)")
-        with self._session(result) as (installer, folders):
+        with self._session(result, todo) as (installer, folders):
             records = snapshot.take(self.out, self.meta, todo).records
             for step in todo.steps:
                 self._renew_step(step, records.get(step.name), installer, folders)
@@ -363,11 +363,15 @@ class Runner:
     # ----- the folder -----
 
     @contextmanager
-    def _session(self, result: RunResult) -> Iterator[tuple[install.Installer, staging.Folders]]:
-        """The folder held (folder.py), the run noted in the log, a killed run's leftovers
+    def _session(
+        self, result: RunResult, plan: Plan
+    ) -> Iterator[tuple[install.Installer, staging.Folders]]:
+        """The folder held (folder.py; an existing one that holds none of the plan's files and
+        no .kpki/ only with --adopt-folder), the run noted in the log, a killed run's leftovers
         discarded; yields the installer and the staging folders, whose owed syncs and idle
         folders are done with on the way out."""
-        with folder.held(self.out) as meta:
+        known = (p for step in plan.steps for p in (*step.writes, *step.reads))
+        with folder.held(self.out, known, self.options.adopt_folder) as meta:
             if self.invocation:
                 self.log.note(f"kpki-openssl {self.invocation} (pid {os.getpid()})")
             for name in folder.discard_unfinished(meta):
