@@ -88,6 +88,12 @@ def main(args: argparse.Namespace) -> int:
     plan = full.select(args.steps)
     plan, waiting = leave_to_sign(plan, args)
     if args.replace_ca:
+        if not any(isinstance(s, CertStep) and s.is_ca for s in plan.steps):
+            raise InputError(
+                f"--replace-ca: replaces the CAs among the selected steps, and "
+                f"{' '.join(args.steps)} holds none; name the CA's step (e.g. run "
+                f"{_signer_of(full, plan)} --replace-ca) or 'all'"
+            )
         plan = full.select([s.name for s in plan.steps] + signed_by(full, plan))
     if args.force or args.replace_ca:  # files that embed a re-issued certificate, made again
         plan = full.select([s.name for s in plan.steps] + embedding(full, plan))
@@ -195,12 +201,27 @@ def preview(plan: Plan, out: Path, options: RunOptions) -> Iterable[str]:
     from kpki_openssl.plan import shell_text
 
     decided = Runner(out, options=options).preview(plan)
-    todo = sum(1 for _step, d in decided if d.kind != "skip")
+    todo = sum(1 for _step, d in decided if d.kind in ("build", "again"))
+    refused = [step.name for step, d in decided if d.kind == "refuse"]
+    stop = f"; it would refuse {', '.join(refused)} and stop there" if refused else ""
     yield (
         f"# in {shell_text.one_line(str(out))}: run would do {todo} of these steps and leave "
-        f"{len(decided) - todo} as they are; every step's commands are shown\n"
+        f"{len(decided) - todo - len(refused)} as they are{stop}; every step's commands are "
+        "shown\n"
     )
     yield from shell_text.plan_parts(plan, comments={s.name: d.comment() for s, d in decided})
+
+
+def _signer_of(full: Plan, plan: Plan) -> str:
+    """The CA step that signs the first selected certificate (the first CA when none does)."""
+    from kpki_openssl.plan.steps import CertStep
+
+    cas = [s.name for s in full.steps if isinstance(s, CertStep) and s.is_ca]
+    for step in plan.steps:
+        signer = next((n for n in step.needs if n in cas), None)
+        if signer:
+            return signer
+    return cas[0] if cas else "CA"
 
 
 def signed_by(full: Plan, plan: Plan) -> list[str]:

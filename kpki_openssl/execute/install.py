@@ -23,7 +23,9 @@ per file it made, plus one for its record.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -189,6 +191,26 @@ def find_saved(meta: Path, path: str, digest: str) -> Path | None:
             if data is not None and record.digest(data) == digest:
                 return folder
     return None
+
+
+def fix_key_modes(out: Path, paths: Iterable[str]) -> list[tuple[str, int]]:
+    """The plan's existing key files that the group or others may read, made 0600 (opened
+    without following a link; only regular files of ours): (path, the mode it had) each."""
+    fixed = []
+    for path in paths:
+        try:
+            fd = os.open(out / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and mode & 0o077:
+                os.fchmod(fd, PRIVATE_MODE)
+                fixed.append((path, mode))
+        finally:
+            os.close(fd)
+    return fixed
 
 
 def stamp_now() -> str:

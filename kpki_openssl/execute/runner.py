@@ -132,9 +132,10 @@ class Runner:
     # ----- what run would do -----
 
     def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
-        """What `run` would do with each step in this folder (for dry-run); writes nothing."""
+        """What `run` would do with each step in this folder (for dry-run; a step it would
+        refuse is decided "refuse", with the reason); writes nothing."""
         snap = snapshot.take(self.out, self.meta, plan, settle=False)
-        decisions = decide_all(plan, snap, self.options)
+        decisions = decide_all(plan, snap, self.options, preview=True)
         return [(step, decisions[step.name]) for step in plan.steps]
 
     def decide(self, step: Step) -> Decision:
@@ -162,6 +163,12 @@ class Runner:
             snap = snapshot.take(self.out, self.meta, plan)
             decisions = decide_all(plan, snap, self.options)
             result.saved.update(self._save_cas(plan, decisions, snap))  # before anything else
+            keys = dict.fromkeys(p for s in plan.steps for p in s.key_files if snap.is_file(p))
+            for path, mode in install.fix_key_modes(self.out, keys):
+                self._report(
+                    f"mode  {path}: was {mode:04o}, now 0600 (a key is never readable by others)"
+                )
+                self.log.note(f"{path}: mode {mode:04o} made 0600 (a private key)")
             replacing = dict(snap.replacing)
             for step in plan.steps:
                 if decisions[step.name].replaces_ca and step.name not in replacing:
