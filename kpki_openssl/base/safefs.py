@@ -13,12 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
 from kpki_openssl.base import messages
 from kpki_openssl.base.errors import InputError, KpkiError
+from kpki_openssl.base.folder_names import LOG_NAME, META_DIR
 
 # Folders that are never an output folder themselves: `run` makes its folder 0700 and fills
 # it, which would break the system. Sub-folders of most are fine (/etc/kubernetes/pki is
@@ -122,6 +123,42 @@ def check_out_folder(out: Path) -> None:
                 f"files cannot be trusted; 'chmod 700 {out}' after checking them, or choose "
                 "another --out"
             )
+
+
+def make_parents(folder: Path) -> None:
+    """`folder` and the folders above it that are missing, each made 0755 less the umask: never
+    writable by others, even under umask 000 (mkdir -p would make them 0777 there)."""
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        try:
+            each.mkdir(mode=0o755)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise failure(each, "make the folder", exc) from None
+
+
+def check_ours(out: Path, known: Iterable[str], adopt: bool = False) -> None:
+    """Refuse to write into an existing folder that holds files and is not one of ours: no
+    .kpki/, no commands.sh and none of `known` (the plan's paths; for `sub/admin.crt`, `sub`)
+    in it. `adopt` (run --adopt-folder): the user says it is the one."""
+    if adopt:
+        return
+    try:
+        found = os.listdir(out)
+    except OSError:  # missing (run makes it), or not a folder: said elsewhere
+        return
+    ours = {META_DIR, LOG_NAME, *(p.split("/", 1)[0] for p in known)}  # `sub` of sub/admin.crt
+    if not found or not ours.isdisjoint(found):
+        return
+    raise InputError(
+        f"--out: {str(out)!r} already holds files and is not a kpki-openssl folder (no "
+        f"{META_DIR}/, none of the files the plan makes); choose a new or empty folder, or "
+        "add --adopt-folder to write into it"
+    )
 
 
 # ----- bookkeeping paths: never followed when they are links -----

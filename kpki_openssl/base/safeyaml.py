@@ -11,6 +11,7 @@ alias is refused too. Errors are one line, never the data.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -47,6 +48,16 @@ def load(text: str, where: str, aliases: bool = False, max_nodes: int = MAX_NODE
             raise YamlRefused(f"{where}: YAML nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def load_file(path: Path | str, where: str = "") -> Any:
+    """The YAML document in a folder's file (a kubeconfig, a kubelet config): read bounded and
+    regular files only (safefs.read_regular), no alias allowed. KpkiError, in one line naming
+    the file, when it cannot be read or is not such YAML."""
+    from kpki_openssl.base.safefs import read_regular
+
+    data = read_regular(path, what="a YAML configuration file")
+    return load(data.decode("utf-8", errors="replace"), where or str(path))
 
 
 def _measure(root: yaml.Node, where: str, aliases: bool, max_nodes: int) -> None:

@@ -52,17 +52,40 @@ def out_dir(args: argparse.Namespace) -> Path:
     return path
 
 
-def write_output(name: str, text: str, mode: int) -> None:
-    """-o FILE: the whole text, written atomically; a folder or an unwritable place is refused
-    in one line (exit 2), not with a traceback."""
-    from kpki_openssl.base.errors import InputError
-    from kpki_openssl.base.safefs import WriteFailed, write_file
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    """-o FILE and --overwrite, the same on every command that writes a file of its own."""
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with -o: replace FILE when it exists (never a private key)",
+    )
+
+
+def write_output(name: str, text: str, mode: int, overwrite: bool = False) -> None:
+    """-o FILE: the whole text, written atomically. A folder, an unwritable place, an existing
+    file (unless `overwrite`) and a private key (always) are refused in one line (exit 2), not
+    with a traceback. Folders it makes are 0755 less the umask (safefs.make_parents)."""
+    import os
+
+    from kpki_openssl.base.errors import InputError, KpkiError
+    from kpki_openssl.base.safefs import WriteFailed, make_parents, read_regular, write_file
 
     path = Path(name)
     if path.is_dir():
         raise InputError(f"-o: {name!r} is a folder, not a file")
+    if os.path.lexists(path):
+        if not overwrite:
+            raise InputError(f"-o: {name!r} exists; add --overwrite to replace it")
+        try:
+            head = read_regular(path, limit=1 << 30, what="a file to replace")[:65536]
+        except KpkiError as exc:
+            raise InputError(f"-o: {name!r}: {exc}") from None
+        if b"PRIVATE KEY-----" in head:
+            raise InputError(f"-o: {name!r} holds a private key; it is never overwritten")
     try:
-        write_file(path, text, mode)
+        make_parents(path.parent)
+        write_file(path, text, mode, parent_exists=True)
     except OSError as exc:
         raise InputError(f"-o: cannot write {name!r}: {exc.strerror or exc}") from None
     except WriteFailed as exc:

@@ -7,6 +7,7 @@ import sys
 
 from kpki_openssl.cli.common import (
     add_out_option,
+    add_output_option,
     add_recipe_options,
     load_plan,
     out_dir,
@@ -29,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SIGNER",
         help="a custom signerName (for certificates no built-in signer issues)",
     )
-    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    add_output_option(parser)
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     text = certificates_api.manifest(request, pem)
     sys.stderr.write(certificates_api.approval_note(request) + "\n")
     if args.output:
-        write_output(args.output, text, 0o644)
+        write_output(args.output, text, 0o644, args.overwrite)
     else:
         sys.stdout.write(text)
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kpki_openssl.cli.common import (
     add_out_option,
+    add_output_option,
     add_recipe_options,
     load_plan,
     out_dir,
@@ -26,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "leaves it."
     )
     parser.add_argument("steps", nargs="*", metavar="STEP", help="steps to export (default: all)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    add_output_option(parser)
     parser.add_argument(
         "--format",
         choices=("bash", "markdown", "ansible"),
@@ -73,9 +74,14 @@ def main(args: argparse.Namespace) -> int:
         if args.steps:
             raise InputError("--format ansible: installs every host's files; give no STEP")
         folder = Path(args.output or "ansible")
-        for name, text in ansible.files(plan, str(out_dir(args).resolve())).items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            write_output(str(folder / name), text, 0o644)
+        files = ansible.files(plan, str(out_dir(args).resolve()))
+        there = [name for name in files if (folder / name).exists() or (folder / name).is_symlink()]
+        if there and not args.overwrite:  # refused before any of them is written
+            raise InputError(
+                f"-o: {str(folder / there[0])!r} exists; add --overwrite to replace it"
+            )
+        for name, text in files.items():
+            write_output(str(folder / name), text, 0o644, args.overwrite)
             sys.stdout.write(f"wrote {folder / name}\n")
         return 0
     elif args.format == "markdown":
@@ -87,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         text = shell_text.script(plan)
     if args.output:
-        write_output(args.output, text, mode)
+        write_output(args.output, text, mode, args.overwrite)
     else:
         sys.stdout.write(text)
     return 0

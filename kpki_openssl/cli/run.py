@@ -51,6 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and re-issue every certificate it signs; everything holding the old ca.crt must be "
         "updated",
     )
+    parser.add_argument(
+        "--adopt-folder",
+        action="store_true",
+        help="write into --out even though it already holds files and is not a kpki-openssl "
+        "folder (no .kpki/, none of the plan's files); refused without it",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument(
         "-j",
@@ -82,6 +88,12 @@ def main(args: argparse.Namespace) -> int:
     plan = full.select(args.steps)
     plan, waiting = leave_to_sign(plan, args)
     if args.replace_ca:
+        if not any(isinstance(s, CertStep) and s.is_ca for s in plan.steps):
+            raise InputError(
+                f"--replace-ca: replaces the CAs among the selected steps, and "
+                f"{' '.join(args.steps)} holds none; name the CA's step (e.g. run "
+                f"{_signer_of(full, plan)} --replace-ca) or 'all'"
+            )
         plan = full.select([s.name for s in plan.steps] + signed_by(full, plan))
     if args.force or args.replace_ca:  # files that embed a re-issued certificate, made again
         plan = full.select([s.name for s in plan.steps] + embedding(full, plan))
@@ -111,16 +123,28 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"kpki-openssl: {change}\n")
     for ca in result.replaced:
         signed = [s.name for s in plan.steps if isinstance(s, CertStep) and ca in s.needs]
+        old = (
+            f"the old ones are in {result.saved[ca]}"
+            if ca in result.saved
+            else "there was no old key to keep"
+            if ca not in result.resumed
+            else f"no copy of the old key was found in {out}/.kpki/replaced/"
+        )
         sys.stdout.write(
-            f"replaced CA {ca}: new key and certificate (the old ones are in {out}/.kpki/"
-            f"replaced/); re-issued what it signs: {', '.join(signed) or 'nothing'}. Anything "
-            "that still holds the old CA certificate (kubeconfigs, kubelets, etcd) must get the "
-            "new one, and certificates the old CA signed elsewhere no longer verify.\n"
+            f"replaced CA {ca}: new key and certificate ({old}); re-issued what it signs: "
+            f"{', '.join(signed) or 'nothing'}. Anything that still holds the old CA "
+            "certificate (kubeconfigs, kubelets, etcd) must get the new one, and certificates "
+            "the old CA signed elsewhere no longer verify.\n"
         )
     for ca in result.resumed:
+        old = (
+            f"the old CA's files are in {result.saved[ca]}"
+            if ca in result.saved
+            else f"no copy of the old CA key was found in {out}/.kpki/replaced/"
+        )
         sys.stdout.write(
             f"finished the interrupted --replace-ca of {ca}: every certificate it signs is "
-            "re-issued under the new CA\n"
+            f"re-issued under the new CA; {old}\n"
         )
     for step in waiting:
         sys.stdout.write(f"waiting for {step.spec.csr_file}: {sign_hint(step)}\n")
@@ -162,7 +186,12 @@ def sign_hint(step: SignStep) -> str:
 def run_options(args: argparse.Namespace) -> RunOptions:
     from kpki_openssl.execute.decide import RunOptions
 
-    return RunOptions(force=args.force, new_keys=args.new_keys, replace_ca=args.replace_ca)
+    return RunOptions(
+        force=args.force,
+        new_keys=args.new_keys,
+        replace_ca=args.replace_ca,
+        adopt_folder=args.adopt_folder,
+    )
 
 
 def preview(plan: Plan, out: Path, options: RunOptions) -> Iterable[str]:
@@ -172,12 +201,27 @@ def preview(plan: Plan, out: Path, options: RunOptions) -> Iterable[str]:
     from kpki_openssl.plan import shell_text
 
     decided = Runner(out, options=options).preview(plan)
-    todo = sum(1 for _step, d in decided if d.kind != "skip")
+    todo = sum(1 for _step, d in decided if d.kind in ("build", "again"))
+    refused = [step.name for step, d in decided if d.kind == "refuse"]
+    stop = f"; it would refuse {', '.join(refused)} and stop there" if refused else ""
     yield (
         f"# in {shell_text.one_line(str(out))}: run would do {todo} of these steps and leave "
-        f"{len(decided) - todo} as they are; every step's commands are shown\n"
+        f"{len(decided) - todo - len(refused)} as they are{stop}; every step's commands are "
+        "shown\n"
     )
     yield from shell_text.plan_parts(plan, comments={s.name: d.comment() for s, d in decided})
+
+
+def _signer_of(full: Plan, plan: Plan) -> str:
+    """The CA step that signs the first selected certificate (the first CA when none does)."""
+    from kpki_openssl.plan.steps import CertStep
+
+    cas = [s.name for s in full.steps if isinstance(s, CertStep) and s.is_ca]
+    for step in plan.steps:
+        signer = next((n for n in step.needs if n in cas), None)
+        if signer:
+            return signer
+    return cas[0] if cas else "CA"
 
 
 def signed_by(full: Plan, plan: Plan) -> list[str]:

@@ -21,6 +21,8 @@ LOG_HEADER = (
     shell_text.SCRIPT_PROLOGUE
     + "# Command log written by kpki_openssl: every command it ran and every file it wrote,\n"
     "# in order. Replay it in an empty folder with: bash commands.sh\n"
+    "# Where a key exists already it is kept, never replaced (the line before its command\n"
+    "# checks).\n"
 )
 
 

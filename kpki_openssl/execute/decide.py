@@ -51,6 +51,7 @@ class RunOptions:
     force: bool = False  # re-issue built leaf certificates (their keys kept)
     new_keys: bool = False  # with force: new leaf keys too
     replace_ca: bool = False  # a new CA key and certificate; re-issues what it signed
+    adopt_folder: bool = False  # write into an existing folder that holds files not ours
 
 
 @dataclass
@@ -71,17 +72,21 @@ class Changed:
 @dataclass(frozen=True)
 class Decision:
     """What one step needs: "skip" (built; `change` says how it differs from the plan, if it
-    does), "build" (not built: `actions` are what is missing) or "again" (built, made anew)."""
+    does), "build" (not built: `actions` are what is missing) or "again" (built, made anew);
+    for the dry run only, "refuse" (`reason`: what run would stop on)."""
 
     kind: str
     actions: tuple[Action, ...] = ()
     kept: tuple[str, ...] = ()  # existing keys the actions use instead of making new ones
-    back_up_ca: bool = False  # a built CA replaced: its old files are copied aside first
+    back_up_ca: bool = False  # a CA whose key is made anew: its old files are copied first
     replaces_ca: bool = False  # a CA made anew (--replace-ca, or finishing an interrupted one)
     change: Changed | None = None
+    reason: str = ""  # "refuse" (the dry run only): why run would stop at this step
 
     def comment(self) -> str:
         """What `run` would do, for the dry run: one line."""
+        if self.kind == "refuse":
+            return f"# run would refuse it and stop: {self.reason}"
         if self.kind == "skip":
             if self.change:
                 return f"# run would skip it: {self.change}"
@@ -95,13 +100,21 @@ class Decision:
         return f"# run would {what}{kept}"
 
 
-def decide_all(plan: Plan, snap: Snapshot, options: RunOptions) -> dict[str, Decision]:
+def decide_all(
+    plan: Plan, snap: Snapshot, options: RunOptions, preview: bool = False
+) -> dict[str, Decision]:
     """Every step's decision, in plan order: a step whose CA (or embedded certificate) is made
-    again in this run is made again too."""
+    again in this run is made again too. `preview` (the dry run): a step run would refuse is
+    decided "refuse", with the reason, instead of stopping here."""
     rebuilt: set[str] = set()
     out: dict[str, Decision] = {}
     for step in plan.steps:
-        decision = decide(step, snap, options, rebuilt)
+        try:
+            decision = decide(step, snap, options, rebuilt)
+        except KpkiError as exc:
+            if not preview:
+                raise
+            decision = Decision("refuse", reason=str(exc))
         if decision.kind == "again" or decision.replaces_ca:
             rebuilt.add(step.name)
         out[step.name] = decision
@@ -143,9 +156,17 @@ def decide(step: Step, snap: Snapshot, options: RunOptions, rebuilt: set[str]) -
         "again" if built else "build",
         actions,
         kept,
-        back_up_ca=replacing and built and not resuming,
+        # the old key is still here (a resume too, when it stopped before the new key): its
+        # files are copied aside, and the copy checked, before anything about the CA is written
+        back_up_ca=replacing and new_key and any(snap.exists(p) for p in ca_files(step)),
         replaces_ca=replacing,
     )
+
+
+def ca_files(step: Step) -> list[str]:
+    """A CA step's files that --replace-ca copies aside: its key(s), then its certificate."""
+    cert = [step.spec.cert_file] if isinstance(step, CertStep) else []
+    return [*step.key_files, *cert]
 
 
 def _signed_from_csr(step: Step, snap: Snapshot) -> bool:

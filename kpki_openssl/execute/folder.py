@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from kpki_openssl.execute import record_store
 
 LOCK_NAME = "lock"
 STAGE_DIR = "stage"
+REPLACED_DIR = "replaced"  # DIR/.kpki/replaced/STAMP/: the files of CAs --replace-ca replaced
 
 
 def meta_dir(out: Path) -> Path:
@@ -32,11 +33,15 @@ def meta_dir(out: Path) -> Path:
 
 
 @contextmanager
-def held(out: Path) -> Iterator[Path]:
-    """The folder made (0700) and locked for this process, the umask 077 meanwhile; yields
-    DIR/.kpki. On leaving, the staging folder is removed when every step finished (empty)."""
+def held(out: Path, known: Iterable[str] = (), adopt: bool = False) -> Iterator[Path]:
+    """The folder made (0700; its missing parents 0755 less the umask) and locked for this
+    process, the umask 077 meanwhile; yields DIR/.kpki. An existing folder holding files that
+    is not ours (no .kpki/, none of `known`) is refused unless `adopt`, before anything is
+    changed. On leaving, the staging folder is removed when every step finished (empty)."""
     safefs.check_out_folder(out)
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    safefs.check_ours(out, known, adopt)
+    safefs.make_parents(out.parent)
+    out.mkdir(exist_ok=True, mode=0o700)
     os.chmod(out, 0o700)
     meta = safefs.own_dir(meta_dir(out))
     with _lock(out, meta):
@@ -92,4 +97,9 @@ def discard_unfinished(meta: Path) -> list[str]:
     for folder in (meta, meta / record_store.RECORD_DIR):
         for temp in folder.glob(".*.tmp*"):
             temp.unlink(missing_ok=True)
+    replaced = meta / REPLACED_DIR  # a copy of an old CA's file cut short by the kill
+    if replaced.is_dir() and not replaced.is_symlink():
+        for temp in replaced.glob("*/**/.*.tmp*"):
+            if temp.is_file() and not temp.is_symlink():
+                temp.unlink()
     return discarded

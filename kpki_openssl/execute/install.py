@@ -23,17 +23,19 @@ per file it made, plus one for its record.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from kpki_openssl.base import safefs
 from kpki_openssl.execute import produced, record, record_store
+from kpki_openssl.execute.folder import REPLACED_DIR
 from kpki_openssl.execute.staging import Staged
 from kpki_openssl.plan.steps import PRIVATE_MODE, CertStep, Step
 
-REPLACED_DIR = "replaced"  # DIR/.kpki/replaced/STAMP/: the files of CAs --replace-ca replaced
 RESERVE = 64  # pending records made (and their folder synced) at a time
 
 
@@ -140,16 +142,88 @@ def observed(step: Step, out: Path, stage: Path | None = None) -> record.Record:
     return found
 
 
-def back_up_ca(meta: Path, out: Path, files: Iterable[str]) -> Path:
-    """Copy a CA's files that exist in DIR to DIR/.kpki/replaced/STAMP/ before they are
-    replaced; returns that folder."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    folder = safefs.own_dir(safefs.own_dir(meta / REPLACED_DIR) / stamp)
-    for path in files:
-        if (out / path).exists():
-            (folder / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(out / path, folder / path)
+def back_up_ca(meta: Path, out: Path, files: Sequence[str], stamp: str) -> Path | None:
+    """Copy a CA's files that are in DIR to DIR/.kpki/replaced/STAMP/, each read back and
+    compared and synced with its folders, before anything about the CA is written; a copy
+    already there whose files are these bytes (a resumed run) is used instead. The folder
+    holding the copies (None: none of the files exist); WriteFailed when a copy cannot be
+    made whole (a full disk): the partial copy is removed and the CA is left as it is."""
+    present = {p: safefs.read_bookkeeping(out / p) for p in files}  # a read error stops it
+    present = {p: data for p, data in present.items() if data is not None}
+    if not present:
+        return None
+    key = present.get(files[0])
+    found = find_saved(meta, files[0], record.digest(key)) if key is not None else None
+    if found is not None and all(_read_own(found / p) == data for p, data in present.items()):
+        return found
+    root = safefs.own_dir(meta / REPLACED_DIR)
+    folder = root / stamp
+    made = not folder.exists()
+    safefs.own_dir(folder)
+    try:
+        for path, data in present.items():
+            for _attempt in range(2):  # a copy that does not read back the same is made again
+                (folder / path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                safefs.write_file(folder / path, data, PRIVATE_MODE, parent_exists=True)
+                if _read_own(folder / path) == data:
+                    break
+            else:
+                raise safefs.WriteFailed(
+                    f"{folder / path}: the copy of {path} does not read back as written; "
+                    "the CA was not replaced"
+                )
+        safefs.sync_together([], sorted({(folder / p).parent for p in present} | {root, meta}))
+    except BaseException:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
+
+
+def find_saved(meta: Path, path: str, digest: str) -> Path | None:
+    """The folder under DIR/.kpki/replaced/ holding a copy of `path` with this digest."""
+    root = meta / REPLACED_DIR
+    if not digest or not root.is_dir() or root.is_symlink():
+        return None
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and not folder.is_symlink():
+            data = _read_own(folder / path)
+            if data is not None and record.digest(data) == digest:
+                return folder
+    return None
+
+
+def fix_key_modes(out: Path, paths: Iterable[str]) -> list[tuple[str, int]]:
+    """The plan's existing key files that the group or others may read, made 0600 (opened
+    without following a link; only regular files of ours): (path, the mode it had) each."""
+    fixed = []
+    for path in paths:
+        try:
+            fd = os.open(out / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and mode & 0o077:
+                os.fchmod(fd, PRIVATE_MODE)
+                fixed.append((path, mode))
+        finally:
+            os.close(fd)
+    return fixed
+
+
+def stamp_now() -> str:
+    """The name of a folder of copies under DIR/.kpki/replaced/ (UTC, to the microsecond)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _read_own(path: Path) -> bytes | None:
+    """A regular file's bytes, never through a link (None: missing, or not a regular file)."""
+    try:
+        return safefs.read_bookkeeping(path)
+    except (safefs.UnsafePath, safefs.WriteFailed, NotADirectoryError):
+        return None
 
 
 def overwrite_pending(path: Path, text: str) -> None:

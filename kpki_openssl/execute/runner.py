@@ -40,7 +40,14 @@ from kpki_openssl.execute import (
     snapshot,
     staging,
 )
-from kpki_openssl.execute.decide import Changed, Decision, RunOptions, Snapshot, decide_all
+from kpki_openssl.execute.decide import (
+    Changed,
+    Decision,
+    RunOptions,
+    Snapshot,
+    ca_files,
+    decide_all,
+)
 from kpki_openssl.plan.steps import CertStep, Command, Plan, RenewStep, Step
 
 __all__ = ["Changed", "Decision", "Progress", "RunOptions", "RunResult", "Runner"]
@@ -68,6 +75,7 @@ class RunResult:
     renewed: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)  # unfinished steps of a killed run
     resumed: list[str] = field(default_factory=list)  # CAs of an interrupted --replace-ca, done
+    saved: dict[str, str] = field(default_factory=dict)  # replaced CA -> folder of its old files
 
     CHANGED_EXIT = 3  # the run finished, but built steps differ from the recipe (left alone)
 
@@ -85,6 +93,7 @@ class RunResult:
             "renewed": self.renewed,
             "discarded": self.discarded,
             "resumed": self.resumed,
+            "saved": self.saved,
             "exit_code": self.exit_code,
         }
 
@@ -123,9 +132,10 @@ class Runner:
     # ----- what run would do -----
 
     def preview(self, plan: Plan) -> list[tuple[Step, Decision]]:
-        """What `run` would do with each step in this folder (for dry-run); writes nothing."""
+        """What `run` would do with each step in this folder (for dry-run; a step it would
+        refuse is decided "refuse", with the reason); writes nothing."""
         snap = snapshot.take(self.out, self.meta, plan, settle=False)
-        decisions = decide_all(plan, snap, self.options)
+        decisions = decide_all(plan, snap, self.options, preview=True)
         return [(step, decisions[step.name]) for step in plan.steps]
 
     def decide(self, step: Step) -> Decision:
@@ -149,9 +159,16 @@ class Runner:
         check_inputs(self.out, plan, makers or {})
         check_programs(plan)
         result = RunResult()
-        with self._session(result) as (installer, folders):
+        with self._session(result, plan) as (installer, folders):
             snap = snapshot.take(self.out, self.meta, plan)
             decisions = decide_all(plan, snap, self.options)
+            result.saved.update(self._save_cas(plan, decisions, snap))  # before anything else
+            keys = dict.fromkeys(p for s in plan.steps for p in s.key_files if snap.is_file(p))
+            for path, mode in install.fix_key_modes(self.out, keys):
+                self._report(
+                    f"mode  {path}: was {mode:04o}, now 0600 (a key is never readable by others)"
+                )
+                self.log.note(f"{path}: mode {mode:04o} made 0600 (a private key)")
             replacing = dict(snap.replacing)
             for step in plan.steps:
                 if decisions[step.name].replaces_ca and step.name not in replacing:
@@ -208,21 +225,38 @@ class Runner:
         again = decision.kind == "again"
         rec.lines.append(f"step  {step.name}: {step.title}" + (" (again)" if again else ""))
         cert_file = step.spec.cert_file if isinstance(step, CertStep) else None
-        if decision.back_up_ca:
-            files = [*step.key_files, *([cert_file] if cert_file else [])]
-            saved = install.back_up_ca(self.meta, self.out, files)
-            rec.lines.append(f"save  {step.name}: the old CA's files are in {saved}")
-            rec.log.append(
-                command_log.note(
-                    f"step {step.name}: --replace-ca; the old CA's files were copied to {saved}"
-                )
-            )
         if again and not decision.kept and cert_file:
             # a new key: drop the old certificate first, so a crash cannot leave it beside
             # a key it does not match (the step then resumes as "key without certificate")
             (self.out / cert_file).unlink()
         rec.staged = staging.stage(step, decision.actions, folders, rec.log.append)
         rec.replaces_ca = decision.replaces_ca
+
+    def _save_cas(
+        self, plan: Plan, decisions: Mapping[str, Decision], snap: Snapshot
+    ) -> dict[str, str]:
+        """Copy aside the files of every CA this run makes a new key for, each copy checked,
+        before anything about any of them is written (a resume whose old key is still here
+        included); find the copies of those an interrupted --replace-ca already replaced.
+        CA name -> the folder holding its old files."""
+        saved: dict[str, str] = {}
+        stamp = install.stamp_now()
+        for step in plan.steps:
+            decision = decisions[step.name]
+            if decision.back_up_ca:
+                found = install.back_up_ca(self.meta, self.out, ca_files(step), stamp)
+                if found is None:
+                    continue
+                self._report(f"save  {step.name}: the old CA's files are in {found}")
+                self.log.note(f"step {step.name}: --replace-ca; the old CA's files are in {found}")
+            elif decision.replaces_ca and step.name in snap.replacing and step.key_files:
+                found = install.find_saved(self.meta, step.key_files[0], snap.replacing[step.name])
+                if found is None:
+                    continue
+            else:
+                continue
+            saved[step.name] = str(found)
+        return saved
 
     def _skip(self, step: Step, change: Changed | None, rec: StepRecord) -> None:
         if change is None:
@@ -303,7 +337,7 @@ class Runner:
         result = RunResult(skipped=unbuilt)
         for name in unbuilt:
             self._report(f"skip  {name}: not built yet (run builds it)")
-        with self._session(result) as (installer, folders):
+        with self._session(result, todo) as (installer, folders):
             records = snapshot.take(self.out, self.meta, todo).records
             for step in todo.steps:
                 self._renew_step(step, records.get(step.name), installer, folders)
@@ -336,11 +370,15 @@ class Runner:
     # ----- the folder -----
 
     @contextmanager
-    def _session(self, result: RunResult) -> Iterator[tuple[install.Installer, staging.Folders]]:
-        """The folder held (folder.py), the run noted in the log, a killed run's leftovers
+    def _session(
+        self, result: RunResult, plan: Plan
+    ) -> Iterator[tuple[install.Installer, staging.Folders]]:
+        """The folder held (folder.py; an existing one that holds none of the plan's files and
+        no .kpki/ only with --adopt-folder), the run noted in the log, a killed run's leftovers
         discarded; yields the installer and the staging folders, whose owed syncs and idle
         folders are done with on the way out."""
-        with folder.held(self.out) as meta:
+        known = (p for step in plan.steps for p in (*step.writes, *step.reads))
+        with folder.held(self.out, known, self.options.adopt_folder) as meta:
             if self.invocation:
                 self.log.note(f"kpki-openssl {self.invocation} (pid {os.getpid()})")
             for name in folder.discard_unfinished(meta):

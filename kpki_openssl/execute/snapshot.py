@@ -17,7 +17,8 @@ from kpki_openssl.execute.decide import FileState, Snapshot
 from kpki_openssl.plan.certlist import key_facts, key_words
 from kpki_openssl.plan.steps import CertStep, KeyPairStep, Plan, Step
 
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----\s*$", re.DOTALL)
+# the last block runs to the end of the value (\Z: `$` would also stop before a final newline)
+_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----\s*\Z", re.DOTALL)
 
 
 def pem_complete(data: bytes, label_suffix: str) -> bool:

@@ -51,12 +51,24 @@ def quoted_heredoc(command: str, content: str) -> str:
     return f"{command} <<'{delimiter}'\n{body}{delimiter}\n"
 
 
-def action_text(action: Action) -> str:
+def action_text(action: Action, keep_keys: bool = False) -> str:
+    """An action as script text; `keep_keys`: a command making a private key is skipped when
+    its file exists (kept_key_line)."""
     if isinstance(action, Command):
+        if keep_keys and action.private and action.writes:
+            return kept_key_line(action)
         return command_line(action) + "\n"
     if isinstance(action, GeneratedFile):  # the line that makes it, never what it holds
         return action.shell()
     return heredoc(action)
+
+
+def kept_key_line(command: Command) -> str:
+    """A command that makes a private key, run only when none of its files exists, so a script
+    run where keys are never replaces one: `[ -e KEY ] || \\` then the command on its own line."""
+    exists = " || ".join(f"[ -e {_quote(p)} ]" for p in command.writes)
+    guard = exists if len(command.writes) == 1 else f"{{ {exists}; }}"
+    return f"{guard} || \\\n{command_line(command)}\n"
 
 
 def comment(text: str, width: int = 78) -> str:
@@ -107,16 +119,18 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def step_text(step: Step, explain: bool = True, comment_line: str = "") -> str:
+def step_text(
+    step: Step, explain: bool = True, comment_line: str = "", keep_keys: bool = False
+) -> str:
     """One step: its header, why, notes, then every action (`comment_line`: the dry run's
-    word on what `run` would do with it in an existing folder)."""
+    word on what `run` would do with it in an existing folder; `keep_keys`: see action_text)."""
     parts = [f"\n# ===== step {step.name}: {one_line(step.title)} =====\n"]
     if comment_line:
         parts.append(comment_line + "\n")
     if explain and step.explain:
         parts.append(comment(step.explain))
     parts.extend(f"# {line}\n" for line in step.notes)
-    actions = [action_text(a) for a in step.actions]
+    actions = [action_text(a, keep_keys) for a in step.actions]
     if getattr(step, "kind", "") == "sign" and not getattr(step, "source", ""):
         # signed from a CSR the node sends (node_keys=on-node): only once it is here
         csr = shlex.quote(step.spec.csr_file)  # type: ignore[attr-defined]
@@ -141,29 +155,34 @@ def variables_comment(values: Mapping[str, VariableValue]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def plan_text(plan: Plan, explain: bool = True) -> str:
+def plan_text(plan: Plan, explain: bool = True, keep_keys: bool = False) -> str:
     """Every step's files and commands, in plan order, with a header naming recipe and values."""
-    return "".join(plan_parts(plan, explain))
+    return "".join(plan_parts(plan, explain, keep_keys=keep_keys))
 
 
 def plan_parts(
-    plan: Plan, explain: bool = True, comments: Mapping[str, str] | None = None
+    plan: Plan,
+    explain: bool = True,
+    comments: Mapping[str, str] | None = None,
+    keep_keys: bool = False,
 ) -> Iterator[str]:
     """plan_text piece by piece, so a 10,000-step dry-run never holds the whole text at once.
-    `comments`: a line per step name, shown under its header (the dry run in a folder)."""
+    `comments`: a line per step name, shown under its header (the dry run in a folder);
+    `keep_keys`: a key command is skipped when its key exists (the exported script)."""
     count = len(plan.steps)
     head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
     yield head + "# variables:\n" + variables_comment(plan.values)
     for step in plan.steps:
-        yield step_text(step, explain, (comments or {}).get(step.name, ""))
+        yield step_text(step, explain, (comments or {}).get(step.name, ""), keep_keys)
 
 
 def script(plan: Plan) -> str:
     """A standalone bash script that builds the same PKI in the current directory."""
     return (
         SCRIPT_PROLOGUE
-        + "# Run it in an empty folder: it writes keys, CSRs and certificates there.\n"
-        + plan_text(plan)
+        + "# Run it in an empty folder: it writes keys, CSRs and certificates there. Where a key\n"
+        + "# exists already it is kept, never replaced (the line before its command checks).\n"
+        + plan_text(plan, keep_keys=True)
     )
 
 
@@ -178,7 +197,8 @@ def log_entry(action: Action, step: str, when: str, status: int | None, seconds:
         made = f"# {when} step {step}: made {action.path} (mode {action.mode:04o}; made anew"
         return f"{made} when replayed)\n{action.shell()}"
     line = command_line(action)
-    if status == 0:
+    if status == 0:  # replayed where the key exists, a key command keeps it
+        line = kept_key_line(action).rstrip("\n") if action.private and action.writes else line
         return f"# {when} step {step}: exit 0 ({seconds:.3f} s)\n{line}\n"
     return f"# {when} step {step}: FAILED, exit {status} ({seconds:.3f} s)\n# {line}\n"
 
@@ -207,11 +227,7 @@ def node_script(plan: Plan, node: str) -> str:
         if step.explain:
             parts.append(comment(step.explain))
         for action in certificates_api.node_actions(step):
-            if isinstance(action, Command) and action.private and action.writes:
-                guard = " && ".join(f"[ -e {shlex.quote(p)} ]" for p in action.writes)
-                parts.append(f"{guard} || {command_line(action)}\n")
-            else:
-                parts.append(action_text(action))
+            parts.append(action_text(action, keep_keys=True))
         yaml_file = certificates_api.manifest_file(step.spec)
         encode = argv_text(openssl_argv.base64_argv(step.spec.csr_file))
         head = quoted_heredoc("cat", certificates_api.manifest_head(request))

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from kpki_openssl.base import processes
+from kpki_openssl.base import processes, safeyaml
+from kpki_openssl.base.errors import KpkiError
 from kpki_openssl.deploy.hosts import SIGNERS
 from kpki_openssl.prove.fleet_report import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check, words
 
@@ -472,8 +473,6 @@ def _kubectl(fleet: Fleet, host: str, path: str, how: str, extra: tuple[str, ...
 def kubelets(fleet: Fleet) -> None:
     """A kubelet stand-in on each node (its KubeletConfiguration's files); the control plane
     host dials each at the node's address with its --kubelet-* files."""
-    import yaml
-
     if not fleet.control_planes:
         return
     plane = fleet.control_planes[0]
@@ -481,12 +480,14 @@ def kubelets(fleet: Fleet) -> None:
     for node in fleet.nodes:
         path = _component(fleet, node, "kubelet", yaml=True)
         problem = ""
-        try:
-            data = yaml.safe_load(fleet.on_host(node, path).read_text(errors="replace")) or {}
-        except OSError:
+        data = {}
+        if not fleet.on_host(node, path).exists():
             problem = f"{path} is not on {node}"
-        except yaml.YAMLError as exc:
-            problem = f"{path}: {words(str(exc))}"
+        else:
+            try:
+                data = safeyaml.load_file(fleet.on_host(node, path), path) or {}
+            except KpkiError as exc:
+                problem = words(str(exc))
         if problem:
             fleet.result.add(
                 Check(
@@ -548,8 +549,6 @@ def kubelets(fleet: Fleet) -> None:
 def etcd_refuses_node(fleet: Fleet, node: str, members: dict[str, dict]) -> None:
     """etcd refuses the node's kubelet client certificate (from its kubelet kubeconfig), said
     by etcd's own log; with one CA for etcd and the kubelets it gets in, and that is a note."""
-    import yaml
-
     config = next(
         (
             k
@@ -562,7 +561,7 @@ def etcd_refuses_node(fleet: Fleet, node: str, members: dict[str, dict]) -> None
     if config is None or not members:
         return
     path = next(f.path for f in fleet.files(node) if f.source == config.file)
-    cert, key = _client_files(fleet, node, path, yaml)
+    cert, key = _client_files(fleet, node, path)
     host, member = next(iter(members.items()))
     spec = next((c for c in fleet.plan.certs if c.cert_file == config.cert_file), None)
     trusted = member["flags"].get("--trusted-ca-file", "").rsplit("/", 1)[-1]
@@ -609,13 +608,13 @@ def _common_name(fleet: Fleet, cert_file: str) -> str:
     return spec.common_name if spec is not None else ""
 
 
-def _client_files(fleet: Fleet, node: str, path: str, yaml) -> tuple[str, str]:
+def _client_files(fleet: Fleet, node: str, path: str) -> tuple[str, str]:
     """The client certificate and key a kubeconfig on the node names (host paths; embedded
     data is written to the node's tmpfs first)."""
     try:
-        data = yaml.safe_load(fleet.on_host(node, path).read_text(errors="replace")) or {}
+        data = safeyaml.load_file(fleet.on_host(node, path), path) or {}
         user = (data.get("users") or [{}])[0].get("user") or {}
-    except (OSError, yaml.YAMLError, AttributeError, IndexError):
+    except (KpkiError, AttributeError, IndexError):
         return "", ""
     folder = str(Path(path).parent)
     out = []

@@ -95,11 +95,13 @@ def with_client(context: Context, path: Path, label: str, client: tuple[Path, Pa
 
 
 def _load(path: Path) -> object:
-    import yaml
+    """A folder's kubeconfig, through the alias guard and bounded (None: not such YAML)."""
+    from kpki_openssl.base import safeyaml
+    from kpki_openssl.base.errors import KpkiError
 
     try:
-        return yaml.safe_load(path.read_text(errors="replace"))
-    except (OSError, yaml.YAMLError):
+        return safeyaml.load_file(path)
+    except KpkiError:
         return None
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kpki_openssl.base import safeyaml
+from kpki_openssl.base.errors import KpkiError
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.prove import kubectl, s_server
 from kpki_openssl.prove.context import Context
@@ -34,14 +36,12 @@ def run(context: Context) -> None:
 def _kubelet(
     context: Context, config: Path, client: tuple[Path | None, Path | None, Path | None]
 ) -> None:
-    import yaml
-
     start = context.check(
         f"{config.name}: openssl s_server presents tlsCertFile", "openssl", ACCEPT, add=False
     )
     try:
-        data = yaml.safe_load(config.read_text(errors="replace")) or {}
-    except yaml.YAMLError as exc:
+        data = safeyaml.load_file(config, config.name) or {}
+    except KpkiError as exc:
         start.status, start.said = FAIL, f"not YAML: {words(str(exc))}"
         context.add(start)
         return
