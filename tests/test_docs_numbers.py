@@ -79,8 +79,8 @@ def _dry_run(nodes: int | None) -> list[str]:
 
 
 def _steps(nodes: int | None) -> int:
-    header = [line for line in _dry_run(nodes) if line.startswith("# kpki_openssl plan:")]
-    return int(re.fullmatch(r"# kpki_openssl plan: recipe kubernetes, (\d+) steps?", header[0])[1])
+    header = [line for line in _dry_run(nodes) if line.startswith("# kpki-openssl plan:")]
+    return int(re.fullmatch(r"# kpki-openssl plan: recipe kubernetes, (\d+) steps?", header[0])[1])
 
 
 def _count(nodes: int | None, pattern: str) -> int:

@@ -6,6 +6,7 @@ markup (commands, [alt_names] sections) is never parsed as markup.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TextIO
@@ -13,6 +14,29 @@ from typing import TextIO
 
 def is_terminal(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
+
+
+DEFAULT_WIDTH = 80  # columns, when the stream is not a terminal (a pipe, a file)
+
+
+def width(stream: TextIO) -> int:
+    """The terminal's width in columns (at least 40); 80 when the stream is not a terminal."""
+    try:
+        if is_terminal(stream):
+            return max(40, os.get_terminal_size(stream.fileno()).columns)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return DEFAULT_WIDTH
+
+
+def height(stream: TextIO) -> int | None:
+    """The terminal's height in rows (at least 10); None when the stream is not a terminal."""
+    try:
+        if is_terminal(stream):
+            return max(10, os.get_terminal_size(stream.fileno()).lines)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
 
 
 def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None:
@@ -118,7 +142,7 @@ class BarProgress(PlainProgress):
         self.console = Console(file=stream, highlight=False)
         self.bar = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.description}", markup=False),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("elapsed"),

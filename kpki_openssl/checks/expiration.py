@@ -1,8 +1,9 @@
 """When does each certificate expire? Like `kubeadm certs check-expiration`, for any folder.
 
-Every *.crt under the folder, plus the client certificate of every kubeconfig (embedded or
-referenced). A certificate is listed as a CA when it is self-signed or has CA:TRUE; every other
-certificate names the CA whose subject is its issuer. Reading is in-process (certinfo.read, with
+Every *.crt under the folder, plus the client certificate of every kubeconfig that embeds it or
+names a file not listed already (a certificate is listed once). A certificate is listed as a CA
+when it is self-signed or has CA:TRUE; every other certificate names the CA whose subject is its
+issuer. Reading is in-process (certinfo.read, with
 cryptography): only regular files are opened, and whatever cannot be read is named, with why.
 """
 
@@ -48,7 +49,7 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
     """Every certificate in the folder and its kubeconfigs."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
-        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+        raise InputError(f"--out: {str(out)!r} is not a folder ('kpki-openssl run all' builds one)")
     found: list[tuple[str, str, str, str, CertInfo]] = []
     unreadable: list[str] = []
     why: dict[str, str] = {}
@@ -63,6 +64,7 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
             found.append((Path(rel).stem, rel, "file", "", certinfo.read(rel, cwd=out)))
         except KpkiError as exc:
             cannot(rel, str(exc).removeprefix(f"{rel}: "))
+    listed = {rel for _stem, rel, _source, _field, _info in found}
     for name in kubeconfig_files.find(out):
         progress(name)
         try:
@@ -83,6 +85,8 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
                 if cred.embedded:
                     info = certinfo.read(cred.field, cwd=out, pem=cred.pem)
                 elif (local := kubeconfig_files.local_file(out, name, cred, {})) is not None:
+                    if Path(local).as_posix() in listed:
+                        continue  # a file of the folder, listed once, under its own name
                     info = certinfo.read(local, cwd=out)
                 else:
                     cannot(f"{name} ({cred.field}: {cred.path} is missing)", "missing")

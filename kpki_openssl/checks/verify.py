@@ -69,7 +69,7 @@ def verify(
     walkthrough's per-step check) every kubeconfig in the folder."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
-        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+        raise InputError(f"--out: {str(out)!r} is not a folder ('kpki-openssl run all' builds one)")
     checks: list[Check] = []
     infos: dict[str, CertInfo] = {}
     specs = plan.certs

@@ -14,7 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and the certificate they made (s skips, q quits), then Enter again for the next step "
         "(p proves the folder with etcd, kubectl and curl; e explains the step in full). Steps "
         "already complete in the folder are passed over, so a walkthrough quit halfway can be "
-        "resumed, or finished with 'run all'. It never waits when stdin is not a terminal."
+        "resumed, or finished with 'kpki-openssl run all'. It never waits when stdin is not a "
+        "terminal."
     )
     parser.add_argument(
         "steps", nargs="*", metavar="STEP", help="steps to walk through (default: all)"

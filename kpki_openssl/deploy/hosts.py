@@ -162,20 +162,29 @@ def _no_signing_key_off_the_control_plane(plan: Plan, hosts: tuple[Host, ...]) -
 def install_script(plan: Plan, host_name: str) -> str:
     """The commands that put one host's files in place, run from the output folder, under the
     root given as the first argument (default /), so it can be tried in a scratch folder."""
-    from kpki_openssl.plan.shell_text import SCRIPT_PROLOGUE, comment
+    from kpki_openssl.plan.shell_text import BASE_PROLOGUE, comment
 
     host = layout(plan).host(host_name)
+    sources = " ".join(shlex.quote(f) for f in dict.fromkeys(f.source for f in host.files))
     parts = [
-        SCRIPT_PROLOGUE,
+        BASE_PROLOGUE,  # it runs no openssl: no trust-store setting
         comment(
             f"Puts the files of host {host.name} ({', '.join(host.programs)}) in place. Run it "
             "from the output folder, as root on the host: bash THIS_SCRIPT [ROOT]. ROOT "
             "(default /) is prefixed to every path, so it can be tried in a scratch folder "
             "first."
         ),
-        f"# kpki_openssl install script: recipe {plan.recipe}, host {host.name}\n",
+        f"# kpki-openssl install script: recipe {plan.recipe}, host {host.name}\n",
         'root="${1:-/}"\n',
         'root="${root%/}"\n',
+        "# Run from the PKI folder: every file must be here before anything is installed.\n",
+        "missing=''\n",
+        f'for f in {sources}; do [ -f "$f" ] || missing="$missing $f"; done\n',
+        'if [ -n "$missing" ]; then\n'
+        f"  echo {shlex.quote(f'install {host.name}: run this from the PKI folder; not here:')}"
+        '"$missing" >&2\n'
+        "  exit 1\n"
+        "fi\n",
     ]
     for file in host.files:
         argv = ["install", "-D", "-m", f"{file.mode:04o}", file.source]

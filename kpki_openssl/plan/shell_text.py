@@ -142,7 +142,7 @@ def plan_parts(
     """plan_text piece by piece, so a 10,000-step dry-run never holds the whole text at once.
     `comments`: a line per step name, shown under its header (the dry run in a folder)."""
     count = len(plan.steps)
-    head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
+    head = f"# kpki-openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
     yield head + "# variables:\n" + variables_comment(plan.values)
     for step in plan.steps:
         yield step_text(step, explain, (comments or {}).get(step.name, ""))
@@ -183,7 +183,7 @@ def node_script(plan: Plan, node: str) -> str:
             "CSRs here and wraps each CSR in a certificates.k8s.io/v1 CertificateSigningRequest "
             "manifest. The private keys never leave this machine; an existing key is kept."
         ),
-        f"# kpki_openssl node script: recipe {plan.recipe}, node {node}\n",
+        f"# kpki-openssl node script: recipe {plan.recipe}, node {node}\n",
         "# variables:\n" + variables_comment(plan.values),
     ]
     made = []

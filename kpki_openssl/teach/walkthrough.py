@@ -134,7 +134,7 @@ def missing_inputs(plan: Plan, out: Path, makers: Mapping[str, str]) -> None:
         missing = [p for p in step.reads if p not in made and not (out / p).exists()]
         if missing:
             by = sorted({makers[p] for p in missing if p in makers})
-            hint = f"; walk through {' '.join(by)} first (or 'run all')" if by else ""
+            hint = f"; walk through {' '.join(by)} first (or 'kpki-openssl run all')" if by else ""
             raise KpkiError(f"step {step.name}: needs {', '.join(missing)} in {out}{hint}")
         made.update(step.writes)
 
