@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -16,6 +17,11 @@ from kpki_openssl.recipe.variables import resolve_variables
 from kpki_openssl.teach import flag_glossary
 from tests.conftest import need_program, run_cli
 from tests.oracle import openssl_verify
+
+
+def unfold(text: str) -> str:
+    """Display text with each command folded with ` \\` joined back into one line."""
+    return re.sub(r" \\\n +", " ", text)
 
 
 def dry_run_commands(*extra: str) -> list[str]:
@@ -59,7 +65,8 @@ def test_every_flag_of_every_bundled_recipe_is_explained(recipe: str) -> None:
 def test_explain_all_covers_every_step_and_command() -> None:
     done = run_cli("explain", "all")
     assert done.returncode == 0, done.stderr
-    text = done.stdout
+    text = unfold(done.stdout)
+    assert max(len(ln) for ln in done.stdout.splitlines() if " " in ln.strip(" |")) <= 80
     names = step_names()
     assert len(names) >= 16  # 16 certificates, then kubeconfigs and component files
     for name in names:
@@ -76,14 +83,14 @@ def test_explain_all_for_every_other_bundled_recipe(recipe: str) -> None:
     names = step_names("--recipe", recipe)
     assert names and all(f"step {name}: " in done.stdout for name in names)
     for command in dry_run_commands("--recipe", recipe):
-        assert f"  $ {command}\n" in done.stdout
+        assert f"  $ {command}\n" in unfold(done.stdout)
     assert "(no explanation recorded)" not in done.stdout
 
 
 def test_explain_shows_the_document_beside_ours_with_reasons() -> None:
     done = run_cli("explain", "apiserver", "kube-scheduler")
     assert done.returncode == 0, done.stderr
-    text = done.stdout
+    text = unfold(done.stdout)
     # the document's signing command, which drops the SANs, next to ours
     doc = (
         "document: openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -out apiserver.crt"
@@ -91,9 +98,10 @@ def test_explain_shows_the_document_beside_ours_with_reasons() -> None:
     assert doc in text
     ours = text.split(doc, 1)[1].splitlines()[1]
     assert ours.strip().startswith("ours:") and "-extfile apiserver.cnf -extensions v3_req" in ours
-    assert "Unable to get 'req_distinguished_name' section" in text
+    prose = " ".join(text.split())  # prose is wrapped at 80 columns (explain piped)
+    assert "Unable to get 'req_distinguished_name' section" in prose
     assert "30 days" in text
-    assert "-days 365" in text and "valid for 365 days (without -days openssl gives 30)" in text
+    assert "-days 365" in text and "valid for 365 days (without -days openssl gives 30)" in prose
     # the CN that default RBAC would not authorize
     assert "document: kube-scheduler" in text and "ours:     system:kube-scheduler" in text
     assert "/CN=kube-scheduler/O=system:kube-scheduler" in text
