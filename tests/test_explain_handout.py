@@ -252,3 +252,24 @@ def test_a_departure_with_empty_fields_keeps_one_line_each(tmp_path: Path) -> No
         "      ours:     -",
         "      why:      -",
     ]
+
+
+def test_a_kubeconfig_the_exam_way_with_embedded_certificates(tmp_path: Path) -> None:
+    """explain shows the four kubectl config commands (--embed-certs=true when embedded),
+    how run makes the file, the YAML as what it writes, and a command that reads an
+    embedded certificate back, which does so on a real folder."""
+    sets = ("--set", "embed_certs=yes", "--set", "key_type=ecdsa", "--set", "nodes=n1")
+    done = run_cli("explain", "admin.kubeconfig", *sets)
+    assert done.returncode == 0, done.stderr
+    text = unfold(done.stdout)
+    assert "Commands (the exam way: kubectl config)" in text
+    assert "  $ kubectl config set-cluster kubernetes --server=https://kube-apiserver:6443 " in text
+    assert text.count("--embed-certs=true") >= 2 and "What this writes: admin.kubeconfig" in text
+    read_back = [ln[4:] for ln in text.splitlines() if ln.startswith("  $ kubectl config view")]
+    assert len(read_back) == 2
+    need_program("kubectl")
+    out = tmp_path / "pki"
+    assert run_cli("run", "all", "--quiet", "--out", str(out), *sets).returncode == 0
+    shown = subprocess.run(["bash", "-c", read_back[0]], cwd=out, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "kube-admin" in shown.stdout and "system:masters" in shown.stdout

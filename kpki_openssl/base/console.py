@@ -39,8 +39,11 @@ def height(stream: TextIO) -> int | None:
     return None
 
 
-def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None:
-    """Shell text (whole, or in pieces): highlighted on a terminal, byte-for-byte plain when
+def show_script(
+    text: str | Iterable[str], stream: TextIO | None = None, fold: bool = False
+) -> None:
+    """Shell text (whole, or in pieces): highlighted on a terminal (with `fold`, each long
+    command folded at spaces with ` \\` to the terminal's width), byte-for-byte plain when
     piped, where pieces are written as they come so a huge plan is never held twice."""
     stream = stream or sys.stdout
     parts = [text] if isinstance(text, str) else text
@@ -49,6 +52,10 @@ def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None
             stream.write(part)
         return
     text = "".join(parts)
+    if fold:
+        from kpki_openssl.base.shell_fold import fold_script
+
+        text = fold_script(text, width(stream))
     from rich.console import Console
     from rich.syntax import Syntax
 

@@ -42,7 +42,8 @@ def main(args: argparse.Namespace) -> int:
         from kpki_openssl.base.trust_store_setting import NOTE
 
         console.show_script(
-            "# dry run: nothing is written\n" + shell_text.plan_text(plan) + "\n" + NOTE
+            "# dry run: nothing is written\n" + shell_text.plan_text(plan) + "\n" + NOTE,
+            fold=True,
         )
         return 0
     out = out_dir(args)

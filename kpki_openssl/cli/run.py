@@ -107,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
         head = ["# dry run: nothing is written\n"]
         end = ["\n" + NOTE]  # the document's commands lead; what run adds comes last
-        console.show_script(itertools.chain(head, parts, tail if usage else [], end))
+        console.show_script(itertools.chain(head, parts, tail if usage else [], end), fold=True)
         return 0
     from kpki_openssl.execute.runner import (  # not before: a dry run needs no plumbum
         LOG_NAME,

@@ -179,13 +179,11 @@ def _command(line: str, width: int, first: str = "  $ ", rest: str = "  ") -> st
 
 
 def _file_lines(content: str, width: int, bar: str = "  | ") -> str:
-    """A file's text behind a bar; its comment lines wrapped as comments, the rest as it is."""
-    out = []
-    for line in content.splitlines():
-        if line.lstrip().startswith("#"):
-            out.extend(f"{bar}{ln}" for ln in shell_fold.fold_comment(line, width - len(bar)))
-        else:
-            out.append(bar + line)
+    """A file's text behind a bar; its comment lines wrapped as comments, a longer line broken
+    after a space, `/`, `=` or `,` and continued after `↪` (display only)."""
+    from kpki_openssl.teach.screen import verbatim
+
+    out = [ln for line in content.splitlines() for ln in verbatim(line, width, bar)]
     return "".join(f"{ln}\n" for ln in out)
 
 
