@@ -391,3 +391,21 @@ def test_the_dry_run_and_explain_fit_the_terminal(tmp_path: Path, width: int) ->
             assert longest > 80  # the terminal's width, not 80
     piped = run_cli("run", "all", "--dry-run").stdout
     assert " \\\n" not in piped and "SSL_CERT_FILE=/dev/null (speed only" in piped
+
+
+def test_tables_at_80_columns_never_split_a_name(tmp_path: Path) -> None:
+    """list (too wide for 80 columns: one record per step) and check-expiration (a table whose
+    columns give way down to their longest word) in an 80-column terminal."""
+    need_program("openssl")
+    out = tmp_path / "pki"
+    assert run_cli("run", "all", "--quiet", "--out", str(out), *SETS).returncode == 0
+    for argv in (["list", *SETS], ["check-expiration", "--out", str(out)]):
+        term = Tmux([sys.executable, "-m", "kpki_openssl", *argv], tmp_path, 80, 24)
+        try:
+            term.wait_for(lambda s: "EXITED=" in s, argv[0])
+            joined = term.screen()
+        finally:
+            term.close()
+        assert "EXITED=0" in joined, joined
+        assert not split_tokens(joined, 80), argv
+        assert "kubelet-client-n1" in joined and "kube-controller-manager" in joined
