@@ -11,6 +11,8 @@ command -v curl >/dev/null 2>&1 || need="$need curl"
 [ -x /usr/share/easy-rsa/easyrsa ] || need="$need easy-rsa"
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v strace >/dev/null 2>&1 || need="$need strace"
+command -v dot >/dev/null 2>&1 || need="$need graphviz"
+command -v pandoc >/dev/null 2>&1 || need="$need pandoc"
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -265,7 +265,8 @@ def handout(plan: Plan, description: str = "") -> str:
         "the client presents (and the kubeconfig that names it). Dotted arrows: what each CA "
         "signs. Each server box says which certificate it presents.\n\n"
     )
-    out.append(fence(diagram.mermaid(plan), "mermaid") + "\n")
+    for picture in diagram.PICTURES:
+        out.append(fence(diagram.mermaid(plan, picture), "mermaid") + "\n")
     out.append("## 3. The flags, once\n\n")
     out.append(_glossary(plan) + "\n")
     out.append("## 4. Variables\n\n")
