@@ -13,6 +13,7 @@ command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v strace >/dev/null 2>&1 || need="$need strace"
 command -v dot >/dev/null 2>&1 || need="$need graphviz"
 command -v pandoc >/dev/null 2>&1 || need="$need pandoc"
+command -v pdfroff >/dev/null 2>&1 || need="$need groff"  # pandoc's PDF engine in the tests
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -113,9 +113,9 @@ def _per_node(measure: Callable[[int | None], int]) -> int:
 
 
 @cache
-def _handout() -> tuple[int, int]:
-    """(lines, lines inside its sh blocks) of `export --format markdown`."""
-    done = run_cli("export", "--format", "markdown")
+def _handout(*extra: str) -> tuple[int, int]:
+    """(lines, lines inside its sh blocks) of `export --format markdown` (and `extra`)."""
+    done = run_cli("export", "--format", "markdown", *extra)
     assert done.returncode == 0, done.stderr
     lines, shell, fence = done.stdout.splitlines(), 0, None
     for line in lines:
@@ -188,6 +188,7 @@ MEASURES: dict[str, Callable[[int | None], int]] = {
     "handout-lines": lambda n: _handout()[0],
     "handout-sh-lines": lambda n: _handout()[1],
     "handout-prose-lines": lambda n: _handout()[0] - _handout()[1],
+    "handout-full-lines": lambda n: _handout("--full")[0],
     "lint-checks": lambda n: len(_lint("kubernetes")["checks"]),
     "as-written-findings": lambda n: len(_lint("as-written")["findings"]),
     "walkthrough-openssl": lambda n: _walkthrough(True)["walkthrough"],

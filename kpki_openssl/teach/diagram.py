@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import Plan
+from kpki_openssl.teach.kinds import Rows
 
 # the client-certificate flag of a program's flags file -> the program it dials
 CLIENT_FLAGS = {
@@ -70,42 +71,6 @@ def _base(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-class _Rows:
-    """Names made once per item of a list (node01, node02, ...) as one: `kubelet-node01.crt`
-    -> `kubelet-NODE.crt`, counted (×3). With per_node, every name as it is."""
-
-    def __init__(self, plan: Plan, per_node: bool) -> None:
-        self.per_node = per_node
-        self.items: dict[str, tuple[str, int]] = {}  # item -> (placeholder, items in its list)
-        rows = {c.for_each[0] for c in plan.certs if c.for_each}  # lists rows are made for
-        for name in sorted(rows):
-            value = plan.values.get(name)
-            if isinstance(value, tuple) and len(value) > 1:
-                word = name.upper()[:-1] if name.endswith("s") else name.upper()
-                for item in value:
-                    if item:
-                        self.items.setdefault(item, (word, len(value)))
-        ordered = sorted(self.items, key=len, reverse=True)
-        self.pattern = (
-            re.compile(r"(?<![\w.])(?:" + "|".join(map(re.escape, ordered)) + r")(?![\w])")
-            if ordered
-            else None
-        )
-
-    def name(self, text: str) -> str:
-        """`text` with its item replaced by the list's placeholder."""
-        if self.per_node or self.pattern is None:
-            return text
-        return self.pattern.sub(lambda m: self.items[m.group(0)][0], text)
-
-    def count(self, text: str) -> int:
-        """How many rows `text` stands for once collapsed (1 when it names no item)."""
-        if self.per_node or self.pattern is None:
-            return 1
-        match = self.pattern.search(text)
-        return self.items[match.group(0)][1] if match else 1
-
-
 def _role(spec: CertSpec) -> str:
     usage = spec.extended_key_usage
     if "serverAuth" in usage and "clientAuth" in usage:
@@ -117,7 +82,7 @@ def _role(spec: CertSpec) -> str:
 
 def trust(plan: Plan, per_node: bool = False) -> Graph:
     """Who signs what: each CA -> each certificate it signs (a CA it signs is a CA node)."""
-    rows = _Rows(plan, per_node)
+    rows = Rows(plan, per_node)
     g = Graph("trust", "Who signs what: each CA and the certificates it signs")
 
     def ca_node(spec: CertSpec) -> str:
@@ -153,7 +118,7 @@ def trust(plan: Plan, per_node: bool = False) -> Graph:
 def connections(plan: Plan, per_node: bool = False) -> Graph:
     """Who presents which certificate to whom: client -> server, labelled with what the client
     presents; each server says what it presents."""
-    rows = _Rows(plan, per_node)
+    rows = Rows(plan, per_node)
     g = Graph("connections", "Who presents which certificate to whom: client -> server", "TB")
     by_base = {_base(c.cert_file): c for c in plan.certs}
     holder: dict[str, str] = {}  # cert step name -> node id of the program holding it

@@ -31,6 +31,42 @@ def item_of(plan: Plan, step: Step) -> str:
     return ""
 
 
+class Rows:
+    """Names made once per item of a list (node01, node02, ...) as one: `kubelet-node01.crt`
+    -> `kubelet-NODE.crt`, counted (×3). With per_node, every name as it is."""
+
+    def __init__(self, plan: Plan, per_node: bool) -> None:
+        self.per_node = per_node
+        self.items: dict[str, tuple[str, int]] = {}  # item -> (placeholder, items in its list)
+        rows = {c.for_each[0] for c in plan.certs if c.for_each}  # lists rows are made for
+        for name in sorted(rows):
+            value = plan.values.get(name)
+            if isinstance(value, tuple) and len(value) > 1:
+                word = name.upper()[:-1] if name.endswith("s") else name.upper()
+                for item in value:
+                    if item:
+                        self.items.setdefault(item, (word, len(value)))
+        ordered = sorted(self.items, key=len, reverse=True)
+        self.pattern = (
+            re.compile(r"(?<![\w.])(?:" + "|".join(map(re.escape, ordered)) + r")(?![\w])")
+            if ordered
+            else None
+        )
+
+    def name(self, text: str) -> str:
+        """`text` with its item replaced by the list's placeholder."""
+        if self.per_node or self.pattern is None:
+            return text
+        return self.pattern.sub(lambda m: self.items[m.group(0)][0], text)
+
+    def count(self, text: str) -> int:
+        """How many rows `text` stands for once collapsed (1 when it names no item)."""
+        if self.per_node or self.pattern is None:
+            return 1
+        match = self.pattern.search(text)
+        return self.items[match.group(0)][1] if match else 1
+
+
 def item_groups(plan: Plan, steps: Sequence[Step] | None = None) -> list[list[Step]]:
     """Consecutive steps made from one row for each item of a list, as one group: the steps
     whose names and titles are the same but for the item (kubelet-client-node01 ... -node03)."""
