@@ -96,8 +96,8 @@ def draw_pictures(plan, output: str) -> dict[str, tuple[str, str]]:
 
     target = Path(output)
     dot, mmdc = shutil.which("dot"), shutil.which("mmdc")
-    if not (dot or mmdc) or not target.parent.is_dir():
-        return {}
+    if not (dot or mmdc) or target.is_dir() or not target.parent.is_dir():
+        return {}  # nothing to draw with, or -o is refused: draw nothing beside it
     drawn = {}
     for graph in diagram.graphs(plan):
         image = target.with_name(f"{target.stem}-{graph.name}.png")
