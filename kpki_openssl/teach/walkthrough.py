@@ -567,12 +567,13 @@ class Walkthrough:
         lines: list[str] = []
         same: list[tuple[str, str]] = []  # (section, the file it was shown in)
 
-        def flush() -> None:
+        def flush(but: str = "") -> None:
             if same:
                 by_file: dict[str, list[str]] = {}
                 for name, where in same:
                     by_file.setdefault(where, []).append(f"[{name}]")
                 text = "; ".join(f"{' '.join(n)} as in {f}" for f, n in by_file.items())
+                text += f", but {but}" if but else ""
                 lines.extend(screen.prose(f"({text})", self.width, "      ", "    "))
                 same.clear()
 
@@ -602,8 +603,7 @@ class Walkthrough:
                 and (len(settings) == len(before[0]))
             ):  # the same section but for a line or two: say which
                 same.append((name, before[1]))
-                flush()
-                lines[-1] = lines[-1][:-1] + f", but {'; '.join(changed)})"
+                flush("; ".join(changed))
             elif keep:
                 flush()
                 while body and not body[-1].strip() and not first:
