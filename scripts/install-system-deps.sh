@@ -18,6 +18,8 @@ command -v dot >/dev/null 2>&1 || need="$need graphviz"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
 command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
+command -v pandoc >/dev/null 2>&1 || need="$need pandoc"
+command -v pdfroff >/dev/null 2>&1 || need="$need groff"  # pandoc's PDF engine in the tests
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -79,8 +79,8 @@ def _dry_run(nodes: int | None) -> list[str]:
 
 
 def _steps(nodes: int | None) -> int:
-    header = [line for line in _dry_run(nodes) if line.startswith("# kpki_openssl plan:")]
-    return int(re.fullmatch(r"# kpki_openssl plan: recipe kubernetes, (\d+) steps?", header[0])[1])
+    header = [line for line in _dry_run(nodes) if line.startswith("# kpki-openssl plan:")]
+    return int(re.fullmatch(r"# kpki-openssl plan: recipe kubernetes, (\d+) steps?", header[0])[1])
 
 
 def _count(nodes: int | None, pattern: str) -> int:
@@ -113,9 +113,9 @@ def _per_node(measure: Callable[[int | None], int]) -> int:
 
 
 @cache
-def _handout() -> tuple[int, int]:
-    """(lines, lines inside its sh blocks) of `export --format markdown`."""
-    done = run_cli("export", "--format", "markdown")
+def _handout(*extra: str) -> tuple[int, int]:
+    """(lines, lines inside its sh blocks) of `export --format markdown` (and `extra`)."""
+    done = run_cli("export", "--format", "markdown", *extra)
     assert done.returncode == 0, done.stderr
     lines, shell, fence = done.stdout.splitlines(), 0, None
     for line in lines:
@@ -188,6 +188,7 @@ MEASURES: dict[str, Callable[[int | None], int]] = {
     "handout-lines": lambda n: _handout()[0],
     "handout-sh-lines": lambda n: _handout()[1],
     "handout-prose-lines": lambda n: _handout()[0] - _handout()[1],
+    "handout-full-lines": lambda n: _handout("--full")[0],
     "lint-checks": lambda n: len(_lint("kubernetes")["checks"]),
     "as-written-findings": lambda n: len(_lint("as-written")["findings"]),
     "walkthrough-openssl": lambda n: _walkthrough(True)["walkthrough"],

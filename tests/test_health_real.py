@@ -185,9 +185,14 @@ def test_expires_in_one_day_warns(pki: Path) -> None:
     assert run_cli("check-expiration", "--out", str(pki)).returncode == 0
     done = run_cli("check-expiration", "--out", str(pki), "--warn-days", "30")
     assert done.returncode == 1
-    warned = done.stderr.splitlines()
+    *warned, renew = done.stderr.splitlines()
     assert [ln for ln in warned if ln.startswith("admin.crt: expires")] == warned[:1]
     only_blames(pki, warned, "admin.crt")  # and the kubeconfigs that hold admin.crt
+    # the last line is the command that renews it, and that command does
+    assert renew.startswith(f"renew them with: kpki-openssl renew admin --out {pki}")
+    command = renew.split(": ", 1)[1].split(" (")[0].split()[1:]
+    assert run_cli(*command, "--quiet").returncode == 0
+    assert run_cli("check-expiration", "--out", str(pki), "--warn-days", "30").returncode == 0
     assert run_cli("check-expiration", "--out", str(pki), "--warn-days", "0").returncode == 0
 
 
@@ -295,8 +300,9 @@ def test_check_expiration_json_lists_every_certificate(pki: Path) -> None:
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert sorted(c["name"] for c in doc["certificate_authorities"]) == sorted(CAS)
-    names = {c["name"] for c in doc["certificates"]}
-    assert names == set(LEAVES) | set(kubeconfigs(pki))
+    names = [c["name"] for c in doc["certificates"]]
+    # each certificate once: a kubeconfig that names a file of the folder is not listed again
+    assert sorted(names) == sorted([*LEAVES, "mine.kubeconfig"])
     for item in doc["certificate_authorities"] + doc["certificates"]:
         if item["source"] == "file":
             cert = load_cert(pki / item["file"])

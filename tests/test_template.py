@@ -124,7 +124,7 @@ def test_a_typo_is_refused_by_the_cli_even_with_no_item_to_fill(tmp_path: Path) 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(row("subject: {CN: '{nodee}'}"))
     out = tmp_path / "pki"
-    argv = ["--recipe", str(recipe), "--set", "nodes="]
+    argv = ["--recipe", str(recipe), "--set", "nodes=[]"]
     for command in (["run", "all", "--out", str(out)], ["list"], ["lint"]):
         done = run_cli(*command, *argv)
         assert done.returncode == 2, done.stdout + done.stderr

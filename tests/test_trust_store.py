@@ -16,7 +16,7 @@ import pytest
 from kpki_openssl.base import processes, trust_store_setting
 from kpki_openssl.cli import main as cli_main
 from kpki_openssl.plan import openssl_argv, shell_text
-from tests.conftest import REPO, need_program
+from tests.conftest import REPO, need_program, run_cli
 
 
 def openssl(cwd: Path, *argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -162,11 +162,24 @@ def _verify(pki: Path) -> list[dict]:
     return json.loads(buf.getvalue())["checks"]
 
 
-def test_explain_explains_the_setting(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["explain", "ca"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("Environment\n  $ export SSL_CERT_FILE=/dev/null\n")
-    words = " ".join(out.split())
-    assert "-no-CApath -no-CAstore" in words and "changes no certificate" in words
-    assert cli_main(["explain", "admin.kubeconfig"]) == 0  # runs no openssl x509
-    assert "SSL_CERT_FILE" not in capsys.readouterr().out
+def test_the_setting_stays_where_it_is_needed(tmp_path: Path) -> None:
+    """The exported build script and commands.sh carry the export (run's children get the
+    variable); what a learner reads or pastes leads with the document's commands: the dry run
+    (the bundled recipe's and the document's) only ends with a note of what run adds, and
+    explain, the handout and the host install scripts never carry it."""
+    setting = f"export {trust_store_setting.VARIABLE}={trust_store_setting.VALUE}"
+    assert setting in run_cli("export").stdout
+    out = tmp_path / "pki"
+    assert run_cli("run", "ca", "--quiet", "--out", str(out)).returncode == 0
+    assert setting in (out / "commands.sh").read_text()
+    for recipe in ("kubernetes", "as-written"):
+        dry = run_cli("run", "all", "--dry-run", "--recipe", recipe).stdout
+        assert setting not in dry
+        assert dry.endswith(trust_store_setting.NOTE)
+        first = next(ln for ln in dry.splitlines() if ln and not ln.startswith("#"))
+        assert first.startswith("cat > ") or first.startswith("openssl "), first
+    for argv in (["explain", "ca"], ["explain", "all"], ["export", "--format", "markdown"],
+                 ["export", "--host", "node01"], ["export", "--node", "node01"]):  # fmt: skip
+        done = run_cli(*argv)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert trust_store_setting.VARIABLE not in done.stdout, argv

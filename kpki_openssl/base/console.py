@@ -6,6 +6,7 @@ markup (commands, [alt_names] sections) is never parsed as markup.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TextIO
@@ -15,8 +16,34 @@ def is_terminal(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None:
-    """Shell text (whole, or in pieces): highlighted on a terminal, byte-for-byte plain when
+DEFAULT_WIDTH = 80  # columns, when the stream is not a terminal (a pipe, a file)
+
+
+def width(stream: TextIO) -> int:
+    """The terminal's width in columns (at least 40); 80 when the stream is not a terminal."""
+    try:
+        if is_terminal(stream):
+            return max(40, os.get_terminal_size(stream.fileno()).columns)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return DEFAULT_WIDTH
+
+
+def height(stream: TextIO) -> int | None:
+    """The terminal's height in rows (at least 10); None when the stream is not a terminal."""
+    try:
+        if is_terminal(stream):
+            return max(10, os.get_terminal_size(stream.fileno()).lines)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+def show_script(
+    text: str | Iterable[str], stream: TextIO | None = None, fold: bool = False
+) -> None:
+    """Shell text (whole, or in pieces): highlighted on a terminal (with `fold`, each long
+    command folded at spaces with ` \\` to the terminal's width), byte-for-byte plain when
     piped, where pieces are written as they come so a huge plan is never held twice."""
     stream = stream or sys.stdout
     parts = [text] if isinstance(text, str) else text
@@ -25,6 +52,10 @@ def show_script(text: str | Iterable[str], stream: TextIO | None = None) -> None
             stream.write(part)
         return
     text = "".join(parts)
+    if fold:
+        from kpki_openssl.base.shell_fold import fold_script
+
+        text = fold_script(text, width(stream))
     from rich.console import Console
     from rich.syntax import Syntax
 
@@ -43,18 +74,60 @@ def show_table(
         from rich.console import Console
         from rich.table import Table
 
+        columns = width(stream)
+        widths = column_widths(headers, rows, columns - 3 * len(headers) - 1)
+        if widths is None:  # a name would be cut: one record each
+            _show_records(headers, rows, stream, title, columns)
+            return
         table = Table(title=title or None)
-        for header in headers:
-            table.add_column(header, overflow="fold")
+        for header, size in zip(headers, widths):
+            table.add_column(header, width=size, overflow="fold")
         for row in rows:
             table.add_row(*row)
-        Console(file=stream).print(table, markup=False)
+        Console(file=stream, width=columns).print(table, markup=False)
         return
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     if title:
         stream.write(title + "\n")
     for row in [list(headers), *rows]:
         stream.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+
+
+def column_widths(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], room: int
+) -> list[int] | None:
+    """Each column's width so that the columns fit in `room` and no word is cut: the widest
+    columns give way first, down to their longest word; None when even that does not fit."""
+    cells = [[h, *(r[i] for r in rows)] for i, h in enumerate(headers)]
+    natural = [max(len(c) for c in col) for col in cells]
+    least = [max((len(w) for c in col for w in c.split()), default=1) for col in cells]
+    if sum(least) > room:
+        return None
+    widths = list(natural)
+    while sum(widths) > room:
+        slack = [w - m for w, m in zip(widths, least)]
+        widest = max(range(len(widths)), key=lambda i: (slack[i], widths[i]))
+        widths[widest] -= 1
+    return widths
+
+
+def _show_records(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], stream: TextIO, title: str, columns: int
+) -> None:
+    """A table too wide for the terminal as records: the first cell, then each other cell
+    under its header, wrapped at spaces (never inside a name)."""
+    import textwrap
+
+    if title:
+        stream.write(title + "\n")
+    for row in rows:
+        stream.write(f"{row[0]}\n")
+        for header, cell in zip(headers[1:], row[1:]):
+            head = f"  {header.lower()}: "
+            lines = textwrap.wrap(cell, columns, initial_indent=head,
+                                  subsequent_indent=" " * len(head), break_long_words=False,
+                                  break_on_hyphens=False)  # fmt: skip
+            stream.write("".join(f"{ln}\n" for ln in lines or [head.rstrip()]))
 
 
 class Reporter:
@@ -118,7 +191,7 @@ class BarProgress(PlainProgress):
         self.console = Console(file=stream, highlight=False)
         self.bar = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.description}", markup=False),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("elapsed"),

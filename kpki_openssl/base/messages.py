@@ -7,6 +7,7 @@ YAML alias bomb's expansion could fill the screen."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 LIMIT = 300
 
@@ -31,3 +32,12 @@ def one_line(text: str, limit: int = LIMIT) -> str:
 
 def _unsafe(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char == "\ufeff"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """ "did you mean 'X'?" for the closest of `choices` to a mistyped `word`; '' when none is
+    close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""

@@ -13,8 +13,9 @@ What it does not change: the certificates (the same bytes apart from serial and 
 our chain checks pass -no-CApath -no-CAstore so they trust the recipe's CA and nothing else.
 
 One source of truth: every child the tool starts gets ENV (base/processes.py), and the exported
-script, the dry run and commands.sh carry PROLOGUE, which exports the same variable with the
-same value.
+build script and commands.sh carry PROLOGUE, which exports the same variable with the same value.
+Nothing a learner reads or pastes carries it (the dry run, the handout, explain, the host install
+scripts): the dry run ends with NOTE instead, saying what run adds.
 """
 
 from __future__ import annotations
@@ -24,3 +25,4 @@ VALUE = "/dev/null"
 ENV: dict[str, str] = {VARIABLE: VALUE}
 WHY = "openssl x509 loads the system CA bundle on every call and never uses it here: skip it"
 PROLOGUE = f"# {WHY}\nexport {VARIABLE}={VALUE}\n"
+NOTE = f"# run starts these commands with {VARIABLE}={VALUE} (speed only: {WHY})\n"

@@ -2,10 +2,11 @@
 
 Every certificate of every *.crt under the folder (a file holding two lists both; a PEM block
 of another kind or data outside the blocks is reported, as unreadable), plus the client
-certificate of every kubeconfig (embedded or referenced). A certificate is listed as a CA when
-it is self-signed or has CA:TRUE; every other certificate names the CA whose subject is its
-issuer. Reading is in-process (certinfo, with cryptography): only regular files are opened, and
-whatever cannot be read is named, with why.
+certificate of every kubeconfig that embeds it or names a file not listed already (a
+certificate is listed once). A certificate is listed as a CA when it is self-signed or has
+CA:TRUE; every other certificate names the CA whose subject is its issuer. Reading is in-process
+(certinfo, with cryptography): only regular files are opened, and whatever cannot be read is
+named, with why.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
     """Every certificate in the folder and its kubeconfigs."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
-        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+        raise InputError(f"--out: {str(out)!r} is not a folder ('kpki-openssl run all' builds one)")
     found: list[tuple[str, str, str, str, CertInfo]] = []
     unreadable: list[str] = []
     why: dict[str, str] = {}
@@ -71,6 +72,7 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
             found.append((stem if i == 0 else f"{stem}#{i + 1}", rel, "file", "", info))
         if problem:  # a PEM block of another kind, or data outside the blocks
             cannot(rel, problem)
+    listed = {rel for _stem, rel, _source, _field, _info in found}
     for name in kubeconfig_files.find(out):
         progress(name)
         try:
@@ -91,6 +93,8 @@ def scan(out: Path, progress: Callable[[str], None] | None = None) -> Expiry:
                 if cred.embedded:
                     info = certinfo.read(cred.field, cwd=out, pem=cred.pem)
                 elif (local := kubeconfig_files.local_file(out, name, cred, {})) is not None:
+                    if Path(local).as_posix() in listed:
+                        continue  # a file of the folder, listed once, under its own name
                     info = certinfo.read(local, cwd=out)
                 else:
                     cannot(f"{name} ({cred.field}: {cred.path} is missing)", "missing")

@@ -52,7 +52,7 @@ def verify(
     live where their CSR was made (`sign`), so the folder's CSR stands in for them."""
     progress = progress or (lambda _label: None)
     if not out.is_dir():
-        raise InputError(f"--out: {str(out)!r} is not a folder (run 'run all' first)")
+        raise InputError(f"--out: {str(out)!r} is not a folder ('kpki-openssl run all' builds one)")
     checks: list[Check] = []
     infos: dict[str, CertInfo] = {}
     specs = plan.certs

@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        sys.stderr.write("kpki-openssl: interrupted\n")
+        from kpki_openssl.cli.common import interrupted
+
+        sys.stderr.write(f"kpki-openssl: {interrupted(args)}\n")
         return 130
     except OSError as exc:  # a folder that cannot be made, a disk that is full: one line
         from kpki_openssl.base.messages import one_line

@@ -114,4 +114,18 @@ def main(args: argparse.Namespace) -> int:
             f"{shown(row.file)}: expires {ex.expires_text(row.info)} "
             f"({ex.residual(row.info, now)}), within --warn-days {warn}\n"
         )
+    if soon:
+        sys.stderr.write(f"{renew_hint(soon, args.out)}\n")
     return 1 if soon or found.unreadable else 0
+
+
+def renew_hint(rows: list, out: str) -> str:
+    """The command that renews these certificates (each named by its file, as the plan names
+    its steps); a kubeconfig that embeds one is made again by renew itself."""
+    import shlex
+
+    names = list(dict.fromkeys(r.name for r in rows if r.source == "file"))
+    if not names:
+        return "renew: the certificates these kubeconfigs embed (kpki-openssl renew NAME)"
+    command = shlex.join(["kpki-openssl", "renew", *names, "--out", out])
+    return f"renew them with: {command} (with the --recipe and --set the folder was built with)"

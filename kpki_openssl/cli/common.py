@@ -40,6 +40,42 @@ def add_out_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def finish_command(
+    args: argparse.Namespace, command: str = "", steps: list[str] | None = None
+) -> str:
+    """The command that finishes what `args` started in its folder: the same command (by
+    default), recipe and --set values, as one line a person can paste."""
+    import shlex
+
+    from kpki_openssl.base.messages import one_line
+
+    words = ["kpki-openssl", command or args.command, *(args.steps if steps is None else steps)]
+    words += ["--out", args.out]
+    if getattr(args, "recipe", DEFAULT_RECIPE) != DEFAULT_RECIPE:
+        words += ["--recipe", args.recipe]
+    for item in getattr(args, "sets", ()):
+        words += ["--set", item]
+    return one_line(shlex.join(words))
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves behind, in one line: for a command that builds in a folder, what is
+    kept there and the command that finishes it."""
+    if args.command not in ("run", "renew", "walkthrough") or getattr(args, "dry_run", False):
+        return "interrupted"
+    from kpki_openssl.base.folder_names import LOG_NAME
+
+    if args.command == "walkthrough":
+        finish = finish_command(args, "run", ["all"]) + " (or the walkthrough again)"
+    else:
+        finish = finish_command(args)
+    return (
+        f"interrupted: the steps finished in {args.out} are kept (a step cut off is made again "
+        f"on the next run, its key kept; commands so far in {args.out}/{LOG_NAME}); "
+        f"finish with: {finish}"
+    )
+
+
 def out_dir(args: argparse.Namespace) -> Path:
     """--out as a path; refused (exit 2) when it names something that is not a folder."""
     from kpki_openssl.base.errors import InputError

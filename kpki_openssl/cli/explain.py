@@ -26,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from kpki_openssl.base import console
     from kpki_openssl.teach import lesson
 
     full = load_plan(args)
@@ -40,21 +41,7 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(rotation_lesson.text(full))
         return 0
     plan = full.select(args.steps)
-    import textwrap
-
-    from kpki_openssl.plan.steps import Command
-    from kpki_openssl.teach import flag_glossary
-
-    texts = [lesson.explain_text(lesson.step_lesson(step, full)) for step in plan.steps]
-    argvs = [a.argv for s in plan.steps for a in s.actions if isinstance(a, Command)]
-    pad = " " * 6
-    env = "".join(
-        f"Environment\n  $ {n.text}\n"
-        + textwrap.fill(
-            n.meaning, 100, initial_indent=pad, subsequent_indent=pad, break_on_hyphens=False
-        )
-        + "\n\n"
-        for n in flag_glossary.environment_notes(argvs)
-    )
-    sys.stdout.write(env + ("\n" + "=" * 78 + "\n\n").join(texts))
+    width = console.width(sys.stdout)  # the terminal's; 80 when piped
+    texts = [lesson.explain_text(lesson.step_lesson(step, full), width) for step in plan.steps]
+    sys.stdout.write(("\n" + "=" * min(78, width) + "\n\n").join(texts))
     return 0

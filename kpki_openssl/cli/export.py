@@ -37,6 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "ansible; they copy from --out)",
     )
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help="with --format markdown: every step's commands (blocks that build the PKI), not "
+        "one step of each kind",
+    )
+    parser.add_argument(
         "--node",
         metavar="NODE",
         help="the script node NODE runs to make its own keys and CSRs (Certificates API)",
@@ -88,12 +94,52 @@ def main(args: argparse.Namespace) -> int:
         from kpki_openssl.recipe.load import load_recipe
         from kpki_openssl.teach import handout
 
-        text = handout.handout(plan, load_recipe(args.recipe).description)
+        recipe = load_recipe(args.recipe)
+        helps = {v.name: v.help for v in recipe.variables.values()}
+        pictures = draw_pictures(plan, args.output) if args.output else None
+        text = handout.handout(plan, recipe.description, args.full, pictures, helps)
         mode = 0o644
     else:
+        if args.full:
+            raise InputError("--full: only with --format markdown (the handout)")
         text = shell_text.script(plan)
     if args.output:
         write_output(args.output, text, mode, args.overwrite)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def draw_pictures(plan, output: str) -> dict[str, tuple[str, str]]:
+    """The handout's two pictures drawn beside it (NAME-trust.png and .dot, ...) when dot is on
+    PATH, or mmdc (NAME-trust.png and .mmd); {} when neither is (the handout then carries
+    their Mermaid source). Paths are relative to the handout's folder."""
+    import shutil
+    from pathlib import Path
+
+    from kpki_openssl.base import processes
+    from kpki_openssl.base.errors import KpkiError
+    from kpki_openssl.teach import diagram
+
+    target = Path(output)
+    dot, mmdc = shutil.which("dot"), shutil.which("mmdc")
+    if not (dot or mmdc) or target.is_dir() or not target.parent.is_dir():
+        return {}  # nothing to draw with, or -o is refused: draw nothing beside it
+    drawn = {}
+    for graph in diagram.graphs(plan):
+        image = target.with_name(f"{target.stem}-{graph.name}.png")
+        try:
+            if dot:
+                diagram.render(diagram.dot_graph(graph), image, "png")
+                source = image.with_suffix(".dot")
+            else:
+                source = image.with_suffix(".mmd")
+                source.write_text(diagram.mermaid_graph(graph))
+                done = processes.run([mmdc, "-i", str(source), "-o", str(image)],
+                                     timeout=processes.READ)  # fmt: skip
+                if not done.ok:
+                    continue
+        except (OSError, KpkiError):  # not drawn: the handout carries the Mermaid source
+            continue
+        drawn[graph.name] = (image.name, source.name)
+    return drawn

@@ -8,6 +8,9 @@ from kpki_openssl.cli.common import add_recipe_options, load_plan
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="the steps as JSON (reads, writes, signer)"
+    )
     add_recipe_options(parser)
     parser.set_defaults(func=main)
 
@@ -17,6 +20,14 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.plan.steps import CertStep
 
     plan = load_plan(args)
+    if args.json:
+        import json
+        import sys
+
+        from kpki_openssl.plan.plan_json import plan_json
+
+        sys.stdout.write(json.dumps(plan_json(plan), indent=2) + "\n")
+        return 0
     rows = [
         (
             step.name,

@@ -44,15 +44,18 @@ def main(args: argparse.Namespace) -> int:
     plan = every.select(args.steps)
     plan = every.select([s.name for s in plan.steps] + embedding(every, plan))
     if args.dry_run:
-        from kpki_openssl.base.trust_store_setting import PROLOGUE
+        from kpki_openssl.base.trust_store_setting import NOTE
 
         console.show_script(
-            "# dry run: nothing is written\n" + PROLOGUE + shell_text.plan_text(plan)
+            "# dry run: nothing is written\n" + shell_text.plan_text(plan) + "\n" + NOTE,
+            fold=True,
         )
         return 0
     out = out_dir(args)
     if not out.is_dir():
-        raise KpkiError(f"{out}: no PKI here to renew ('run all --out {out}' builds one)")
+        raise KpkiError(
+            f"{out}: no PKI here to renew ('kpki-openssl run all --out {out}' builds one)"
+        )
     typed = invocation(args, "renew")
     runner = Runner(out, report=console.Reporter(args.quiet), invocation=typed)
     result = runner.renew(plan, strict="all" not in args.steps)

@@ -59,6 +59,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument(
+        "--json",
+        action="store_true",
+        help="what the run did as JSON on stdout (with --dry-run: each step's argv and files)",
+    )
+    parser.add_argument(
         "-j",
         "--jobs",
         metavar="N",
@@ -99,17 +104,25 @@ def main(args: argparse.Namespace) -> int:
         plan = full.select([s.name for s in plan.steps] + embedding(full, plan))
     usage = usage_lines(full, plan)
     out = out_dir(args)
+    if args.dry_run and args.json:
+        import json
+
+        from kpki_openssl.plan.plan_json import plan_json
+
+        sys.stdout.write(json.dumps({"dry_run": True, **plan_json(plan, actions=True)}) + "\n")
+        return 0
     if args.dry_run:
-        from kpki_openssl.base.trust_store_setting import PROLOGUE
+        from kpki_openssl.base.trust_store_setting import NOTE
 
         if out.is_dir():
             parts: Iterable[str] = preview(plan, out, run_options(args))
         else:
             parts = shell_text.plan_parts(plan)
         tail = ["\n# ===== using the files =====\n" + "".join(f"# {ln}\n" for ln in usage)]
-        head = ["# dry run: nothing is written\n", PROLOGUE]
+        head = ["# dry run: nothing is written\n"]
         head += [f"# waiting for {s.spec.csr_file}: {sign_hint(s)}\n" for s in waiting]
-        console.show_script(itertools.chain(head, parts, tail if usage else []))
+        end = ["\n" + NOTE]  # the document's commands lead; what run adds comes last
+        console.show_script(itertools.chain(head, parts, tail if usage else [], end), fold=True)
         return 0
     from kpki_openssl.execute.command_log import LOG_NAME
     from kpki_openssl.execute.runner import Runner  # not before: a dry run runs nothing
@@ -121,6 +134,13 @@ def main(args: argparse.Namespace) -> int:
         result = runner.run(plan, makers, jobs=jobs, progress=progress)
     for change in result.changed:
         sys.stderr.write(f"kpki-openssl: {change}\n")
+    if args.json:
+        import json
+
+        doc = {"out": str(out), "recipe": plan.recipe, **result.as_json()}
+        doc.update(exit_code=result.exit_code, log=str(out / LOG_NAME))
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return result.exit_code
     for ca in result.replaced:
         signed = [s.name for s in plan.steps if isinstance(s, CertStep) and ca in s.needs]
         old = (

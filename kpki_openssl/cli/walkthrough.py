@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from kpki_openssl.cli.common import add_out_option, add_recipe_options, load_plan, out_dir
+from kpki_openssl.cli.common import (
+    add_out_option,
+    add_recipe_options,
+    finish_command,
+    load_plan,
+    out_dir,
+)
+
+SHORT_TERMINAL = 30  # rows: on a shorter terminal a walkthrough is compact unless told
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and the certificate they made (s skips, q quits), then Enter again for the next step "
         "(p proves the folder with etcd, kubectl and curl; e explains the step in full). Steps "
         "already complete in the folder are passed over, so a walkthrough quit halfway can be "
-        "resumed, or finished with 'run all'. It never waits when stdin is not a terminal."
+        "resumed, or finished with 'kpki-openssl run all'. It never waits when stdin is not a "
+        "terminal."
     )
     parser.add_argument(
         "steps", nargs="*", metavar="STEP", help="steps to walk through (default: all)"
@@ -32,6 +41,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not show lint's and verify's findings after each step",
     )
+    parser.add_argument(
+        "--lesson",
+        action="store_true",
+        help="one step of each kind: a CA, a user, a system component, the API server, a "
+        "kubelet's client and serving certificates, etcd with its CA, a kubeconfig, a flags file",
+    )
+    parser.add_argument(
+        "--compact",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rows made per node shown once and several steps on a screen (default: on a "
+        f"terminal shorter than {SHORT_TERMINAL} rows)",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -40,18 +62,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import sys
 
+    from kpki_openssl.base import console
+    from kpki_openssl.base.errors import InputError
     from kpki_openssl.teach.walkthrough import Walkthrough, terminal_ask
 
     full = load_plan(args)
-    plan = full.select(args.steps)
+    if args.lesson:
+        from kpki_openssl.teach.kinds import lesson_steps
+
+        if args.steps:
+            raise InputError("--lesson: it picks the steps itself; give no STEP with it")
+        plan = full.select(lesson_steps(full))
+    else:
+        plan = full.select(args.steps)
     makers = {path: step.name for step in full.steps for path in step.writes}
     ask = None if args.yes else terminal_ask(sys.stdin, sys.stdout)
+    rows = console.height(sys.stdout) if ask is not None else None
+    compact = args.compact
+    if compact is None:
+        compact = rows is not None and rows < SHORT_TERMINAL
     check = None
     if args.check:
         from kpki_openssl.checks.step_findings import checker
         from kpki_openssl.recipe.load import load_recipe
 
         check = checker(load_recipe(args.recipe), full, out_dir(args), makers)
-    walk = Walkthrough(out_dir(args), sys.stdout, ask, args.keep_going, makers, check, full=full)
+    walk = Walkthrough(
+        out_dir(args),
+        sys.stdout,
+        ask,
+        args.keep_going,
+        makers,
+        check,
+        full=full,
+        rows=rows,
+        compact=compact,
+        finish=finish_command(args, "run", ["all"]),
+    )
     result = walk.walk(plan)
     return 1 if result.failed else 0

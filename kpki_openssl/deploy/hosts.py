@@ -212,23 +212,32 @@ def install_script(plan: Plan, host_name: str) -> str:
     """The commands that put one host's files in place, run from the output folder, under the
     root given as the first argument (default /), so it can be tried in a scratch folder;
     nothing is ever written outside that root."""
-    from kpki_openssl.plan.shell_text import SCRIPT_PROLOGUE, comment
+    from kpki_openssl.plan.shell_text import BASE_PROLOGUE, comment
+    from kpki_openssl.plan.signing import waiting
 
     host = layout(plan).host(host_name)
+    on_node = {step.spec.key_file for step in waiting(plan)}  # node_keys=on-node
+    here = dict.fromkeys(f.source for f in host.files if f.source not in on_node)
+    sources = " ".join(shlex.quote(f) for f in here)
     parts = [
-        SCRIPT_PROLOGUE,
+        BASE_PROLOGUE,  # it runs no openssl: no trust-store setting
         comment(
             f"Puts the files of host {host.name} ({', '.join(host.programs)}) in place. Run it "
             "from the output folder, as root on the host: bash THIS_SCRIPT [ROOT]. ROOT "
             "(default /) is prefixed to every path, so it can be tried in a scratch folder "
             "first; a path that would lead outside ROOT (through a link) is refused."
         ),
-        f"# kpki_openssl install script: recipe {plan.recipe}, host {host.name}\n",
+        f"# kpki-openssl install script: recipe {plan.recipe}, host {host.name}\n",
         _PUT,
+        "# Run from the PKI folder: every file must be here before anything is installed.\n",
+        "missing=''\n",
+        f'for f in {sources}; do [ -f "$f" ] || missing="$missing $f"; done\n',
+        'if [ -n "$missing" ]; then\n'
+        f"  echo {shlex.quote(f'install {host.name}: run this from the PKI folder; not here:')}"
+        '"$missing" >&2\n'
+        "  exit 1\n"
+        "fi\n",
     ]
-    from kpki_openssl.plan.signing import waiting
-
-    on_node = {step.spec.key_file for step in waiting(plan)}  # node_keys=on-node
     for file in host.files:
         if file.source in on_node:  # made on the node (export --node): never in this folder
             parts.append(

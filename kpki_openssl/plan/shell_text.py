@@ -65,10 +65,11 @@ def action_text(action: Action, keep_keys: bool = False) -> str:
 
 def kept_key_line(command: Command) -> str:
     """A command that makes a private key, run only when none of its files exists, so a script
-    run where keys are never replaces one: `[ -e KEY ] || \\` then the command on its own line."""
+    run where keys are never replaces one: `[ -e KEY ] || COMMAND`, one line (the log keeps
+    one line per command)."""
     exists = " || ".join(f"[ -e {_quote(p)} ]" for p in command.writes)
     guard = exists if len(command.writes) == 1 else f"{{ {exists}; }}"
-    return f"{guard} || \\\n{command_line(command)}\n"
+    return f"{guard} || {command_line(command)}\n"
 
 
 def comment(text: str, width: int = 78) -> str:
@@ -170,7 +171,7 @@ def plan_parts(
     `comments`: a line per step name, shown under its header (the dry run in a folder);
     `keep_keys`: a key command is skipped when its key exists (the exported script)."""
     count = len(plan.steps)
-    head = f"# kpki_openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
+    head = f"# kpki-openssl plan: recipe {plan.recipe}, {count} step{'s' * (count != 1)}\n"
     yield head + "# variables:\n" + variables_comment(plan.values)
     for step in plan.steps:
         yield step_text(step, explain, (comments or {}).get(step.name, ""), keep_keys)
@@ -216,7 +217,7 @@ def node_script(plan: Plan, node: str) -> str:
             "CSRs here and wraps each CSR in a certificates.k8s.io/v1 CertificateSigningRequest "
             "manifest. The private keys never leave this machine; an existing key is kept."
         ),
-        f"# kpki_openssl node script: recipe {plan.recipe}, node {node}\n",
+        f"# kpki-openssl node script: recipe {plan.recipe}, node {node}\n",
         "# variables:\n" + variables_comment(plan.values),
     ]
     made = []

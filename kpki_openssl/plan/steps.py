@@ -239,7 +239,12 @@ class Plan:
     def step(self, name: str) -> Step:
         found = self._by_name.get(name)
         if found is None:
-            raise InputError(f"step: unknown step {name!r} (see 'list')")
+            from kpki_openssl.base.messages import did_you_mean
+
+            hint = did_you_mean(name, self._by_name)
+            raise InputError(
+                f"step: unknown step {name!r} ({hint + ' ' if hint else ''}see 'kpki-openssl list')"
+            )
         return found
 
     def makers(self) -> dict[str, str]:

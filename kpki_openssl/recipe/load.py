@@ -59,8 +59,14 @@ def load_recipe(ref: str, option: str = "--recipe") -> Recipe:
     else:
         path = Path(ref)
         if not path.is_file():
+            from kpki_openssl.base.messages import did_you_mean
+
             names = ", ".join(bundled) or "none"
-            raise InputError(f"{option}: {ref!r} is neither a bundled recipe ({names}) nor a file")
+            hint = did_you_mean(ref, bundled)
+            raise InputError(
+                f"{option}: {ref!r} is neither a bundled recipe ({names}) nor a file"
+                + (f"; {hint}" if hint else "")
+            )
     try:
         text = read_regular(path, limit=MAX_RECIPE, what="a recipe").decode("utf-8")
     except KpkiError as exc:

@@ -23,8 +23,17 @@ def resolve_variables(recipe: Recipe, sets: Iterable[str] = ()) -> dict[str, Var
             raise InputError(f"--set: {item!r} is not KEY=VALUE")
         var = recipe.variables.get(key)
         if var is None:
-            known = ", ".join(sorted(recipe.variables))
-            raise InputError(f"--set: unknown variable {key!r} (known: {known})")
+            from kpki_openssl.base.messages import did_you_mean
+
+            hint = did_you_mean(key, recipe.variables)
+            known = hint or f"known: {', '.join(sorted(recipe.variables))}"
+            raise InputError(f"--set: unknown variable {key!r} ({known})")
+        if var.kind == "list" and var.default and not raw.strip() and key in _row_lists(recipe):
+            # `--set nodes=$NODES` with NODES unset: a cluster without kubelets is never meant
+            raise InputError(
+                f"--set {key}: {raw!r} (empty) would make no {key} at all; "
+                f"write --set {key}=[] if that is what you mean"
+            )
         values[key] = _checked(var, _parse_set_value(var, raw), f"--set {key}")
     from kpki_openssl.recipe import address_ranges
 
@@ -32,8 +41,18 @@ def resolve_variables(recipe: Recipe, sets: Iterable[str] = ()) -> dict[str, Var
     return values
 
 
+def _row_lists(recipe: Recipe) -> set[str]:
+    """The list variables that rows are made for each item of (nodes, etcd_peers)."""
+    rows = (*recipe.certificates, *recipe.kubeconfigs, *recipe.components)
+    return {row.for_each[1] for row in rows if row.for_each}
+
+
+EMPTY_LIST = "[]"  # `--set nodes=[]`: no items, said on purpose
+
+
 def _parse_set_value(var: Variable, raw: str) -> VariableValue:
-    items = [part.strip() for part in raw.split(",")] if raw.strip() else []
+    explicit_empty = var.kind in ("list", "map") and raw.strip() == EMPTY_LIST
+    items = [part.strip() for part in raw.split(",")] if raw.strip() and not explicit_empty else []
     if var.kind == "list":
         return tuple(items)
     if var.kind == "map":

@@ -42,7 +42,10 @@ _FLAGS: dict[str, dict[str, Flag]] = {
     "req": {
         "-new": Flag("make a new CSR (rather than read one)", False),
         "-key": Flag("the private key {} the CSR is for; its public half goes into the CSR"),
-        "-subj": Flag("the subject {}: CN is the user or host name Kubernetes sees, O the group"),
+        "-subj": Flag(
+            "the subject {}: in a client certificate the API server reads CN as the user name "
+            "and each O as a group; a server is checked by its subjectAltName, not its CN"
+        ),
         "-out": Flag("write the CSR to {}"),
         "-config": Flag(
             "read settings from {}: the [req] section and the extensions the CSR asks for"
@@ -58,7 +61,10 @@ _FLAGS: dict[str, dict[str, Flag]] = {
     "x509": {
         "-req": Flag("the input is a CSR, to be signed into a certificate", False),
         "-in": Flag("read {}"),
-        "-signkey": Flag("self-sign with {}: issuer = subject, which is what makes a root CA"),
+        "-signkey": Flag(
+            "self-sign with {}: the issuer is the subject itself; only basicConstraints "
+            "CA:TRUE (from -extfile) makes the certificate a CA"
+        ),
         "-CA": Flag("the signing CA's certificate {}: its subject becomes the issuer"),
         "-CAkey": Flag("the signing CA's private key {}, which makes the signature"),
         "-days": Flag("valid for {} days (without -days openssl gives 30)"),
@@ -98,26 +104,6 @@ _FLAGS: dict[str, dict[str, Flag]] = {
         "-no-CAstore": Flag("do not trust the system's default CA store either", False),
     },
 }
-
-
-def environment_notes(argv_list: Sequence[Sequence[str]]) -> tuple[Note, ...]:
-    """The environment every command runs in, when it matters to one of these commands: the
-    trust-store setting (base/trust_store_setting.py) for openssl x509. Backed by
-    tests/test_trust_store.py, which watches with strace what openssl opens with and without it."""
-    from kpki_openssl.base import trust_store_setting
-
-    if not any(len(a) > 1 and a[0] == "openssl" and a[1] == "x509" for a in argv_list):
-        return ()
-    meaning = (
-        "set once at the top of the script (and by run for every command it starts): without "
-        "it each openssl x509 call, signing or reading, opens and parses the system's bundle "
-        "of trusted public CAs (OpenSSL's default certificate file) and never uses it; "
-        f"{trust_store_setting.VALUE} makes that an empty file. It changes no certificate, "
-        "and it is "
-        "not how a chain check stops trusting the system: openssl verify still finds public "
-        "CAs in the system's CA folder unless given -no-CApath -no-CAstore."
-    )
-    return (Note(f"export {trust_store_setting.VARIABLE}={trust_store_setting.VALUE}", meaning),)
 
 
 # kubectl config subcommands (kubeconfigs) and their --flag=value options.

@@ -11,8 +11,9 @@ import shlex
 import textwrap
 from dataclasses import dataclass
 
-from kpki_openssl.plan import shell_text
-from kpki_openssl.plan.steps import CertStep, Command, Plan, Step, WriteFile
+from kpki_openssl.base import shell_fold
+from kpki_openssl.plan import kubeconfig, shell_text
+from kpki_openssl.plan.steps import CertStep, Command, KubeconfigStep, Plan, Step, WriteFile
 from kpki_openssl.recipe.model import Departure
 from kpki_openssl.teach import flag_glossary
 
@@ -49,9 +50,14 @@ class StepLesson:
     beside: tuple[Beside, ...]
     notes: tuple[str, ...] = ()  # the step's own remarks (e.g. the same file made with kubectl)
     document_text: tuple[str, ...] = ()  # what the document has that is not a command
+    kind: str = ""  # the step's kind: certificate, key pair, kubeconfig, component file
+    exam: tuple[CommandLesson, ...] = ()  # a kubeconfig: the four `kubectl config` commands
+    read_back: tuple[str, ...] = ()  # an embedded kubeconfig: how to read a certificate back
+    how_run: str = ""  # a kubeconfig: how `run` makes the file the commands describe
 
 
 def step_lesson(step: Step, plan: Plan | None = None) -> StepLesson:
+    """The step as lesson data: built from the plan alone."""
     commands = tuple(a for a in step.actions if isinstance(a, Command))
     row = step.spec
     document = tuple(getattr(row, "document", ()))
@@ -73,9 +79,42 @@ def step_lesson(step: Step, plan: Plan | None = None) -> StepLesson:
             tuple(d for d in document if _is_command(d)),
             [shell_text.command_line(c) for c in commands],
         ),
-        notes=tuple(getattr(step, "notes", ())),
+        notes=() if isinstance(step, KubeconfigStep) else tuple(getattr(step, "notes", ())),
         document_text=tuple(d for d in document if not _is_command(d)),
+        kind=step.kind,
+        **(_kubeconfig_parts(step) if isinstance(step, KubeconfigStep) else {}),
     )
+
+
+def _kubeconfig_parts(step: KubeconfigStep) -> dict:
+    """A kubeconfig the exam way: the four `kubectl config` commands that make it, how to read
+    an embedded certificate back, and how `run` makes the same file."""
+    spec = step.spec
+    argvs = kubeconfig.kubectl_argvs(spec, embed=spec.embed, local=spec.embed)
+    exam = tuple(
+        CommandLesson(shell_text.argv_text(argv), flag_glossary.explain_argv(argv))
+        for argv in argvs
+    )
+    read_back: tuple[str, ...] = ()
+    if spec.embed:
+        read_back = tuple(
+            f"kubectl config view --raw --kubeconfig={spec.file} -o jsonpath="
+            f"'{{.{where}[0].{field}}}' | base64 -d | openssl x509 -noout {flags}"
+            for where, field, flags in (
+                ("users", "user.client-certificate-data", "-subject -issuer -enddate"),
+                ("clusters", "cluster.certificate-authority-data", "-subject"),
+            )
+        )
+        how = (
+            f"run writes {spec.file} naming the files, then runs the first two commands above "
+            "(--embed-certs=true), which replace each file name by the file's data."
+        )
+    else:
+        how = (
+            f"run writes {spec.file} itself (below; no kubectl needed): the same cluster, user "
+            "and context these four commands make."
+        )
+    return {"exam": exam, "read_back": read_back, "how_run": how}
 
 
 def plan_lessons(plan: Plan) -> tuple[StepLesson, ...]:
@@ -117,7 +156,7 @@ def _normal(line: str) -> str:
         return line
 
 
-def _wrap(text: str, indent: str, width: int = 100, rest: str | None = None) -> str:
+def _wrap(text: str, indent: str, width: int = 80, rest: str | None = None) -> str:
     """Prose wrapped at spaces only: a name, a flag or a path is never split."""
     out = []
     for number, paragraph in enumerate(text.strip().split("\n\n")):
@@ -134,33 +173,71 @@ def _wrap(text: str, indent: str, width: int = 100, rest: str | None = None) -> 
     return "\n".join(out) + "\n" if out else ""
 
 
-def explain_text(lesson: StepLesson, width: int = 100) -> str:
-    """The lesson as plain text for a terminal or a pipe; prose wrapped at `width` columns
-    (never inside a name), commands and file contents as they are."""
-    parts = [f"step {lesson.name}: {lesson.title}\n"]
-    signer = lesson.relation
+def _command(line: str, width: int, first: str = "  $ ", rest: str = "  ") -> str:
+    """A command folded at unquoted spaces with ` \\` to fit `width` (display only)."""
+    return "".join(f"{ln}\n" for ln in shell_fold.fold_command(line, width, first, rest))
+
+
+def _file_lines(content: str, width: int, bar: str = "  | ") -> str:
+    """A file's text behind a bar; its comment lines wrapped as comments, a longer line broken
+    after a space, `/`, `=` or `,` and continued after `↪` (display only)."""
+    from kpki_openssl.teach.screen import verbatim
+
+    out = [ln for line in content.splitlines() for ln in verbatim(line, width, bar)]
+    return "".join(f"{ln}\n" for ln in out)
+
+
+def _flag_notes(command: CommandLesson, width: int) -> str:
+    parts = []
+    pad = min(max(len(n.text) for n in command.notes), max(10, width // 3))
+    hang = " " * (8 + pad)
+    for note in command.notes:
+        meaning = note.meaning or "(no explanation recorded)"
+        if len(note.text) <= pad:
+            parts.append(_wrap(meaning, f"      {note.text.ljust(pad)}  ", width, hang))
+        else:  # a long value: the meaning goes on the lines below it
+            longest = max((len(w) for w in meaning.split()), default=0)
+            below = hang if len(hang) + longest <= width else " " * 8
+            parts.append(
+                _wrap(note.text, "      ", width, "        ") + _wrap(meaning, below, width)
+            )
+    return "".join(parts)
+
+
+def explain_text(lesson: StepLesson, width: int = 80) -> str:
+    """The lesson as plain text for a terminal or a pipe, every line at most `width` columns
+    where its words allow (prose wrapped at spaces, commands folded with ` \\`, comments in
+    files wrapped as comments), never inside a name."""
+    parts = [_wrap(f"step {lesson.name}: {lesson.title}", "", width, "    ")]
     if lesson.writes:
-        parts.append(_wrap(f"{signer}; writes {' '.join(lesson.writes)}", "  ", width, "    "))
+        parts.append(
+            _wrap(f"{lesson.relation}; writes {' '.join(lesson.writes)}", "  ", width, "    ")
+        )
     if lesson.why:
         parts.append("\nWhy\n" + _wrap(lesson.why, "  ", width))
-    parts.append("\nCommands\n")
-    for command in lesson.commands:
-        parts.append(f"  $ {command.line}\n")
-        pad = min(max(len(n.text) for n in command.notes), max(10, width // 3))
-        hang = " " * (8 + pad)
-        for note in command.notes:
-            meaning = note.meaning or "(no explanation recorded)"
-            if len(note.text) <= pad:
-                parts.append(_wrap(meaning, f"      {note.text.ljust(pad)}  ", width, hang))
-            else:  # a long value: the meaning goes on the lines below it
-                longest = max((len(w) for w in meaning.split()), default=0)
-                below = hang if len(hang) + longest <= width else " " * 8
-                parts.append(f"      {note.text}\n" + _wrap(meaning, below, width))
+    if lesson.exam:
+        parts.append("\nCommands (the exam way: kubectl config)\n")
+        for command in lesson.exam:
+            parts.append(_command(command.line, width))
+            parts.append(_flag_notes(command, width))
+        if lesson.read_back:
+            parts.append("\nRead the embedded certificates back\n")
+            parts.extend(_command(line, width) for line in lesson.read_back)
+        parts.append("\nHow run makes it\n" + _wrap(lesson.how_run, "  ", width))
+        for command in lesson.commands:
+            parts.append(_command(command.line, width))
+    elif lesson.commands:
+        parts.append("\nCommands\n")
+        for command in lesson.commands:
+            parts.append(_command(command.line, width))
+            parts.append(_flag_notes(command, width))
     if lesson.notes:
-        parts.append("".join(f"  {line}\n" for line in lesson.notes))
+        parts.append("".join(_wrap(line, "  ", width, "    ") for line in lesson.notes))
     for file in lesson.files:
-        parts.append(f"\nThe file {file.path} (written before the commands)\n")
-        parts.append(textwrap.indent(file.content, "  | ", lambda _line: True))
+        head = "What this writes" if lesson.exam else "The file"
+        when = "" if lesson.exam else " (written before the commands)"
+        parts.append("\n" + _wrap(f"{head}: {file.path}{when}", "", width, "  "))
+        parts.append(_file_lines(file.content, width))
     if lesson.departures:
         parts.append("\nWhere this departs from the document, and why\n")
         for dep in lesson.departures:
@@ -170,11 +247,13 @@ def explain_text(lesson: StepLesson, width: int = 100) -> str:
                 parts.append(_wrap(text or "-", head, width, " " * len(head)))
     if lesson.document_text:
         parts.append("\nWhat the document has\n")
-        parts.extend(f"  {line}\n" for line in lesson.document_text)
+        parts.extend(_wrap(line, "  ", width, "    ") for line in lesson.document_text)
     if lesson.beside:
         parts.append("\nThe document's commands beside ours\n")
         for pair in lesson.beside:
-            parts.append(f"  document: {pair.document or '(no such command)'}\n")
+            parts.append(
+                _command(pair.document or "(no such command)", width, "  document: ", "  ")
+            )
             ours = "(the same)" if pair.same else (pair.ours or "(we do not run it)")
-            parts.append(f"  ours:     {ours}\n\n")
+            parts.append(_command(ours, width, "  ours:     ", "  ") + "\n")
     return "".join(parts)

@@ -2,39 +2,52 @@
 what their flags mean; then (on Enter) run them, show what appeared, and wait again before the
 next step, so the result stays on the screen.
 
+Every page fits the terminal it runs in (screen.Pager): a step too tall for one page shows what
+and why first, then its commands, each page headed by the step's title; a page still too tall
+pages itself. After the first certificate only what differs is shown: a .cnf's sections
+already on an earlier screen are named, not repeated, and a flag is glossed once. Compact mode
+(the default on a short terminal) puts rows made once per node on one screen ("node02 and
+node03: the same ..."), the results of a screen's steps at the top of the next one, and as many
+steps on a screen as fit. Commands are folded at spaces with ` \\` for the screen only; the log
+and the script keep one line.
+
 Each step runs through the Runner (the same one-step execution as `run STEP`: logged to
 commands.sh, keys kept, complete steps skipped), so a walkthrough quit halfway leaves a folder
-that `run all` or another walkthrough finishes. Input is read only from a terminal: with --yes,
-or when stdin is not a terminal, it never waits. Prose is wrapped to the terminal's width (80
-when it is not a terminal) without ever splitting a name, a flag or a path; commands and file
-contents are printed as they are.
+that `run all` or another walkthrough finishes. Input is read only from a terminal, one key at
+a time: with --yes, or when stdin is not a terminal, it never waits and never pages.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import stat
-import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from kpki_openssl.base import processes
 from kpki_openssl.base.errors import CommandFailed, KpkiError
-from kpki_openssl.execute.command_log import LOG_NAME
+from kpki_openssl.base.folder_names import LOG_NAME
 from kpki_openssl.execute.runner import Runner
 from kpki_openssl.plan import openssl_argv, shell_text
-from kpki_openssl.plan.steps import CertStep, Command, Plan, Step, WriteFile
-from kpki_openssl.teach import flag_glossary
+from kpki_openssl.plan.steps import CertStep, Command, KubeconfigStep, Plan, Step, WriteFile
+from kpki_openssl.teach import flag_glossary, kinds, screen
+from kpki_openssl.teach.screen import Ask, Pager, Stop
 
-Ask = Callable[[str], str]  # prompt -> the line typed ('' for Enter); EOFError to quit
 Check = Callable[[Step], "list[str]"]  # a step that ran -> one line per problem
 
 RUN, SKIP, QUIT = "run", "skip", "quit"
-NEXT, PROVE, EXPLAIN = "next", "prove", "explain"
+NEXT, PROVE, EXPLAIN, COMMANDS = "next", "prove", "explain", "commands"
 DEFAULT_WIDTH = 80
+
+RUN_KEYS = {"s": SKIP, "e": EXPLAIN, "q": QUIT}
+COMPACT_KEYS = {"s": SKIP, "e": EXPLAIN, "p": PROVE, "q": QUIT}
+AFTER_KEYS = {"p": PROVE, "e": EXPLAIN, "q": QUIT}
+RUN_PROMPT = "[Enter] run it · s skip · e explain · q quit > "
+COMPACT_PROMPT = "[Enter] run these · s skip · e explain · p prove · q quit > "
+AFTER_PROMPT = "[Enter] next step · p prove · e explain · q quit > "
+COMMANDS_PROMPT = "[Enter] its commands · s skip · q quit > "
 
 
 @dataclass
@@ -44,6 +57,7 @@ class WalkResult:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     quit_at: str = ""
+    screens: int = 0  # prompts answered
 
 
 def choice(answer: str) -> str:
@@ -70,33 +84,15 @@ def after_choice(answer: str) -> str:
 
 def terminal_width(stream: TextIO) -> int:
     """The terminal's width in columns; 80 when the stream is not a terminal."""
-    try:
-        if stream.isatty():
-            return max(40, os.get_terminal_size(stream.fileno()).columns)
-    except (AttributeError, OSError, ValueError):
-        pass
-    return DEFAULT_WIDTH
+    from kpki_openssl.base import console
+
+    return console.width(stream)
 
 
 def wrap(text: str, width: int, indent: str = "  ", first: str | None = None) -> list[str]:
     """Prose as lines of at most `width` columns, broken only at spaces: a name such as
-    system:kube-controller-manager, a flag or a path is never split (a word longer than the
-    line stays whole on a line of its own)."""
-    lines: list[str] = []
-    for number, paragraph in enumerate(text.strip().split("\n\n")):
-        words = " ".join(paragraph.split())
-        if not words:
-            continue
-        start = first if (first is not None and number == 0) else indent
-        lines += textwrap.wrap(
-            words,
-            width,
-            initial_indent=start,
-            subsequent_indent=indent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-    return lines
+    system:kube-controller-manager, a flag or a path is never split."""
+    return screen.prose(text, width, indent, first)
 
 
 def short(meaning: str) -> str:
@@ -136,13 +132,50 @@ def missing_inputs(plan: Plan, out: Path, makers: Mapping[str, str]) -> None:
         missing = [p for p in step.reads if p not in made and not (out / p).exists()]
         if missing:
             by = sorted({makers[p] for p in missing if p in makers})
-            hint = f"; walk through {' '.join(by)} first (or 'run all')" if by else ""
+            hint = f"; walk through {' '.join(by)} first (or 'kpki-openssl run all')" if by else ""
             raise KpkiError(f"step {step.name}: needs {', '.join(missing)} in {out}{hint}")
         made.update(step.writes)
 
 
+@dataclass
+class Seen:
+    """What the learner has already seen: departures, flags, .cnf sections, a kubeconfig's
+    text. Copied before a compact screen is laid out, so a step that moves on to the next
+    screen is shown there as if for the first time."""
+
+    departures: set[tuple[str, str]] = field(default_factory=set)
+    flags: set[tuple[str, str]] = field(default_factory=set)
+    sections: dict[str, str] = field(default_factory=dict)  # a .cnf section's text -> its file
+    kubeconfig: str = ""  # the first kubeconfig shown whole
+    named: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)  # a section's
+    # name -> its settings and file, as last shown
+
+    def copy(self) -> Seen:
+        return Seen(set(self.departures), set(self.flags), dict(self.sections), self.kubeconfig,
+                    dict(self.named))  # fmt: skip
+
+
+def cnf_sections(text: str) -> list[tuple[str, list[str]]]:
+    """A .cnf as (section name, its lines): '' for the comments before the first section."""
+    out: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.splitlines():
+        match = re.match(r"\s*\[\s*([^\]]+?)\s*\]", line)
+        if match:
+            out.append((match.group(1), [line]))
+        else:
+            out[-1][1].append(line)
+    return [(name, lines) for name, lines in out if name or any(ln.strip() for ln in lines)]
+
+
+class _Done(Exception):
+    """The walk has ended, and has said so."""
+
+
 class Walkthrough:
-    """Drives one walkthrough; `ask` is None when it must never wait (--yes, stdin not a tty)."""
+    """Drives one walkthrough; `ask` is None when it must never wait (--yes, stdin not a tty).
+
+    `rows` is the terminal's height (None: never page); `compact` groups rows made per node
+    and puts several steps on a screen; `finish` is the command that finishes the folder."""
 
     def __init__(
         self,
@@ -154,6 +187,9 @@ class Walkthrough:
         check: Check | None = None,
         full: Plan | None = None,
         width: int | None = None,
+        rows: int | None = None,
+        compact: bool = False,
+        finish: str = "",
     ) -> None:
         self.out = out
         self.stream = stream
@@ -163,131 +199,638 @@ class Walkthrough:
         self.check = check
         self.full = full
         self.width = width or terminal_width(stream)
+        self.pager = Pager(stream, self.width, rows, ask)
+        self.compact = compact
+        self.finish = finish or f"kpki-openssl run all --out {out}"
         self.runner = Runner(out)
-        self._shown: set[tuple[str, str]] = set()  # departures already on a screen
+        self.seen = Seen()
+        self._position: dict[str, int] = {}
+        self._total = 0
+
+    # -- output
 
     def say(self, text: str = "") -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self.pager.line(text)
 
     def prose(self, text: str, indent: str = "  ", first: str | None = None) -> None:
-        for line in wrap(text, self.width, indent, first):
-            self.say(line)
+        self.pager.lines(screen.prose(text, self.width, indent, first))
+
+    # -- the walk
 
     def walk(self, plan: Plan) -> WalkResult:
         missing_inputs(plan, self.out, self.makers)
         result = WalkResult()
-        total = len(plan.steps)
+        self._total = len(plan.steps)
+        self._position = {s.name: i for i, s in enumerate(plan.steps, 1)}
         how = (
-            "Enter runs each step, s skips it, q quits; after each result Enter goes on, "
-            "p proves the folder with the real programs, e explains the step in full"
+            "each key acts at once: Enter runs a step, s skips it, e explains it, q quits; "
+            "after a result Enter goes on, p proves the folder with the real programs"
             if self.ask
             else "running every step"
         )
+        mode = "compact, " if self.compact else ""
         self.prose(
-            f"Walkthrough of recipe {plan.recipe}: {total} steps into {self.out} ({how}).", ""
+            f"Walkthrough of recipe {plan.recipe}: {self._total} steps into {self.out} "
+            f"({mode}{how}).",
+            "",
         )
-        for number, step in enumerate(plan.steps, 1):
-            self.say()
-            self.prose(f"=== [{number}/{total}] step {step.name}: {step.title} ===", "    ", "")
+        try:
+            if self.compact:
+                self._walk_compact(plan, result)
+            else:
+                self._walk_full(plan, result)
+        except _Done:  # the compact walk said why it stopped
+            pass
+        except Stop:  # q at a `more` prompt while results were shown
+            following = next((s for s in plan.steps if self._untouched(s, result)), None)
+            if following is not None:
+                self._quit(result, following)
+        finally:
+            result.screens = self.pager.pages
+        return result
+
+    @staticmethod
+    def _untouched(step: Step, result: WalkResult) -> bool:
+        done = (*result.ran, *result.done_before, *result.skipped, *result.failed)
+        return step.name not in done
+
+    def _decide(self, group: Sequence[Step], result: WalkResult) -> tuple[list[Step], list[str]]:
+        """The steps of a group still to do, and a line for each one already done."""
+        todo, lines = [], []
+        for step in group:
             decision = self.runner.decide(step)  # the same decision `run` makes
             if decision.kind == "skip":
                 result.done_before.append(step.name)
-                self.prose(f"already done: {', '.join(step.writes)} exist in {self.out}", "")
+                lines += screen.prose(
+                    f"already done: {step.name} ({', '.join(step.writes)} exist in {self.out})",
+                    self.width,
+                    "  ",
+                    "",
+                )
                 if decision.change is not None:
-                    self.prose(
-                        f"(but it differs from the plan: {decision.change}; see run --force)"
+                    lines += screen.prose(
+                        f"(but it differs from the plan: {decision.change}; see run --force)",
+                        self.width,
                     )
                 continue
             if decision.kept:
-                self.prose(
-                    f"keeps the existing key {', '.join(decision.kept)} (never replaced)", ""
+                lines += screen.prose(
+                    f"{step.name} keeps the existing key {', '.join(decision.kept)} "
+                    "(never replaced)",
+                    self.width,
+                    "  ",
+                    "",
                 )
-            self._show_plan(step)
-            answer = self._ask(choice, "[Enter] run it · s skip · q quit > ", RUN)
+            todo.append(step)
+        return todo, lines
+
+    def _walk_full(self, plan: Plan, result: WalkResult) -> None:
+        for step in plan.steps:
+            todo, done = self._decide([step], result)
+            if done:
+                self.pager.header = []
+                self.pager.lines(done)
+            if not todo:
+                continue
+            self.pager.line()
+            answer = self._before(step)
             if answer == QUIT:
-                result.quit_at = step.name
-                self._say_resume(step)
-                return result
+                self._quit(result, step)
+                return
             if answer == SKIP:
                 result.skipped.append(step.name)
-                self._say_skipped(step)
+                self.pager.lines(self._skipped_lines(step))
                 continue
-            if not self._run(plan, step, result):
-                return result
-            if self._after(step, plan) == QUIT:
-                following = plan.steps[number] if number < total else None
+            self.pager.header = self._header(step, "what appeared")
+            ok = self._run(plan, step, result)
+            if ok is None:
+                return
+            if self._after(step) == QUIT:
+                following = self._following(plan, step)
                 if following is not None:
-                    result.quit_at = following.name
-                    self._say_resume(following)
-                    return result
+                    self._quit(result, following)
+                    return
+        self.pager.header = []
         self.say()
         self.prose(self._summary(result), "")
-        return result
 
-    # -- the screen before a step
-
-    def _show_plan(self, step: Step) -> None:
-        if step.explain:
-            self.say("Why:")
-            self.prose(step.explain)
-        departures = tuple(getattr(self._row(step), "departures", ()))
-        seen = [d for d in departures if (d.what, d.why) in self._shown]
-        fresh = [d for d in departures if (d.what, d.why) not in self._shown]
-        self._shown.update((d.what, d.why) for d in fresh)
-        if departures:
-            self.say("Where this departs from the document:")
-            if seen:
-                names = ", ".join(d.what for d in seen)
-                self.prose(f"(and as on the earlier screens: {names})", "    ", "  ")
-            for dep in fresh:
-                self.prose(f"{dep.what}: the document has {dep.document}; here {dep.ours}.",
-                           "    ", "  - ")  # fmt: skip
-                if dep.why:
-                    self.prose(f"why: {dep.why}", "      ", "    ")
-        self.say("Commands:")
-        for action in step.actions:
-            first, *rest = shell_text.action_text(action).splitlines()
-            self.say(f"  $ {first}")
-            for line in rest:
-                self.say(f"    {line}")
-        commands = [a for a in step.actions if isinstance(a, Command)]
-        if commands:
-            self.say("Flags, in short:")
-            for command in commands:
-                notes = flag_glossary.explain_argv(command.argv)
-                parts = [f"{n.text.split(' ', 1)[0]} {short(n.meaning)}" for n in notes[1:]]
-                parts = [p for p in dict.fromkeys(parts) if p.strip()]
-                if parts:
-                    name = " ".join(command.argv[:2])
-                    self.prose(" · ".join(parts), "      ", f"  {name}: ")
-
-    def _row(self, step: Step):
-        """The recipe row behind a step: its certificate, key pair, kubeconfig or file."""
-        return step.spec
-
-    # -- asking
-
-    def _ask(self, parse: Callable[[str], str], prompt: str, default: str) -> str:
-        if self.ask is None:
-            return default
+    def _before(self, step: Step) -> str:
+        """What and why, then the commands (one page when they fit); the run prompt."""
+        head = self._header(step)
+        what = self._what_and_why(step)
+        commands = self._commands(step)
+        self.pager.more_keys = {"s": SKIP, "q": QUIT}
+        self.pager.header = self._header(step, why=True)
         try:
-            return parse(self.ask(prompt))
-        except (EOFError, KeyboardInterrupt):
-            self.say()
-            return QUIT
+            if self.pager.fits(head + what + commands):
+                self.pager.lines(head + what + commands)
+            else:
+                self.pager.header = head
+                self.pager.lines(head + what)
+                answer = self.pager.prompt(COMMANDS_PROMPT, {"s": SKIP, "q": QUIT}, COMMANDS)
+                if answer != COMMANDS:
+                    return answer
+                self.pager.header = self._header(step, why=True)
+                self.pager.lines(self.pager.header + commands)
+            while True:
+                answer = self.pager.prompt(RUN_PROMPT, RUN_KEYS, RUN)
+                if answer != EXPLAIN:
+                    return answer
+                self._explain([step])
+                self.pager.lines(self._header(step, why=True))
+        except Stop as stop:
+            return stop.choice
+        finally:
+            self.pager.more_keys = {"q": QUIT}
 
-    def _after(self, step: Step, plan: Plan) -> str:
+    def _after(self, step: Step) -> str:
         """Wait after a step's result: Enter next, p prove, e explain, q quit."""
         while True:
-            answer = self._ask(after_choice, "[Enter] next step · p prove · e explain · q quit > ",
-                               NEXT)  # fmt: skip
-            if answer == PROVE:
-                self._prove()
-            elif answer == EXPLAIN:
-                self._explain(step)
+            answer = self.pager.prompt(AFTER_PROMPT, AFTER_KEYS, NEXT)
+            try:
+                if answer == PROVE:
+                    self._prove()
+                elif answer == EXPLAIN:
+                    self._explain([step])
+                else:
+                    return answer
+            except Stop as stop:
+                return stop.choice
+
+    def _walk_compact(self, plan: Plan, result: WalkResult) -> None:
+        """Steps flow from screen to screen; each screen's prompt runs the steps shown whole
+        so far, and their results open the next screen."""
+        self._queue: list[list[Step]] = []  # groups shown whole, not run yet
+        self._plan = plan
+        self._result = result
+        self._current: list[Step] = []  # the group being shown
+        self._begun = False  # whether its header is on the screen already
+        for group in kinds.compact_groups(plan):
+            todo, done = self._decide(group, result)
+            self._current = []
+            for line in done:
+                self._emit(line)
+            block = self._compact_block(plan, todo) if todo else []
+            self._current = todo
+            self._begun = False
+            for line in block:
+                self._emit(line)
+                self._begun = True
+            if todo:
+                self._queue.append(todo)
+        self._current = []
+        if self._queue and not self._break_page(final=True):
+            return
+        self.pager.header = []
+        self.say()
+        self.prose(self._summary(result), "")
+
+    def _emit(self, line: str) -> None:
+        room = self.pager.room
+        full = room is not None and screen.rows_of(line, self.width) > room
+        if full and not self._break_page():
+            raise _Done
+        self.pager.line(line)
+
+    def _break_page(self, final: bool = False) -> bool:
+        """The end of a screen: run the steps shown whole (Enter), skip them, explain them,
+        prove, or quit; their results start the next screen. False when the walk stops."""
+        steps = [s for group in self._queue for s in group]
+        if not steps:
+            answer = self.pager.prompt("[Enter] more · q quit > ", {"q": QUIT}, "more")
+            if answer == QUIT:
+                self._quit(self._result, self._current[0])
+                return False
+            self._continued()
+            return True
+        while True:
+            answer = self.pager.prompt(COMPACT_PROMPT, COMPACT_KEYS, RUN)
+            if answer not in (EXPLAIN, PROVE):
+                break
+            try:
+                self._explain(steps) if answer == EXPLAIN else self._prove()
+            except Stop as stop:
+                answer = stop.choice
+                break
+        if answer == QUIT:
+            self._quit(self._result, steps[0])
+            return False
+        lines: list[str] = []
+        ok = True
+        for group in self._queue:
+            if answer == SKIP:
+                self._result.skipped += [s.name for s in group]
+                lines += self._skipped_lines(group[0], group)
+                continue
+            made, ok = self._run_group(group)
+            lines += made
+            if not ok and not self.keep_going:
+                break
+        self._queue = []
+        self.pager.header = []
+        for line in lines:
+            self.pager.line(line)
+        if not ok and not self.keep_going:
+            self.prose(f"stopped at {self._result.failed[-1]}; fix it and run the walkthrough "
+                       "again.", "")  # fmt: skip
+            return False
+        if not final:
+            self._continued()
+        return True
+
+    def _continued(self) -> None:
+        """The top of a screen that goes on with a step begun on the one before."""
+        if self._current and self._begun:
+            self.pager.header = self._header(self._current[0], "continued", why=True)
+            self.pager.lines(self.pager.header)
+
+    # -- what a screen shows
+
+    def _header(self, step: Step, part: str = "", why: bool = False) -> list[str]:
+        """The step's title line; with `part` (a page that goes on with the step) one line,
+        the title cut to fit, and with `why` the first sentence of why under it."""
+        number = self._position.get(step.name, 0)
+        title = " ".join(step.title.split())
+        if part:
+            lines = [self._cut(f"=== [{number}/{self._total}] step {step.name}, {part}: {title}")]
+        else:
+            lines = screen.prose(f"=== [{number}/{self._total}] step {step.name}: {title} ===",
+                                 self.width, "    ", "")  # fmt: skip
+        if why and step.explain:
+            lines.append(self._why_line(step.explain))
+        return lines
+
+    def _cut(self, line: str) -> str:
+        """One line: cut at a space to the width, with … when cut (never inside a word)."""
+        if len(line) <= self.width:
+            return line
+        return line[: self.width - 1].rsplit(" ", 1)[0] + "…"
+
+    @staticmethod
+    def _first_sentence(text: str) -> str:
+        return re.split(r"(?<=[a-z0-9)]\.)\s", " ".join(text.split()), maxsplit=1)[0]
+
+    def _why_line(self, text: str) -> str:
+        """'Why: ' and the explanation's first sentence, cut at a space to one line."""
+        return self._cut(f"Why: {self._first_sentence(text)}")
+
+    def _what_and_why(self, step: Step) -> list[str]:
+        lines: list[str] = []
+        if step.explain:
+            lines.append("Why:")
+            lines += screen.prose(step.explain, self.width)
+        lines += self._departures(step)
+        return lines
+
+    def _departures(self, step: Step, compact: bool = False) -> list[str]:
+        departures = tuple(getattr(step.spec, "departures", ()))
+        seen = [d for d in departures if (d.what, d.why) in self.seen.departures]
+        fresh = [d for d in departures if (d.what, d.why) not in self.seen.departures]
+        self.seen.departures.update((d.what, d.why) for d in fresh)
+        if not departures:
+            return []
+        w = self.width
+        if compact:  # the new ones only: two as sentences, the rest by name; why on e
+            lines = [
+                ln
+                for dep in fresh[:1]
+                for ln in screen.prose(
+                    f"departs, {dep.what}: the document has {dep.document}; here {dep.ours}.",
+                    w,
+                    "    ",
+                    "  - ",
+                )
+            ]
+            if fresh[1:]:
+                names = ", ".join(d.what for d in fresh[1:])
+                lines += screen.prose(f"departs too: {names} (e explains)", w, "    ", "  - ")
+            return lines
+        lines = ["Where this departs from the document:"]
+        for dep in fresh:
+            text = f"{dep.what}: the document has {dep.document}; here {dep.ours}."
+            lines += screen.prose(text, w, "    ", "  - ")
+            if dep.why:
+                lines += screen.prose(f"why: {dep.why}", w, "      ", "    ")
+        if seen:
+            names = ", ".join(d.what for d in seen)
+            lines += screen.prose(f"(and as on the earlier screens: {names})", w, "    ", "  ")
+        return lines
+
+    def _commands(self, step: Step, compact: bool = False) -> list[str]:
+        """The step's commands, folded to the width; a .cnf as what differs from those already
+        shown; a kubeconfig the exam way; the flags not glossed before."""
+        if isinstance(step, KubeconfigStep):
+            return self._kubeconfig(step, compact)
+        lines = [] if compact else ["Commands:"]
+        for action in step.actions:
+            if isinstance(action, WriteFile):
+                lines += self._file(step, action, compact)
             else:
-                return answer
+                lines += screen.command(shell_text.command_line(action), self.width)
+        if not compact:  # compact: e explains every flag
+            lines += self._flags([a.argv for a in step.actions if isinstance(a, Command)])
+        return lines
+
+    def _file(self, step: Step, action: WriteFile, compact: bool) -> list[str]:
+        head = screen.command(shell_text.heredoc(action).splitlines()[0], self.width)
+        delimiter = shell_text.heredoc(action).splitlines()[-1]
+        if isinstance(step, CertStep) and action.path == step.spec.cnf_file:
+            body = self._cnf_body(action, compact)
+        else:
+            shown = action.content.splitlines()
+            if compact:
+                shown = self._pki_lines(shown)
+            body = [ln for line in shown for ln in screen.verbatim(line, self.width, "    ")]
+        return [*head, *body, f"    {delimiter}"]
+
+    def _pki_lines(self, lines: list[str]) -> list[str]:
+        """Compact: a file's lines that name one of the PKI's files, the others counted."""
+        files = {p.rsplit("/", 1)[-1] for p in self.makers}
+        pattern = re.compile(
+            r"(?<![\w.-])(" + "|".join(map(re.escape, sorted(files, key=len, reverse=True)))
+            + r")(?![\w.-])"
+        ) if files else None  # fmt: skip
+        kept = [
+            ln for ln in lines
+            if not ln.lstrip().startswith("#") and (pattern is None or pattern.search(ln))
+        ]  # fmt: skip
+        rest = sum(1 for ln in lines if ln.strip() and not ln.lstrip().startswith("#")) - len(kept)
+        if rest > 0:
+            kept.append(f"(and {rest} more line{'s' * (rest != 1)} that name no file of the PKI:"
+                        " e shows the whole file)")  # fmt: skip
+        return kept
+
+    def _cnf_body(self, action: WriteFile, compact: bool) -> list[str]:
+        """A .cnf: whole the first time; later, its sections already shown are named in one
+        line (the [v3_*] and [alt_names] sections are always shown unless compact)."""
+        sections = cnf_sections(action.content)
+        first = not self.seen.sections
+        lines: list[str] = []
+        same: list[tuple[str, str]] = []  # (section, the file it was shown in)
+
+        def flush(but: str = "") -> None:
+            if same:
+                by_file: dict[str, list[str]] = {}
+                for name, where in same:
+                    by_file.setdefault(where, []).append(f"[{name}]")
+                text = "; ".join(f"{' '.join(n)} as in {f}" for f, n in by_file.items())
+                text += f", but {but}" if but else ""
+                lines.extend(screen.prose(f"({text})", self.width, "      ", "    "))
+                same.clear()
+
+        for name, body in sections:
+            key = "\n".join(body[1:] if not name else body).strip()
+            if name == "":
+                key = "(comments)"
+            shown_in = self.seen.sections.get(key)
+            keep = (
+                first
+                or shown_in is None
+                or (not compact and (name.startswith("v3") or name == "alt_names"))
+            )
+            if not name and not first:
+                continue  # the generated file's own comment: nothing to learn twice
+            settings = tuple(
+                ln.strip() for ln in body[1:] if ln.strip() and not ln.lstrip().startswith("#")
+            )
+            before = self.seen.named.get(name)
+            changed = [s for s in settings if before and s not in before[0]]
+            if (
+                keep
+                and compact
+                and before
+                and not shown_in
+                and len(changed) <= 2
+                and (len(settings) == len(before[0]))
+            ):  # the same section but for a line or two: say which
+                same.append((name, before[1]))
+                flush("; ".join(changed))
+            elif keep:
+                flush()
+                while body and not body[-1].strip() and not first:
+                    body = body[:-1]
+                lines += [ln for line in body for ln in screen.verbatim(line, self.width, "    ")]
+            else:
+                same.append((name, shown_in or action.path))
+            self.seen.sections.setdefault(key, action.path)
+            if name:
+                self.seen.named[name] = (settings, action.path)
+        flush()
+        return lines
+
+    def _kubeconfig(self, step: KubeconfigStep, compact: bool) -> list[str]:
+        from kpki_openssl.teach import lesson
+
+        les = lesson.step_lesson(step)
+        lines = ["The exam way, kubectl config:" if compact else
+                 "Commands (the exam way: kubectl config):"]  # fmt: skip
+        for command in les.exam:
+            lines += screen.command(command.line, self.width)
+        if not compact:
+            lines += self._flags([shlex_split(c.line) for c in les.exam])
+        if les.read_back:
+            lines.append("Read the embedded certificates back:")
+            for line in les.read_back:
+                lines += screen.command(line, self.width)
+        yaml = next(a for a in step.actions if isinstance(a, WriteFile))
+        if compact:  # the lines of the file that name the PKI's files; e shows all
+            how = " (then embeds with the first two)" if step.spec.embed else ", without kubectl"
+            lines += screen.prose(
+                f"Enter writes it as run does{how}; what this writes, {yaml.path}:",
+                self.width,
+                "  ",
+                "",
+            )
+            shown = self._pki_lines(yaml.content.splitlines())
+            return lines + [ln for x in shown for ln in screen.verbatim(x, self.width, "    ")]
+        lines += screen.prose(f"Enter does what run does: {les.how_run}", self.width, "  ", "")
+        for action in step.actions:
+            if isinstance(action, Command):
+                lines += screen.command(shell_text.command_line(action), self.width)
+        self.seen.kubeconfig = self.seen.kubeconfig or yaml.path
+        lines.append(f"What this writes: {yaml.path}")
+        lines += [
+            ln for line in yaml.content.splitlines()
+            for ln in screen.verbatim(line, self.width, "    ")
+        ]  # fmt: skip
+        return lines
+
+    def _flags(self, argvs: Sequence[Sequence[str]]) -> list[str]:
+        """Each flag not glossed on an earlier screen, in short, per command."""
+        lines: list[str] = []
+        for argv in argvs:
+            notes = flag_glossary.explain_argv(argv)
+            if not notes:
+                continue
+            command = notes[0].text
+            parts = []
+            for note in notes[1:]:
+                flag = note.text.split(" ", 1)[0].split("=", 1)[0]
+                if not flag.startswith("-"):
+                    flag = "(positional)"
+                if (command, flag) in self.seen.flags:
+                    continue
+                self.seen.flags.add((command, flag))
+                parts.append(f"{note.text.split(' ', 1)[0].split('=', 1)[0]} {short(note.meaning)}")
+            parts = [p for p in dict.fromkeys(parts) if p.strip()]
+            if parts:
+                lines += screen.prose(" · ".join(parts), self.width, "      ", f"  {command}: ")
+        return ["Flags, in short:", *lines] if lines else []
+
+    def _compact_block(self, plan: Plan, todo: list[Step]) -> list[str]:
+        step = todo[0]
+        number = self._position.get(step.name, 0)
+        lines = [self._cut(f"=== [{number}/{self._total}] step {step.name}: "
+                           f"{' '.join(step.title.split())} ===")]  # fmt: skip
+        if step.explain:
+            lines.append(self._why_line(step.explain))
+        lines += self._departures(step, compact=True)
+        lines += self._commands(step, compact=True)
+        same = kinds.the_same_for(plan, todo)
+        if same:
+            lines += screen.prose(same + ":" if not kinds.item_of(plan, step) else same,
+                                  self.width, "  ", "")  # fmt: skip
+            if not kinds.item_of(plan, step):
+                lines += self._members(todo)
+        return lines
+
+    def _members(self, group: Sequence[Step]) -> list[str]:
+        """What differs in each further step of a group of one shape: its subject, or its
+        kubeconfig's user and certificate; and its own departures not shown yet."""
+        lines: list[str] = []
+        whats = {d.what for d in getattr(group[0].spec, "departures", ())}
+        departs: dict[str, list] = {}  # a departure's name -> (step, departure) in the group
+        for step in group[1:]:
+            if isinstance(step, CertStep):
+                own = f"-subj {step.spec.subject_text}"
+            elif isinstance(step, KubeconfigStep):
+                own = f"user {step.spec.user}, {step.spec.cert_file}"
+            else:
+                own = ", ".join(step.writes)
+            lines += screen.prose(f"{step.name}: {own}", self.width, "      ", "    ")
+            for dep in getattr(step.spec, "departures", ()):
+                if dep.what not in whats and (dep.what, dep.why) not in self.seen.departures:
+                    departs.setdefault(dep.what, []).append((step, dep))
+                self.seen.departures.add((dep.what, dep.why))
+        for what, found in departs.items():
+            _step, dep = found[0]
+            others = [s.name for s, _d in found[1:]]
+            text = f"departs, {what}: the document has {dep.document}; here {dep.ours}" + (
+                f" (likewise {', '.join(others)})." if others else "."
+            )
+            lines += screen.prose(text, self.width, "    ", "  - ")
+        return lines
+
+    # -- running
+
+    def _run(self, plan: Plan, step: Step, result: WalkResult) -> bool | None:
+        """Run one step and show what appeared; None when the walk stops here."""
+        try:
+            self.runner.run(plan.select([step.name]), self.makers)
+        except CommandFailed as exc:
+            result.failed.append(step.name)
+            self.pager.lines(self._failed(exc))
+            self.pager.lines(self._problems(step))
+            if not self.keep_going:
+                self.prose(f"stopped at {step.name}; fix it and run the walkthrough again.", "")
+                return None
+            self.prose("going on (--keep-going): later steps may fail for want of its files", "")
+            return False
+        result.ran.append(step.name)
+        self.pager.lines(self._made(step))
+        return True
+
+    def _run_group(self, group: Sequence[Step]) -> tuple[list[str], bool]:
+        """Run a group's steps; one line for all that went well (the first one's subject as
+        openssl prints it), and each failure or problem on lines of its own."""
+        lines: list[str] = []
+        good: list[tuple[Step, str]] = []
+        ok = True
+        for step in group:
+            made, shown, fine = self._run_compact(self._plan, step, self._result)
+            if fine and not made:
+                good.append((step, shown))
+                continue
+            lines += made
+            if not fine:
+                ok = False
+                if not self.keep_going:
+                    break
+        if good:
+            names = [s.name for s, _shown in good]
+            listed = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+            shown = good[0][1]
+            verdict = "" if self.check is None else "; checks: nothing wrong"
+            lines = (
+                screen.prose(
+                    f"ran {listed}{': ' + shown if shown else ''}{verdict}", self.width, "    ", ""
+                )
+                + lines
+            )
+        return lines, ok
+
+    def _run_compact(
+        self, plan: Plan, step: Step, result: WalkResult
+    ) -> tuple[list[str], str, bool]:
+        """Run one step; a line or two of what appeared, for the top of the next screen."""
+        try:
+            self.runner.run(plan.select([step.name]), self.makers)
+        except CommandFailed as exc:
+            result.failed.append(step.name)
+            return [*self._failed(exc), *self._problems(step)], "", False
+        result.ran.append(step.name)
+        shown = ""
+        if isinstance(step, CertStep) and (self.out / step.spec.cert_file).exists():
+            argv = openssl_argv.inspect_argv(step.spec.cert_file)
+            output = processes.run(argv, timeout=processes.READ, cwd=self.out).stdout  # read-only
+            shown = next((ln.strip() for ln in output.splitlines() if ln.startswith("subject")), "")
+        problems = self.check(step) if self.check is not None else []
+        if not problems:
+            return [], shown, True
+        lines = screen.prose(f"ran {step.name}: {shown or ', '.join(step.writes)}", self.width,
+                             "    ", "")  # fmt: skip
+        lines.append(f"  What is wrong ({len(problems)}):")
+        for line in problems:
+            lines += screen.prose(line, self.width, "      ", "    - ")
+        return lines, shown, True
+
+    def _failed(self, exc: CommandFailed) -> list[str]:
+        lines = screen.command(shell_text.argv_text(exc.argv), self.width,
+                               f"FAILED (exit {exc.retcode}): ", "")  # fmt: skip
+        for line in exc.stderr.strip().splitlines():
+            lines += screen.verbatim(line, self.width, "  | ")
+        return lines
+
+    def _made(self, step: Step) -> list[str]:
+        lines = ["Made:"]
+        for path in step.writes:
+            full = self.out / path
+            if not full.exists():
+                lines.append(f"  {path}  (missing)")
+                continue
+            info = full.stat()
+            mode = stat.S_IMODE(info.st_mode)
+            lines.append(f"  {path}  {info.st_size} bytes, mode {mode:04o}")
+        if isinstance(step, CertStep) and (self.out / step.spec.cert_file).exists():
+            argv = openssl_argv.inspect_argv(step.spec.cert_file)
+            shown = processes.run(argv, timeout=processes.READ, cwd=self.out)  # read-only
+            lines += screen.command(shell_text.argv_text(argv), self.width)
+            text = shown.stdout + shown.stderr
+            for line in text.rstrip("\n").splitlines():
+                lines += screen.verbatim(line, self.width, "    ")
+        return lines + self._problems(step)
+
+    def _problems(self, step: Step) -> list[str]:
+        """lint's and verify's findings for this step: what a cluster would make of it."""
+        if self.check is None:
+            return []
+        problems = self.check(step)
+        if not problems:
+            return ["Checks: lint and verify find nothing wrong."]
+        lines = [f"What is wrong ({len(problems)}):"]
+        for line in problems:
+            lines += screen.prose(line, self.width, "    ", "  - ")
+        return lines
 
     def _prove(self) -> None:
         from kpki_openssl.prove.prover import prove
@@ -298,84 +841,55 @@ class Walkthrough:
             self.say("(prove needs the whole plan)")
             return
         self.say("Proving the folder with the real programs (etcd, etcdctl, kubectl, curl)...")
-        self.stream.write(result_text(prove(plan, self.out)))
-        self.stream.flush()
+        self._show_paged(result_text(prove(plan, self.out)))
 
-    def _explain(self, step: Step) -> None:
+    def _explain(self, steps: Sequence[Step]) -> None:
         from kpki_openssl.teach import lesson
 
-        text = lesson.explain_text(lesson.step_lesson(step, self.full), self.width)
-        self.stream.write(text)
-        self.stream.flush()
+        text = "".join(
+            lesson.explain_text(lesson.step_lesson(step, self.full), self.width) for step in steps
+        )
+        self._show_paged(text)
 
-    # -- running
-
-    def _run(self, plan: Plan, step: Step, result: WalkResult) -> bool:
+    def _show_paged(self, text: str) -> None:
+        """Long output a page at a time; q at a `more` prompt ends it (not the walkthrough)."""
+        keys, self.pager.more_keys = self.pager.more_keys, {"q": "enough"}
         try:
-            self.runner.run(plan.select([step.name]), self.makers)
-        except CommandFailed as exc:
-            result.failed.append(step.name)
-            self.say(f"FAILED (exit {exc.retcode}): {shell_text.argv_text(exc.argv)}")
-            for line in exc.stderr.strip().splitlines():
-                self.say(f"  | {line}")
-            self._show_problems(step)
-            if not self.keep_going:
-                self.prose(f"stopped at {step.name}; fix it and run the walkthrough again.", "")
-                return False
-            self.prose("going on (--keep-going): later steps may fail for want of its files", "")
-            return True
-        result.ran.append(step.name)
-        self._show_made(step)
-        return True
+            for line in text.splitlines():
+                self.pager.lines(screen.verbatim(line, self.width))
+        except Stop as stop:
+            if stop.choice != "enough":
+                raise
+        finally:
+            self.pager.more_keys = keys
 
-    def _show_made(self, step: Step) -> None:
-        self.say("Made:")
-        for path in step.writes:
-            full = self.out / path
-            if not full.exists():
-                self.say(f"  {path}  (missing)")
-                continue
-            info = full.stat()
-            mode = stat.S_IMODE(info.st_mode)
-            self.say(f"  {path}  {info.st_size} bytes, mode {mode:04o}")
-        if isinstance(step, CertStep) and (self.out / step.spec.cert_file).exists():
-            argv = openssl_argv.inspect_argv(step.spec.cert_file)
-            shown = processes.run(argv, timeout=processes.READ, cwd=self.out)  # read-only
-            text = shown.stdout + shown.stderr.rstrip("\n") + ("\n" if shown.stderr else "")
-            self.say(f"  $ {shell_text.argv_text(argv)}")
-            self.stream.write(textwrap.indent(text, "    "))
-            self.stream.flush()
-        self._show_problems(step)
+    # -- skipping, quitting, the end
 
-    def _show_problems(self, step: Step) -> None:
-        """lint's and verify's findings for this step: what a cluster would make of it."""
-        if self.check is None:
-            return
-        problems = self.check(step)
-        if not problems:
-            self.say("Checks: lint and verify find nothing wrong.")
-            return
-        self.say(f"What is wrong ({len(problems)}):")
-        for line in problems:
-            self.prose(line, "    ", "  - ")
-
-    def _say_skipped(self, step: Step) -> None:
-        needing = dependents(self.full or Plan("", {}, ()), step)
+    def _skipped_lines(self, step: Step, group: Sequence[Step] = ()) -> list[str]:
+        names = [s.name for s in group] or [step.name]
+        full = self.full or Plan("", {}, ())
+        needing = [n for s in (group or [step]) for n in dependents(full, s) if n not in names]
+        needing = list(dict.fromkeys(needing))
         if needing:
-            self.prose(
-                f"skipped {step.name}; these steps need what it makes and will fail or name "
-                f"missing files: {', '.join(needing)}",
+            return screen.prose(
+                f"skipped {', '.join(names)}; these steps need what it makes and will fail or "
+                f"name missing files: {', '.join(needing)}",
+                self.width,
                 "  ",
                 "",
             )
-        else:
-            self.say(f"skipped {step.name} (no other step needs it)")
+        return [f"skipped {', '.join(names)} (no other step needs it)"]
 
-    def _say_resume(self, step: Step) -> None:
+    def _following(self, plan: Plan, step: Step) -> Step | None:
+        number = self._position.get(step.name, 0)
+        return plan.steps[number] if number < len(plan.steps) else None
+
+    def _quit(self, result: WalkResult, step: Step) -> None:
+        result.quit_at = step.name
+        self.pager.header = []
         self.prose(
             f"Stopped before {step.name}. Everything made so far is in {self.out} (commands in "
-            f"{self.out / LOG_NAME}); finish with: run all --out {self.out} "
-            "(or run the walkthrough again)",
+            f"{self.out / LOG_NAME}); finish with: {self.finish} (or run the walkthrough again)",
             "",
         )
 
@@ -388,17 +902,12 @@ class Walkthrough:
         return f"Walkthrough finished: {', '.join(parts)}; commands logged in {self.out / LOG_NAME}"
 
 
+def shlex_split(line: str) -> list[str]:
+    import shlex
+
+    return shlex.split(line)
+
+
 def terminal_ask(stdin: TextIO, stream: TextIO) -> Ask | None:
-    """A prompt that reads a line from a terminal; None when stdin is not one (never wait)."""
-    if not (hasattr(stdin, "isatty") and stdin.isatty()):
-        return None
-
-    def ask(prompt: str) -> str:
-        stream.write(prompt)
-        stream.flush()
-        line = stdin.readline()
-        if line == "":
-            raise EOFError
-        return line
-
-    return ask
+    """A prompt that acts on one keypress on a terminal; None when stdin is not one."""
+    return screen.terminal_keys(stdin, stream)
