@@ -40,14 +40,6 @@ class CertInfo:
     public_key: str = ""  # PEM, to compare with `openssl pkey -pubout`
 
     @property
-    def dns(self) -> tuple[str, ...]:
-        return self.sans.dns
-
-    @property
-    def ips(self) -> tuple[str, ...]:
-        return self.sans.ips
-
-    @property
     def common_name(self) -> str:
         return next((v for a, v in subject_pairs(self.subject) if a == "CN"), "")
 

@@ -30,14 +30,6 @@ class Extensions:
     extended_key_usage: tuple[str, ...] = ()
     sans: SubjectAltNames = SubjectAltNames()
 
-    @property
-    def dns(self) -> tuple[str, ...]:
-        return self.sans.dns
-
-    @property
-    def ips(self) -> tuple[str, ...]:
-        return self.sans.ips
-
 
 NONE = Extensions()
 

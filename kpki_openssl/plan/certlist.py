@@ -106,14 +106,6 @@ class CertSpec:
     for_each: tuple[str, str] | None = None  # (list variable, item) this row was expanded for
 
     @property
-    def dns(self) -> tuple[str, ...]:
-        return self.sans.dns
-
-    @property
-    def ips(self) -> tuple[str, ...]:
-        return self.sans.ips
-
-    @property
     def key_file(self) -> str:
         return f"{self.base}.key"
 

@@ -87,14 +87,6 @@ class CertEntry:
     departures: tuple[Departure, ...]
     when: tuple[tuple[str, str], ...] = ()  # (variable, value): the row exists only when all hold
 
-    @property
-    def dns(self) -> tuple[str, ...]:
-        return self.sans.dns
-
-    @property
-    def ips(self) -> tuple[str, ...]:
-        return self.sans.ips
-
 
 @dataclass(frozen=True)
 class KeyPairEntry:
