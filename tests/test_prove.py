@@ -330,3 +330,53 @@ def test_etcds_reason_is_quoted_whole_from_either_log_format(
     log = tmp_path / "etcd.log"
     log.write_text(f"something else\n{line}\n")
     assert _etcd_log_reason(log, 0) == f"; etcd's log: {reason}"
+
+
+@pytest.fixture
+def ca_and_admin(tmp_path: Path) -> Path:
+    """A folder halfway through a walkthrough: only the `ca` and `admin` steps built."""
+    needs_all()
+    out = tmp_path / "half"
+    assert cli_main(["run", "ca", "admin", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+def test_prove_after_ca_and_admin_reports_no_failure(ca_and_admin: Path, capsys) -> None:
+    """Files later steps make are not yet built (step N: NAME), not failures; a group with
+    nothing to start says why; each group names its server and what it is."""
+    code, doc = prove_json(ca_and_admin)
+    assert code == 0 and doc["failed"] == 0 and doc["not_built"] > 0
+    later = [c for c in doc["checks"] if c["status"] == "not yet built"]
+    assert all(re.search(r"not yet built \(step \d+: \S+\)", c["said"]) for c in later)
+    groups = {g["name"]: g for g in doc["groups"]}
+    assert "no kube-apiserver" in groups["apiserver"]["server"]
+    assert "apiserver.crt" in groups["apiserver"]["server"]
+    assert "no kubelet" in groups["kubelet"]["server"]
+    assert "real etcd" in groups["etcd"]["server"]
+    for name in ("etcd", "kubelet"):  # nothing to start: one line why
+        assert "not yet built (step" in groups[name]["not_run"]
+    assert cli_main(["prove", "--out", str(ca_and_admin)]) == 0
+    text = capsys.readouterr().out
+    assert "apiserver: openssl s_server presenting apiserver.crt" in text
+    assert "\netcd: a real etcd" in text and "  not run: " in text
+    assert "FAIL" not in text
+
+
+def test_prove_json_names_no_program_that_did_not_run(ca_and_admin: Path) -> None:
+    """A check's program is the tool's (kpki-openssl) unless that program ran (its argv)."""
+    _code, doc = prove_json(ca_and_admin)
+    for check in doc["checks"]:
+        if not check["program"].startswith("kpki-openssl"):
+            assert check["argv"], check
+            assert Path(check["argv"][0]).name == check["program"], check
+
+
+def test_not_yet_built_is_the_tools_word_and_not_a_failure() -> None:
+    """A check the tool judges without running a program is labelled as the tool's; not yet
+    built leaves the exit status 0, a failure beside it does not."""
+    from kpki_openssl.prove.results import FAIL, NOT_BUILT, TOOL, Check, ProveResult
+
+    check = Check("apiserver", "x", "kubectl", "accept").tool(NOT_BUILT, "later")
+    assert check.program == TOOL and ProveResult("r", "o", [check]).exit_code == 0
+    failed = Check("apiserver", "y", "kubectl", "accept").tool(FAIL, "gone")
+    assert ProveResult("r", "o", [check, failed]).exit_code == 1

@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.prove import curl, kubectl, s_server
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, REFUSE, UNPROVEN, Check
+from kpki_openssl.prove.results import (
+    ACCEPT,
+    FAIL,
+    NOT_BUILT,
+    NOT_RUN,
+    REFUSE,
+    UNPROVEN,
+    Check,
+)
 from kpki_openssl.prove.roles import SERVING
 
 PODS = "/api/v1/pods"
@@ -33,6 +41,12 @@ def run(context: Context) -> None:
     if not context.apiserver and spec is None:
         return
     client_ca, cert, key = context.apiserver_files(SERVING, spec, order="cert key ca")
+    shown = cert.name if cert is not None else spec.cert_file if spec is not None else ""
+    if shown:
+        context.server[context.group] = (
+            f"openssl s_server presenting {shown}, answering a fixed PodList: TLS only, "
+            "no kube-apiserver, no RBAC"
+        )
     start = context.check(
         "openssl s_server presents the apiserver certificate", "openssl", ACCEPT, add=False
     )
@@ -50,12 +64,20 @@ def _nothing_to_serve(
 ) -> None:
     wanted = [spec.cert_file, spec.key_file] if spec is not None else []
     absent = [f for f in wanted if not (context.out / f).is_file()]
-    start.status = FAIL
-    start.said = "nothing to serve: " + (
-        f"{', '.join(absent)} not in the folder (its step did not finish)"
-        if absent
-        else f"a file {context.apiserver_file} names is missing"
-    )
+    later = [f"{f} {context.later(f)}" for f in absent if context.later(f)]
+    if absent and len(later) == len(absent):  # a later step makes them: not a failure
+        context.not_run[context.group] = "no server to start: " + "; ".join(later)
+        start.tool(NOT_BUILT, "nothing to serve: " + "; ".join(later))
+    else:
+        start.tool(
+            FAIL,
+            "nothing to serve: "
+            + (
+                f"{', '.join(absent)} not in the folder (its step did not finish)"
+                if absent
+                else f"a file {context.apiserver_file} names is missing"
+            ),
+        )
     context.add(start)
     for label, path, _host in kubeconfigs:  # kubectl can still read each kubeconfig
         kubectl.view(context, label, path)
@@ -79,7 +101,7 @@ def _dial(
         return
     if not reached:
         what = f"kubectl --kubeconfig {first.file} {FOREIGN}"
-        context.check(what, "kubectl", REFUSE, NOT_RUN, UNPROVEN)
+        context.check(what, "kubectl", REFUSE).tool(NOT_RUN, UNPROVEN)
         return
     _fca, fcert, fkey = context.foreign_client()
     _kubeconfig(
@@ -102,7 +124,7 @@ def _kubeconfig(
     what = f"kubectl --kubeconfig {label}" + (f" {tag}" if tag else f" (dials {host})")
     check = context.check(what, "kubectl", expect)
     if not path.is_file():
-        check.status, check.said = FAIL, f"{label} is not in the folder (its step did not run)"
+        kubectl.absent(context, check, label)
         return check
     program = context.program(check, "kubectl")
     if program is None:
@@ -111,7 +133,7 @@ def _kubeconfig(
     if client is not None:
         config = kubectl.with_client(context, config, label, client)
         if config is None:
-            check.status, check.said = NOT_RUN, f"{label} does not parse: no user to replace"
+            check.tool(NOT_RUN, f"{label} does not parse: no user to replace")
             return check
     argv = (program, f"--kubeconfig={config}", *kubectl.server(port, host), "get", "--raw", PODS)
     kubectl.get_raw(context, check, argv, lambda out: '"PodList"' in out, "PodList")

@@ -28,6 +28,8 @@ class Context:
         self.scratch = scratch
         self.checks: list[Check] = []
         self.group = ""  # the group running now (prover sets it): its checks carry its name
+        self.server: dict[str, str] = {}  # group -> its server and what it is (prover's default)
+        self.not_run: dict[str, str] = {}  # group -> why it ran no check, in one line
         files = self.component(APISERVER)
         self.apiserver: dict[str, str] = read_flags(files[0]) if files else {}
         named = [self.folder.relative(files[0])] if files else []
@@ -52,6 +54,16 @@ class Context:
         """The folder's file of that folder-relative name, when it is there."""
         path = self.out / relative
         return path if relative and path.is_file() else None
+
+    def later(self, relative: str) -> str:
+        """'not yet built (step N: NAME)' for a file a step of the plan makes that is not in
+        the folder yet; '' when it is there, or no step makes it."""
+        if not relative or (self.out / relative).is_file():
+            return ""
+        for number, step in enumerate(self.plan.steps, 1):
+            if relative in step.writes:
+                return f"not yet built (step {number}: {step.name})"
+        return ""
 
     def cert_spec(self, path: Path | None) -> CertSpec | None:
         """The plan's certificate whose file `path` (in the folder) is."""
@@ -109,8 +121,7 @@ class Context:
         """The program's path; None, with the check marked, when it is not installed."""
         found = self.scratch.which(name)
         if found is None:
-            check.status = MISSING
-            check.said = f"{name} is not installed (not on PATH)"
+            check.tool(MISSING, f"{name} is not installed (not on PATH)")
         return found
 
     def run(

@@ -29,7 +29,7 @@ def call(context: Context, name: str, port: int) -> None:
         return
     files = context.roles.curl_files()
     if files is None:
-        check.status, check.said = FAIL, "the plan has no client certificate for this call"
+        check.tool(FAIL, "the plan has no client certificate for this call")
         return
     key, cert, ca = files
     argv = (

@@ -64,7 +64,13 @@ def run(context: Context) -> None:
     """Start the members, then let etcdctl in (or not)."""
     files = context.component("etcd")
     if not files:
+        context.not_run[context.group] = _why_none(context)
         return
+    context.server[context.group] = (
+        f"a real etcd ({len(files)} member(s) from "
+        + ", ".join(p.name for p in files)
+        + "), and a real etcdctl as its client"
+    )
     probe = context.check("start the etcd members", "etcd", ACCEPT, add=False)
     etcd = context.program(probe, "etcd")
     if etcd is None:
@@ -83,7 +89,7 @@ def run(context: Context) -> None:
     ca, cert, key = context.apiserver_files(ETCD_CLIENT, context.roles.etcd_client)
     if ca is None or cert is None or key is None:
         said = f"no etcd client files in {context.apiserver_file}"
-        context.check("etcdctl as the apiserver's etcd client", "etcdctl", ACCEPT, FAIL, said)
+        context.check("etcdctl as the apiserver's etcd client", "etcdctl", ACCEPT).tool(FAIL, said)
         return
     who = context.folder.relative(cert)
     passed = [
@@ -95,7 +101,7 @@ def run(context: Context) -> None:
     first = members[0]
     if not passed[0]:
         for what in (FOREIGN, "a kubelet's certificate with etcd"):
-            context.check(what, "etcdctl", REFUSE, NOT_RUN, UNPROVEN)
+            context.check(what, "etcdctl", REFUSE).tool(NOT_RUN, UNPROVEN)
         return
     _fca, fcert, fkey = context.foreign_client()
     _etcdctl(context, FOREIGN, REFUSE, first, ca, fcert, fkey)
@@ -208,3 +214,12 @@ def _log_reason(log: Path, since: int) -> str:
     except ValueError:
         reason = found.group(1)
     return f"; etcd's log: {reason}"
+
+
+def _why_none(context: Context) -> str:
+    """Why there is no etcd flags file to start from: a later step makes them, or none does."""
+    files = [c.file for c in context.plan.components if c.program == "etcd"]
+    later = [f"{f} {context.later(f)}" for f in files if context.later(f)]
+    if later:
+        return "no etcd member to start: " + "; ".join(later)
+    return "the plan makes no etcd flags file"

@@ -7,10 +7,10 @@ findings it reports; a finding met twice is reported once.
 from __future__ import annotations
 
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.results import ACCEPT, FAIL
+from kpki_openssl.prove.results import ACCEPT, FAIL, TOOL
 
 
 def run(context: Context) -> None:
     """One failed check per distinct finding, in the order they were met."""
     for where, problem in dict.fromkeys(context.folder.notes):
-        context.check(where, "prove", ACCEPT, FAIL, problem)
+        context.check(where, TOOL, ACCEPT, FAIL, problem)

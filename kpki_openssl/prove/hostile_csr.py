@@ -27,7 +27,7 @@ from kpki_openssl.checks import csr_policy
 from kpki_openssl.plan import certificates_api, openssl_argv
 from kpki_openssl.plan.steps import CertStep, Plan
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.results import ACCEPT, FAIL, MISSING, NOTE, PASS, REFUSE, Check
+from kpki_openssl.prove.results import ACCEPT, FAIL, MISSING, NOTE, PASS, REFUSE, TOOL, Check
 
 GROUP = "hostile-csr"
 LOOPBACK = "127.0.0.1"
@@ -46,16 +46,16 @@ def counterfactual(plan: Plan, out: Path) -> list[Check]:
     step = _node_client(plan)
     if step is None or step.signer is None:
         why = "no kubelet client row signed by a CA in this recipe: nothing to try"
-        return [Check(GROUP, "a node's CSR asking for CA:TRUE", "prove", ACCEPT, NOTE, why)]
+        return [Check(GROUP, "a node's CSR asking for CA:TRUE", TOOL, ACCEPT, NOTE, why)]
     ca = step.signer
     ca_crt, ca_key = (out / ca.cert_file).resolve(), (out / ca.key_file).resolve()
     if not (ca_crt.is_file() and ca_key.is_file()):
         why = f"{ca.cert_file} and {ca.key_file} are not both in the folder (run {ca.name})"
-        return [Check(GROUP, "a node's CSR asking for CA:TRUE", "prove", ACCEPT, NOTE, why)]
+        return [Check(GROUP, "a node's CSR asking for CA:TRUE", TOOL, ACCEPT, NOTE, why)]
     missing = [p for p in ("openssl", "etcd", "etcdctl") if shutil.which(p) is None]
     if missing:
         why = f"{', '.join(missing)} not installed"
-        return [Check(GROUP, "a node's CSR asking for CA:TRUE", missing[0], ACCEPT, MISSING, why)]
+        return [Check(GROUP, "a node's CSR asking for CA:TRUE", TOOL, ACCEPT, MISSING, why)]
     work = Path(tempfile.mkdtemp(prefix="kpki-hostile-csr-"))
     try:
         return _run(step, ca_crt, ca_key, work)

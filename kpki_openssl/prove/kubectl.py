@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.results import ACCEPT, FAIL, Check, words
+from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_BUILT, Check, words
 from kpki_openssl.prove.scratch import LOOPBACK
 
 _PATHS = (
@@ -52,7 +52,7 @@ def view(context: Context, label: str, path: Path) -> None:
     what = f"kubectl config view --kubeconfig {label} (no API server to dial)"
     check = context.check(what, "kubectl", ACCEPT)
     if not path.is_file():
-        check.status, check.said = FAIL, f"{label} is not in the folder (its step did not run)"
+        absent(context, check, label)
         return
     kubectl = context.program(check, "kubectl")
     if kubectl is None:
@@ -60,6 +60,16 @@ def view(context: Context, label: str, path: Path) -> None:
     argv = (kubectl, "config", "view", "-o", "json", f"--kubeconfig={path}")
     code, stdout, stderr = context.run(check, argv, cwd=context.scratch.home)
     check.judge(code == 0, "loaded" if code == 0 else words(stderr or stdout))
+
+
+def absent(context: Context, check: Check, label: str) -> None:
+    """A kubeconfig not in the folder: not yet built when a step of the plan makes it (not a
+    failure), else a failure; either way the tool's words, kubectl never having run."""
+    later = context.later(label)
+    if later:
+        check.tool(NOT_BUILT, f"{label} {later}")
+    else:
+        check.tool(FAIL, f"{label} is not in the folder (no step of the plan makes it)")
 
 
 def mapped(context: Context, path: Path, label: str) -> Path:

@@ -27,7 +27,13 @@ def run(context: Context) -> None:
     # the KubeletConfiguration files (a node's kubelet-NODE.flags only points at one)
     configs = [p for p in context.component("kubelet") if p.suffix in (".yaml", ".yml")]
     if not configs:
+        context.not_run[context.group] = _why_none(context)
         return
+    shown = ", ".join(p.name for p in configs)
+    context.server[context.group] = (
+        f"openssl s_server presenting the serving certificate each of {shown} names, answering "
+        "a fixed ok at /healthz: TLS only, no kubelet, no authorization"
+    )
     client = context.apiserver_files(KUBELET_CLIENT, context.roles.kubelet_client)
     for config in configs:
         _kubelet(context, config, client)
@@ -42,7 +48,7 @@ def _kubelet(
     try:
         data = safeyaml.load_file(config, config.name) or {}
     except KpkiError as exc:
-        start.status, start.said = FAIL, f"not YAML: {words(str(exc))}"
+        start.tool(FAIL, f"not YAML: {words(str(exc))}")
         context.add(start)
         return
     x509 = ((data.get("authentication") or {}).get("x509") or {}) if isinstance(data, dict) else {}
@@ -52,7 +58,7 @@ def _kubelet(
     client_ca = find(str(x509.get("clientCAFile", "")), f"{where} clientCAFile")
     ca, cert, key = client
     if any(p is None or not p.is_file() for p in (serving, serving_key, client_ca, *client)):
-        start.status, start.said = FAIL, "a file it names is missing: nothing to serve"
+        start.tool(FAIL, "a file it names is missing: nothing to serve")
         context.add(start)
         return
     assert serving is not None and serving_key is not None and client_ca is not None
@@ -90,3 +96,16 @@ def _node_name(spec: CertSpec | None) -> str:
         return spec.for_each[1]
     cn = spec.common_name
     return cn.split(NODE, 1)[1] if cn.startswith(NODE) else (spec.sans.dns or ("",))[0]
+
+
+def _why_none(context: Context) -> str:
+    """Why there is no KubeletConfiguration to read: a later step makes them, or none does."""
+    files = [
+        c.file
+        for c in context.plan.components
+        if c.program == "kubelet" and c.file.endswith((".yaml", ".yml"))
+    ]
+    later = [f"{f} {context.later(f)}" for f in files if context.later(f)]
+    if later:
+        return "no KubeletConfiguration yet: " + "; ".join(later)
+    return "the plan makes no KubeletConfiguration"

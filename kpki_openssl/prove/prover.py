@@ -41,7 +41,11 @@ def prove(plan: Plan, out: Path, groups: Iterable[str] = DEFAULT) -> ProveResult
             _run(context, group)
     order = {g.name: i for i, g in enumerate(selected)}
     checks = sorted(context.checks, key=lambda c: order[c.group])  # stable: each group's order
-    return ProveResult(plan.recipe, str(out), checks)
+    described = [
+        (g.name, context.server.get(g.name, g.server), context.not_run.get(g.name, ""))
+        for g in selected
+    ]
+    return ProveResult(plan.recipe, str(out), checks, described)
 
 
 def _run(context: Context, group: Group) -> None:

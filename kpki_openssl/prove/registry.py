@@ -29,6 +29,7 @@ class Group:
     module: str
     after_servers: bool = False  # runs once the others are done and their servers stopped
     opt_in: bool = False  # runs only when named with --only (a plain `prove` leaves it out)
+    server: str = ""  # what answers its clients, and what that is not (a group may refine it)
 
     def runner(self) -> Callable[[Context], None]:
         """The group's `run(context)`, its module imported now."""
@@ -41,29 +42,37 @@ GROUPS: tuple[Group, ...] = (
         "paths the folder's files name that are not in the folder, or flags they lack",
         "kpki_openssl.prove.files",
         after_servers=True,  # it reports what the other groups found while mapping paths
+        server="no server, no program: kpki-openssl reports the paths the other groups met",
     ),
     Group(
         "etcd",
         "etcd members from the etcd flags files; etcdctl with the API server's etcd client files",
         "kpki_openssl.prove.etcd",
+        server="a real etcd started from the folder's etcd flags files, and a real etcdctl",
     ),
     Group(
         "apiserver",
         "an openssl s_server with the API server's certificate; kubectl with each kubeconfig, "
         "and the document's curl call",
         "kpki_openssl.prove.apiserver",
+        server="openssl s_server presenting the API server's certificate, answering a fixed "
+        "PodList: TLS only, no kube-apiserver, no RBAC",
     ),
     Group(
         "kubelet",
         "an openssl s_server with each kubelet's serving certificate; kubectl with the API "
         "server's kubelet client files",
         "kpki_openssl.prove.kubelet",
+        server="openssl s_server presenting each kubelet's serving certificate, answering a "
+        "fixed ok at /healthz: TLS only, no kubelet, no authorization",
     ),
     Group(
         "hostile-csr",
         "a node's CSR asking for CA:TRUE, signed the Hard Way and by the recipe's command, "
         "against etcd trusting the cluster CA; sign refuses it",
         "kpki_openssl.prove.hostile_csr",
+        server="a real etcd trusting the cluster CA stands in for kube-apiserver's client "
+        "certificate check (no kube-apiserver), with real openssl and etcdctl",
     ),
     Group(
         "rotation",
@@ -71,6 +80,8 @@ GROUPS: tuple[Group, ...] = (
         "etcd restarted member by member after each stage; kubectl, etcdctl and curl with the "
         "old, bundle and new CA at each stage",
         "kpki_openssl.prove.rotation",
+        server="a real 3-member etcd on a scratch copy, also the TLS endpoint kubectl and curl "
+        "dial (no kube-apiserver)",
         opt_in=True,  # ~15 s of etcd restarts: only `prove --only rotation` runs it
     ),
 )

@@ -14,6 +14,8 @@ from typing import Any
 
 ACCEPT, REFUSE = "accept", "refuse"
 PASS, FAIL, MISSING, NOT_RUN, NOTE = "pass", "fail", "program missing", "not run", "note"
+NOT_BUILT = "not yet built"  # a file a later step of the plan makes: neither a pass nor a failure
+TOOL = "kpki-openssl"  # the program field of a message no real program printed: the tool's own
 UNPROVEN = (
     "not tried: the legitimate client did not get in either, so a refusal would prove nothing"
 )
@@ -35,6 +37,11 @@ class Check:
     def passed(self) -> bool:
         return self.status == PASS
 
+    def tool(self, status: str, said: str) -> Check:
+        """The tool's own verdict, no program having run: labelled as the tool's."""
+        self.status, self.said, self.program = status, said, TOOL
+        return self
+
     def judge(self, accepted: bool, said: str) -> None:
         """Record what the program did: a pass when it accepted exactly when it should have."""
         self.said = said
@@ -48,20 +55,30 @@ class ProveResult:
     recipe: str
     out: str
     checks: list[Check] = field(default_factory=list)
+    # each group run: (name, its server and what it is, why it ran no check or "")
+    groups: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        """0 when every check passed (notes aside), 1 otherwise."""
-        return 0 if all(c.passed or c.status == NOTE for c in self.checks) else 1
+        """0 when every check passed (notes and files not yet built aside), 1 otherwise."""
+        return 0 if all(c.passed or c.status in _NEUTRAL for c in self.checks) else 1
 
     def as_json(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe,
             "out": self.out,
             "passed": sum(c.passed for c in self.checks),
-            "failed": sum(not c.passed and c.status != NOTE for c in self.checks),
+            "failed": sum(not c.passed and c.status not in _NEUTRAL for c in self.checks),
+            "not_built": sum(c.status == NOT_BUILT for c in self.checks),
+            "groups": [
+                {"name": name, "server": server, "not_run": why}
+                for name, server, why in self.groups
+            ],
             "checks": [asdict(c) for c in self.checks],
         }
+
+
+_NEUTRAL = (NOTE, NOT_BUILT)
 
 
 def words(text: str) -> str:
@@ -82,22 +99,41 @@ def result_text(result: ProveResult) -> str:
     """One line per check, grouped; the program's words after the verdict; the argv of each
     check that did not pass."""
     out = [f"prove: recipe {result.recipe}, folder {result.out}\n"]
-    group = ""
-    for check in result.checks:
-        if check.group != group:
-            group = check.group
-            out.append(f"\n{group}\n")
-        mark = {PASS: "PASS", FAIL: "FAIL", NOTE: "NOTE"}.get(check.status, check.status.upper())
-        expect = "" if check.expect == ACCEPT else " (must be refused)"
-        out.append(f"  {mark:<5} {check.what}{expect}\n")
-        if check.said:
-            out.append(f"        {check.program}: {check.said}\n")
-        if check.status != PASS and check.argv:
-            out.append(f"        $ {shlex.join(check.argv)}\n")
+    described = {name: (server, why) for name, server, why in result.groups}
+    order = [name for name, _s, _w in result.groups]
+    order += [c.group for c in result.checks if c.group not in order]
+    for group in order:
+        server, why = described.get(group, ("", ""))
+        checks = [c for c in result.checks if c.group == group]
+        if not checks and not why:
+            continue
+        out.append(f"\n{group}" + (f": {server}" if server else "") + "\n")
+        if not checks:  # a group that ran no check says why, in one line
+            out.append(f"  not run: {why}\n")
+        out.extend(_check_text(check) for check in checks)
     passed = sum(c.passed for c in result.checks)
     notes = sum(c.status == NOTE for c in result.checks)
-    failed = len(result.checks) - passed - notes
+    later = sum(c.status == NOT_BUILT for c in result.checks)
+    failed = len(result.checks) - passed - notes - later
     out.append(
-        f"\n{passed} passed, {failed} did not pass" + (f", {notes} notes" if notes else "") + "\n"
+        f"\n{passed} passed, {failed} did not pass"
+        + (f", {notes} notes" if notes else "")
+        + (f", {later} not yet built" if later else "")
+        + "\n"
     )
+    return "".join(out)
+
+
+def _check_text(check: Check) -> str:
+    """One check's line, the words it carries, and its argv when it did not pass."""
+    out = []
+    mark = {PASS: "PASS", FAIL: "FAIL", NOTE: "NOTE", NOT_BUILT: "LATER"}.get(
+        check.status, check.status.upper()
+    )
+    expect = "" if check.expect == ACCEPT else " (must be refused)"
+    out.append(f"  {mark:<5} {check.what}{expect}\n")
+    if check.said:
+        out.append(f"        {check.program}: {check.said}\n")
+    if check.status != PASS and check.argv:
+        out.append(f"        $ {shlex.join(check.argv)}\n")
     return "".join(out)
