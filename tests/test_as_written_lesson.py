@@ -225,12 +225,18 @@ def test_prove_on_the_documents_folder_shows_the_real_failures(as_written_walk) 
     assert put["status"] == "fail" and put["program"] == "etcdctl"
     kubelet = checks["kubelet-node01.crt by the name node01, to the apiserver's kubelet client"]
     assert kubelet["status"] == "fail" and kubelet["program"] == "kubectl"
+    # under the failure, lint's word on the certificate it used: no subjectAltName
+    assert any(
+        ": no-sans: " in why and why.startswith("kubelet-node01:") for why in kubelet["why"]
+    ), kubelet
     api = checks["openssl s_server presents the apiserver certificate"]
-    assert api["said"].startswith(
-        "nothing to serve: apiserver.crt, apiserver.key not in the folder"
-    )
+    assert api["said"].startswith("nothing to serve: apiserver.crt not yet built (step ")
     view = checks["kubectl config view --kubeconfig kube-config.yaml (no API server to dial)"]
     assert view["status"] == "fail" and view["program"] == "kubectl"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        cli_main(["prove", "--recipe", "as-written", "--out", str(out), "--only", "kubelet"])
+    assert "        why: kubelet-node01: no-sans: " in text.getvalue()
     files = {c["what"]: c["said"] for c in checks.values() if c["group"] == "files"}
     assert "has no --etcd-cafile (it has --etcd-ca-file instead); ca.crt used" in files.values()
     assert any("names /var/lib/kubernetes/apiserver.cr, which is not in the folder" in said

@@ -212,15 +212,15 @@ def script_commands(text: str) -> list[list[str]]:
                 if body == delimiter:
                     break
             continue
-        guard = KEY_GUARD.match(line)  # `[ -e KEY ] || COMMAND`: a key is never replaced
-        if guard is not None:
-            line = line[guard.end() :]
+        if line.endswith(" || \\"):  # the guard before a key command: `[ -e KEY ] || \`
+            assert KEY_GUARD.fullmatch(line), line
+            line = next(lines)
         commands.append(shlex.split(line))
     return commands
 
 
-# what comes before a command that makes a key (shell_text.kept_key_line): file tests only
-KEY_GUARD = re.compile(r"(\{ )?\[ -e [^ ;|]+ \]( \|\| \[ -e [^ ;|]+ \])*(; \})? \|\| ")
+# the line before a command that makes a key (shell_text.kept_key_line): file tests only
+KEY_GUARD = re.compile(r"(\{ )?\[ -e [^ ;|]+ \]( \|\| \[ -e [^ ;|]+ \])*(; \})? \|\| \\")
 
 
 @settings(max_examples=200, deadline=None)

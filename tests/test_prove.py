@@ -380,3 +380,13 @@ def test_not_yet_built_is_the_tools_word_and_not_a_failure() -> None:
     assert check.program == TOOL and ProveResult("r", "o", [check]).exit_code == 0
     failed = Check("apiserver", "y", "kubectl", "accept").tool(FAIL, "gone")
     assert ProveResult("r", "o", [check, failed]).exit_code == 1
+
+
+def test_a_tls_alert_is_read_in_words_with_its_direction() -> None:
+    from kpki_openssl.prove.results import alert_in_words
+
+    theirs = alert_in_words('rejected connection (error "remote error: tls: bad certificate")')
+    assert "other end" in theirs and "refused the certificate this side presented" in theirs
+    ours = alert_in_words("x509: certificate signed by unknown authority")
+    assert ours.startswith("this side refused")
+    assert alert_in_words("connection refused") == ""

@@ -182,4 +182,8 @@ def openssl_refused(exc: BaseException) -> bool:
     ssl): what a restrictive OPENSSL_CONF gives, e.g. default_properties = fips=yes without a
     FIPS provider, or no default provider at all."""
     module = (type(exc).__module__ or "").split(".")[0]
-    return module in ("cryptography", "_hashlib", "ssl", "_ssl")
+    if module in ("cryptography", "_hashlib", "ssl", "_ssl"):
+        return True
+    # hashlib on a distribution's Python raises a plain ValueError carrying OpenSSL's own
+    # error-library name ("[digital envelope routines] unsupported")
+    return isinstance(exc, ValueError) and str(exc).startswith("[digital envelope routines]")

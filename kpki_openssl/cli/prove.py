@@ -70,8 +70,27 @@ def main(args: argparse.Namespace) -> int:
             result = prove(plan, out, args.only or DEFAULT)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not args.fleet and any(c.status == "fail" for c in result.checks):
+        _why(args, plan, result.checks)  # lint's words for the files a failure used
     if args.json:
         sys.stdout.write(json.dumps(result.as_json(), indent=2) + "\n")
     else:
         sys.stdout.write(result_text(result))
     return result.exit_code
+
+
+def _why(args: argparse.Namespace, plan, checks: list) -> None:
+    """Lint's findings for the recipe, each under the failed checks whose command names the
+    certificate's files (its step name, or its file stem)."""
+    from kpki_openssl.checks.lint import lint
+    from kpki_openssl.prove.results import attach_why
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
+
+    recipe = load_recipe(args.recipe)
+    stems = {c.name: c.base for c in plan.certs}
+    findings = [
+        (f"{stems.get(f.where, f.where)}.", f.line())
+        for f in lint(recipe, resolve_variables(recipe, args.sets))
+    ]
+    attach_why(checks, findings)

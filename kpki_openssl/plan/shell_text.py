@@ -65,11 +65,11 @@ def action_text(action: Action, keep_keys: bool = False) -> str:
 
 def kept_key_line(command: Command) -> str:
     """A command that makes a private key, run only when none of its files exists, so a script
-    run where keys are never replaces one: `[ -e KEY ] || COMMAND`, one line (the log keeps
-    one line per command)."""
+    run where keys are never replaces one: `[ -e KEY ] || \\` then the command on its own line
+    (the command's line reads as in the dry run)."""
     exists = " || ".join(f"[ -e {_quote(p)} ]" for p in command.writes)
     guard = exists if len(command.writes) == 1 else f"{{ {exists}; }}"
-    return f"{guard} || {command_line(command)}\n"
+    return f"{guard} || \\\n{command_line(command)}\n"
 
 
 def comment(text: str, width: int = 78) -> str:

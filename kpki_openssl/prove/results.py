@@ -32,6 +32,7 @@ class Check:
     status: str = NOT_RUN
     said: str = ""  # the program's own words (its refusal, or what it returned)
     argv: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()  # lint's findings for the files a failed check used
 
     @property
     def passed(self) -> bool:
@@ -134,6 +135,42 @@ def _check_text(check: Check) -> str:
     out.append(f"  {mark:<5} {check.what}{expect}\n")
     if check.said:
         out.append(f"        {check.program}: {check.said}\n")
+        alert = alert_in_words(check.said)
+        if alert and check.status == FAIL:
+            out.append(f"        {TOOL}: {alert}\n")
+    for line in check.why:
+        out.append(f"        why: {line}\n")
     if check.status != PASS and check.argv:
         out.append(f"        $ {shlex.join(check.argv)}\n")
     return "".join(out)
+
+
+def alert_in_words(said: str) -> str:
+    """What a TLS alert in a program's words says, and which way it went: `remote error: tls:
+    X` is an alert the other end sent, refusing this side's certificate (in etcd's log: the
+    client refused etcd's); a bare `tls: X` is this side's own refusal."""
+    if "remote error: tls:" in said:
+        return (
+            "'remote error' is the other end's alert: it refused the certificate this side "
+            "presented (in a server's log, the client refused the server's certificate)"
+        )
+    if "tls: bad certificate" in said or "unknown authority" in said:
+        return "this side refused the certificate the other end presented"
+    return ""
+
+
+def attach_why(checks: list[Check], findings: list[tuple[str, str]]) -> None:
+    """Under each failed check, lint's findings (where, line) for the files its command or its
+    description names."""
+    for check in checks:
+        if check.status != FAIL:
+            continue
+        words = " ".join((*check.argv, check.what))
+        found = [
+            (where not in check.what, line)  # the certificate the check is about first
+            for where, line in findings
+            if where and where in words and ": default-validity: " not in line  # no refusal
+        ]
+        check.why = tuple(dict.fromkeys(line for _rank, line in sorted(found, key=lambda f: f[0])))[
+            :3
+        ]
