@@ -59,6 +59,13 @@ def pytest_configure(config: pytest.Config) -> None:
     (the repository): a folder of this session's instead, removed at the end."""
     config.stash[_HYPOTHESIS_HOME] = Path(tempfile.mkdtemp(prefix="kpki-hypothesis-"))
     set_hypothesis_home_dir(config.stash[_HYPOTHESIS_HOME])
+    # A suite started in the background of a non-interactive shell inherits SIGINT ignored,
+    # and so would every program a test starts: the Ctrl-C tests would send it in vain. A
+    # handler here is reset to the default in each child (an ignored signal is not).
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
