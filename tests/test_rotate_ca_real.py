@@ -159,3 +159,18 @@ def test_a_kill_at_every_step_of_each_stage_then_a_rerun_finishes_it(tmp_path: P
     assert [p.read_bytes() for p in kept] == [old_key]
     assert all(_verifies(out / "ca.crt", p) for p in _leaves(out))
     assert run_cli("verify", "--out", str(out), *SETS).returncode == 0
+
+
+def test_a_remove_killed_while_cleaning_up_is_finished_by_the_next_remove(tmp_path: Path) -> None:
+    """Killed after the new CA took the old names and part of the rotation's own files were
+    removed (ca-new.crt still there): the next remove finishes, copying nothing again."""
+    out = _build(tmp_path)
+    for stage in ("trust", "switch", "remove"):
+        assert _rotate(out, "--stage", stage).returncode == 0
+    kept = sorted((out / ".kpki" / "replaced").rglob("ca.key"))
+    (out / "ca-new.crt").write_bytes((out / "ca.crt").read_bytes())  # as a kill leaves it
+    done = _rotate(out, "--stage", "remove")
+    assert done.returncode == 0, done.stderr
+    assert not (out / "ca-new.crt").exists()
+    assert sorted((out / ".kpki" / "replaced").rglob("ca.key")) == kept
+    assert run_cli("verify", "--out", str(out), *SETS).returncode == 0

@@ -79,7 +79,8 @@ def main(args: argparse.Namespace) -> int:
     _check_order(state, stage_name, args.ca)
     aside = _aside(out, state)
     done = tuple(p for p in _old_files(full, args.ca) if aside and (out / aside / p).is_file())
-    stage = rotation.stage_plan(full, args.ca, stage_name, phases, aside, done)
+    swapped = state.phase in ("remove", "done")  # the new one already holds the old names
+    stage = rotation.stage_plan(full, args.ca, stage_name, phases, aside, done, swapped)
     if args.host is not None:
         from kpki_openssl.deploy import rotation as deploy_rotation
 

@@ -81,7 +81,12 @@ def _settle_records(out: Path, full: Plan, files: rotation.Files) -> None:
 
 def _clean(out: Path, name: str, files: rotation.Files | rotation.KeyFiles, report: Report) -> None:
     """The rotation's files, now copies or leftovers, removed (logged first)."""
-    gone = [p for p in files.names if os.path.lexists(out / p)]
+    # the new certificate (or public key) last: until it goes, the folder reads as swapped and a
+    # remove resumed after a kill finishes this, never copies files that are gone
+    last = getattr(getattr(files, "new", None), "cert_file", "") or getattr(
+        getattr(files, "new", None), "pub_file", ""
+    )
+    gone = sorted((p for p in files.names if os.path.lexists(out / p)), key=lambda p: p == last)
     if not gone:
         return
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

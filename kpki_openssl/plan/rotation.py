@@ -348,15 +348,17 @@ def stage_plan(
     others: Mapping[str, str] | None = None,
     aside: str = "",
     aside_done: tuple[str, ...] = (),
+    swapped: bool = False,
 ) -> Stage:
     """The steps of `stage` for CA `name`. `others`: the phase of every other CA that is
     rotating (their files keep their state); `aside`: the folder under .kpki/replaced the old
     CA's files are copied to by remove ('' once they are there); `aside_done`: those of its files
-    already there (never copied again: by then the name may hold the new CA's)."""
+    already there (never copied again: by then the name may hold the new CA's); `swapped`: the
+    new CA (or key pair) already holds the old names (a remove resumed after a kill)."""
     if stage not in STAGES:
         raise InputError(f"--stage: {stage!r} is not one of {', '.join(STAGES)}")
     if is_keypair(plan, name):
-        return _key_stage_plan(plan, name, stage, others or {}, aside, aside_done)
+        return _key_stage_plan(plan, name, stage, others or {}, aside, aside_done, swapped)
     f = files(plan, name)
     others = {k: v for k, v in (others or {}).items() if k != name}
     steps: list[Any] = []
@@ -376,7 +378,8 @@ def stage_plan(
             step = _aside_step(f, aside, aside_done)
             if step.actions:
                 steps.append(step)
-        steps.append(_swap_step(f))
+        if not swapped:
+            steps.append(_swap_step(f))
         steps.extend(_changed(plan, {**others, name: "switch"}, others))
         embedded = {s.name for s in _changed(plan, {**others, name: "switch"}, others)}
         steps.extend(
@@ -404,6 +407,7 @@ def _key_stage_plan(
     others: Mapping[str, str],
     aside: str,
     aside_done: tuple[str, ...],
+    swapped: bool = False,
 ) -> Stage:
     """A key pair's stage: trust (a new pair; its public key a second verifying flag), switch
     (the signing flags name the new private key), remove (the new pair takes the old one's
@@ -435,9 +439,10 @@ def _key_stage_plan(
             Command(("cp", src, dst), reads=(src,), writes=(dst,), secret=dst == pair.key_file)
             for src, dst in ((new.key_file, pair.key_file), (new.pub_file, pair.pub_file))
         )
-        steps.append(FileStep(f"{name}-new-in-place", f"{name}: the new key pair takes the old "
-                              "one's file names", "From here the flags name the recipe's files "
-                              "again: one public key, the new one.", swap))  # fmt: skip
+        if not swapped:
+            steps.append(FileStep(f"{name}-new-in-place", f"{name}: the new key pair takes the "
+                                  "old one's file names", "From here the flags name the recipe's "
+                                  "files again: one public key, the new one.", swap))  # fmt: skip
         steps.extend(_changed(plan, {**others, name: "switch"}, others))
         notes = (LONGEST_TOKEN_NOTE,)
     return Stage(name, stage, replace(plan, steps=tuple(steps)), kf, notes)
