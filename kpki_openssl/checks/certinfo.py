@@ -79,7 +79,7 @@ _SHORT_NAMES = {
     "userId": "UID",
     "streetAddress": "street",
 }
-_KEY_USAGE_ATTRS = (
+KEY_USAGE_ATTRS = (  # openssl's names for key usages, by cryptography's KeyUsage attribute
     ("digital_signature", "digitalSignature"),
     ("content_commitment", "nonRepudiation"),
     ("key_encipherment", "keyEncipherment"),
@@ -88,11 +88,12 @@ _KEY_USAGE_ATTRS = (
     ("key_cert_sign", "keyCertSign"),
     ("crl_sign", "cRLSign"),
 )
-_EKU_NAMES = {
+EKU_NAMES = {  # openssl's names for extended key usages, by OID
     "1.3.6.1.5.5.7.3.1": "serverAuth",
     "1.3.6.1.5.5.7.3.2": "clientAuth",
     "1.3.6.1.5.5.7.3.3": "codeSigning",
     "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
     "1.3.6.1.5.5.7.3.9": "OCSPSigning",
 }
 PEM_CERT = "-----BEGIN CERTIFICATE-----"
@@ -142,12 +143,12 @@ def info_of(obj, kind: str = "certificate") -> CertInfo:
     usage = exts.get(x509.KeyUsage)
     key_usage: tuple[str, ...] = ()
     if usage is not None:
-        key_usage = tuple(word for attr, word in _KEY_USAGE_ATTRS if getattr(usage, attr))
+        key_usage = tuple(word for attr, word in KEY_USAGE_ATTRS if getattr(usage, attr))
         if usage.key_agreement:  # these two are defined only with keyAgreement
             key_usage += ("encipherOnly",) * usage.encipher_only
             key_usage += ("decipherOnly",) * usage.decipher_only
     eku = exts.get(x509.ExtendedKeyUsage)
-    ekus = tuple(_EKU_NAMES.get(o.dotted_string, o._name) for o in eku) if eku else ()
+    ekus = tuple(EKU_NAMES.get(o.dotted_string, o._name) for o in eku) if eku else ()
     sans = SubjectAltNames.from_x509(exts.get(x509.SubjectAlternativeName))
     try:
         key = obj.public_key()

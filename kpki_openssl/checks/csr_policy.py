@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kpki_openssl.base.messages import one_line
+from kpki_openssl.checks.certinfo import EKU_NAMES, KEY_USAGE_ATTRS
 from kpki_openssl.plan import openssl_argv
 from kpki_openssl.plan.certlist import CertSpec, KeySpec, key_facts, key_words
 from kpki_openssl.recipe.sans import SubjectAltNames
@@ -26,25 +27,6 @@ from kpki_openssl.recipe.sans import SubjectAltNames
 MASTERS = "system:masters"  # bypasses RBAC: no rule can limit it
 STRONG_HASHES = ("sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512")
 
-# openssl's names for key usages, by cryptography's KeyUsage attribute
-_KEY_USAGE_ATTRS = (
-    ("digital_signature", "digitalSignature"),
-    ("content_commitment", "nonRepudiation"),
-    ("key_encipherment", "keyEncipherment"),
-    ("data_encipherment", "dataEncipherment"),
-    ("key_agreement", "keyAgreement"),
-    ("key_cert_sign", "keyCertSign"),
-    ("crl_sign", "cRLSign"),
-)
-_EKU_NAMES = {
-    "1.3.6.1.5.5.7.3.1": "serverAuth",
-    "1.3.6.1.5.5.7.3.2": "clientAuth",
-    "1.3.6.1.5.5.7.3.3": "codeSigning",
-    "1.3.6.1.5.5.7.3.4": "emailProtection",
-    "1.3.6.1.5.5.7.3.8": "timeStamping",
-    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
-    "2.5.29.37.0": "anyExtendedKeyUsage",
-}
 _SUBJECT_NAMES = {"1.2.840.113549.1.9.1": "emailAddress"}
 
 
@@ -262,13 +244,13 @@ def _extensions(csr, allow: Allowed) -> list[Violation]:
                     )
                 )
         elif isinstance(value, x509.KeyUsage):
-            asked = [name for attr, name in _KEY_USAGE_ATTRS if getattr(value, attr)]
+            asked = [name for attr, name in KEY_USAGE_ATTRS if getattr(value, attr)]
             for usage in asked:
                 if usage not in allow.key_usage:
                     out.append(_not_given("keyUsage", usage, allow.key_usage))
         elif isinstance(value, x509.ExtendedKeyUsage):
             for oid in value:
-                usage = _EKU_NAMES.get(oid.dotted_string, oid.dotted_string)
+                usage = EKU_NAMES.get(oid.dotted_string, oid.dotted_string)
                 if usage not in allow.extended_key_usage:
                     out.append(_not_given("extendedKeyUsage", usage, allow.extended_key_usage))
         else:

@@ -16,7 +16,6 @@ the real openssl, etcd and etcdctl; the output folder is only read (its CA certi
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from kpki_openssl.plan import certificates_api, openssl_argv
 from kpki_openssl.plan.steps import CertStep, Plan
 from kpki_openssl.prove.context import Context
 from kpki_openssl.prove.results import ACCEPT, FAIL, MISSING, NOTE, PASS, REFUSE, TOOL, Check
+from kpki_openssl.prove.scratch import free_ports, port_open
 
 GROUP = "hostile-csr"
 LOOPBACK = "127.0.0.1"
@@ -152,7 +152,7 @@ def _etcd_checks(name: str, ca_crt: Path, work: Path) -> list[Check]:
     _openssl(work, "x509", "-req", "-in", "server.csr", "-CA", "server-ca.crt", "-CAkey",
              "server-ca.key", "-days", "1", "-extfile", "server.cnf", "-extensions", "v3",
              "-out", "server.crt")  # fmt: skip
-    client_port, peer_port = _free_ports(2)
+    client_port, peer_port = free_ports(2)
     client_url, peer_url = f"https://{LOOPBACK}:{client_port}", f"http://{LOOPBACK}:{peer_port}"
     argv = ("etcd", "--name", "hostile-csr", "--data-dir", str(work / "data"),
             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
@@ -212,27 +212,12 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((LOOPBACK, 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 def _wait_port(server, port: int, seconds: float = 15.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             return False
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=0.3):
-                return True
-        except OSError:
-            time.sleep(0.05)
+        if port_open(port):
+            return True
+        time.sleep(0.05)
     return False
