@@ -175,10 +175,7 @@ def own_dir(path: Path, mode: int | None = 0o700) -> Path:
         raise failure(path, "make the folder", exc) from None
     st = _lstat(path)
     if stat.S_ISLNK(st.st_mode):
-        raise UnsafePath(
-            f"{path}: is a symbolic link; kpki-openssl never follows links in its own "
-            "bookkeeping (remove it, then run again)"
-        )
+        raise _link_refused(path)
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafePath(f"{path}: should be a folder; remove or rename it, then run again")
     if st.st_uid != os.geteuid():
@@ -188,6 +185,13 @@ def own_dir(path: Path, mode: int | None = 0o700) -> Path:
     return path
 
 
+def _link_refused(path: Path) -> UnsafePath:
+    return UnsafePath(
+        f"{path}: is a symbolic link; kpki-openssl never follows links in its own "
+        "bookkeeping (remove it, then run again)"
+    )
+
+
 def check_no_link(path: Path) -> None:
     """Refuse a bookkeeping path that exists as anything but a regular file."""
     try:
@@ -195,10 +199,7 @@ def check_no_link(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISLNK(st.st_mode):
-        raise UnsafePath(
-            f"{path}: is a symbolic link; kpki-openssl never follows links in its own "
-            "bookkeeping (remove it, then run again)"
-        )
+        raise _link_refused(path)
     if not stat.S_ISREG(st.st_mode):
         raise UnsafePath(f"{path}: should be a regular file; remove or rename it, then run again")
 

@@ -527,15 +527,7 @@ def _kubectl(
     config = _kubeconfig(walk, f"{stage}-{which}", ca, cert, member)
     kubectl = walk.context.scratch.which("kubectl") or "kubectl"
     argv = (kubectl, f"--kubeconfig={config}", "--request-timeout=5s", "get", "--raw", "/version")
-    log = _log(walk, member)
-    since = log.stat().st_size if log.exists() else 0
-    code, stdout, stderr = walk.context.run(check, argv)
-    ok = code == 0 and "etcdserver" in stdout
-    if ok:
-        check.judge(True, " ".join(stdout.split()))
-        return
-    time.sleep(0.2)  # etcd writes its log line as it hangs up
-    check.judge(False, words(stderr or stdout) + _log_reason(log, since))
+    _judge_version(walk, check, member, argv)
 
 
 def _client(
@@ -561,11 +553,16 @@ def _client(
         curl, "-q", "-sS", "--max-time", "5", "--cacert", str(ca), "--cert", str(cert),
         "--key", str(key), f"{member.url}/version",
     )  # fmt: skip
+    _judge_version(walk, check, member, argv)
+
+
+def _judge_version(walk: Walk, check: Check, member: Member, argv: tuple[str, ...]) -> None:
+    """Run a client asking `member` for /version: accepted when etcd answers, refused with the
+    client's words and the reason etcd logged as it hung up."""
     log = _log(walk, member)
     since = log.stat().st_size if log.exists() else 0
     code, stdout, stderr = walk.context.run(check, argv)
-    ok = code == 0 and "etcdserver" in stdout
-    if ok:
+    if code == 0 and "etcdserver" in stdout:
         check.judge(True, " ".join(stdout.split()))
         return
     time.sleep(0.2)  # etcd writes its log line as it hangs up
