@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 VENV="${KPKI_FLOORS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kpki-openssl/floors-venv}"
 
 # A file for each dependency: PyYAML (recipes, kubeconfigs), hypothesis, cryptography (key types,
-# renew's inputs), markdown-it-py (the handout), rich and plumbum (the command line, the runner).
+# renew's inputs), markdown-it-py (the handout), rich (the command line).
 LANE_TESTS=(
     tests/test_hostile_recipes.py
     tests/test_yamltext.py
@@ -28,7 +28,7 @@ started=$EPOCHREALTIME
 # each time: the constraints may have changed, and the editable install points at this checkout
 "$VENV/bin/python" -m pip install -q -c .ci/constraints-floors.txt -e '.[test]'
 echo "floors lane: $("$VENV/bin/python" -m pip freeze --exclude-editable | grep -iE \
-    '^(plumbum|rich|pyyaml|cryptography|pytest|pytest-xdist|hypothesis|markdown-it-py)==' |
+    '^(rich|pyyaml|cryptography|pytest|pytest-xdist|hypothesis|markdown-it-py)==' |
     tr '\n' ' ')"
 ready=$EPOCHREALTIME
 
