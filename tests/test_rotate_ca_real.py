@@ -107,10 +107,10 @@ def test_remove_refused_while_one_leaf_or_a_given_cert_chains_to_the_old_ca(
     assert (out / "ca-new.key").exists() and not (out / ".kpki" / "replaced").exists()
 
 
-def _start(out: Path, stage: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "kpki_openssl", "rotate-ca", "ca", "--out", str(out), "-q"]
+def _start(out: Path, stage: str, ca: str, sets: tuple[str, ...]) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "kpki_openssl", "rotate-ca", ca, "--out", str(out), "-q"]
     return subprocess.Popen(
-        [*argv, *SETS, "--stage", stage],
+        [*argv, *sets, "--stage", stage],
         env=dict(os.environ, PYTHONPATH=str(REPO)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,9 +119,13 @@ def _start(out: Path, stage: str) -> subprocess.Popen:
     )
 
 
-def _kill_after(out: Path, stage: str, entries: int) -> None:
+def kill_rotation_after(
+    out: Path, stage: str, entries: int, ca: str = "ca", sets: tuple[str, ...] = SETS
+) -> int:
+    """Start `rotate-ca CA --stage STAGE`; SIGKILL it once the log has grown by `entries`.
+    Its exit status: -SIGKILL when the kill came before it finished."""
     start = log_entries(out)
-    proc = _start(out, stage)
+    proc = _start(out, stage, ca, sets)
     deadline = time.monotonic() + 60
     try:
         while proc.poll() is None and time.monotonic() < deadline:
@@ -130,6 +134,7 @@ def _kill_after(out: Path, stage: str, entries: int) -> None:
             time.sleep(0.001)
     finally:
         kill(proc)
+    return proc.returncode
 
 
 def test_a_kill_at_every_step_of_each_stage_then_a_rerun_finishes_it(tmp_path: Path) -> None:
@@ -143,7 +148,7 @@ def test_a_kill_at_every_step_of_each_stage_then_a_rerun_finishes_it(tmp_path: P
         entries = max(count, 1)
         new_key = None
         for k in range(1, entries + 1):  # a kill after each logged command of the stage
-            _kill_after(out, stage, k)
+            kill_rotation_after(out, stage, k)
             if (out / "ca-new.key").exists() and stage != "remove":
                 new_key = new_key or (out / "ca-new.key").read_bytes()
                 assert (out / "ca-new.key").read_bytes() == new_key  # never made twice

@@ -3,6 +3,8 @@ kube-apiserver runs here: the flags files and the keys are what is checked."""
 
 from __future__ import annotations
 
+import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -93,3 +95,54 @@ def test_bad_input_for_the_key_pair_is_one_line(tmp_path: Path) -> None:
     unknown = run_cli("rotate-ca", "nosuch", "--out", str(out), *SETS)
     assert unknown.returncode == 2 and "'nosuch'" in unknown.stderr and "sa" in unknown.stderr
     assert not (out / "sa-new.key").exists()
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_a_kill_at_every_step_of_each_sa_stage_then_a_rerun_finishes_it(tmp_path: Path) -> None:
+    """For each stage and each logged command k of it: a fresh copy of the folder as the stage
+    found it, `rotate-ca sa --stage S` SIGKILLed during command k, then a re-run finishes the
+    stage. The new pair is never made twice and the old private key is never lost."""
+    from tests.test_rotate_ca_real import kill_rotation_after
+
+    need_program("openssl")
+    out = tmp_path / "pki"
+    assert run_cli("run", "all", "--out", str(out), "-q", *SETS).returncode == 0
+    old_key = (out / "sa.key").read_bytes()
+    want = {"trust": "(trusted)", "switch": "(switched)", "remove": "(idle)"}
+    kills = 0
+    for stage in ("trust", "switch", "remove"):
+        dry = _rotate(out, "--stage", stage, "--dry-run").stdout.splitlines()
+        count = sum(line.startswith(("openssl ", "cat >", "cp ", "rm ")) for line in dry)
+        assert count >= 2, dry
+        new_key = (out / "sa-new.key").read_bytes() if stage != "trust" else None
+        for k in range(1, count + 1):
+            copy = tmp_path / f"{stage}-{k}"
+            shutil.copytree(out, copy, symlinks=True)
+            killed = kill_rotation_after(copy, stage, k, "sa", SETS)
+            assert killed == -signal.SIGKILL, (stage, k)  # it died during command k
+            kills += 1
+            assert want[stage] not in _rotate(copy).stdout  # the stage is not done yet
+            files = _snapshot(copy)
+            assert any(v == old_key for v in files.values())  # the old key is somewhere
+            if new_key is not None and stage != "remove":
+                assert files["sa-new.key"] == new_key  # never made again
+            done = _rotate(copy, "--stage", stage)
+            assert done.returncode == 0, (stage, k, done.stderr)
+            assert want[stage] in _rotate(copy).stdout
+            if stage == "trust":
+                assert (copy / "sa.key").read_bytes() == old_key
+            if stage == "remove":
+                kept = list((copy / ".kpki" / "replaced").glob("sa-*/sa.key"))
+                assert [p.read_bytes() for p in kept] == [old_key]
+                assert _public(copy / "sa.key") == (copy / "sa.pub").read_text()
+                assert _flags(copy, API, "--service-account-key-file") == [f"{PKI}/sa.pub"]
+            if new_key is not None:
+                assert (copy / ("sa.key" if stage == "remove" else "sa-new.key")).read_bytes() == (
+                    new_key
+                )
+            assert run_cli("verify", "--out", str(copy), *SETS).returncode == 0
+        assert _rotate(out, "--stage", stage).returncode == 0  # the folder moves on
+    assert kills >= 8
