@@ -3,7 +3,9 @@
 #                 PKI in ./pki from the bundled recipe
 #   make test   - install what the tests need (Python packages in .venv, ansible-core included;
 #                 etcd, kubectl, curl, easy-rsa, tmux, strace, iproute2, openssh-server via apt)
-#                 and run them
+#                 and run them: the main lane, every test but the long ones
+# make test-long runs the long ones (the fleet in namespaces, the live rotation, a kill at every
+# step, a full disk); make test-all runs both lanes.
 # Debian and Ubuntu refuse a bare `pip install` (PEP 668), so nothing is installed outside .venv.
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +14,7 @@ OUT ?= pki
 # Test files run on this many processes (pytest-xdist); each file stays on one of them.
 TEST_JOBS ?= 2
 
-.PHONY: pki install install-test system-deps test lint format bench clean
+.PHONY: pki install install-test system-deps test test-long test-all lint format bench clean
 
 pki: install
 	$(VPY) -m kpki_openssl run all --out $(OUT)
@@ -47,7 +49,12 @@ system-deps:
 	sh scripts/install-system-deps.sh
 
 test: install-test system-deps
-	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile -m 'not long'
+
+test-long: install-test system-deps
+	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile -m long
+
+test-all: test test-long
 
 lint: install-test
 	$(VPY) -m ruff check .

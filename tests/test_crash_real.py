@@ -17,12 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import REPO, need_program, run_cli
 from tests.expected import CAS
 from tests.oracle import key_matches, load_cert, verifying_cas
+
+pytestmark = pytest.mark.long  # a kill at every step: the long lane
 
 ARGS = ("--quiet", "--set", "nodes=n1,n2", "--set", "key_size=1024")  # 17 certificates
 CERTS = 17  # 3 CAs, 7 single leaves, 2 per node, etcd, 1 peer, apiserver

@@ -32,7 +32,7 @@ from kpki_openssl.cli import main as cli_main
 from tests.conftest import IN_CI, REPO, need_program, need_root
 from tests.test_ansible_export import FLEET
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.long]
 
 SETS = [*FLEET, "--set", "key_type=ecdsa"]  # ECDSA: the PKI builds in ~2 s
 HOSTS = ("etcd1", "etcd2", "etcd3", "controlplane", "node01", "node02", "node03")

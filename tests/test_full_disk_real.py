@@ -18,6 +18,8 @@ from kpki_openssl.cli import main as cli_main
 from tests.conftest import IN_CI, need_program, need_root
 from tests.safety_recipes import assert_complete_pki, assert_no_broken_file, replay, tiny_recipe
 
+pytestmark = pytest.mark.long  # a full disk at every byte: the long lane
+
 # (key type, --jobs, tmpfs size in KiB). tmpfs counts whole 4 KiB pages: the tiny PKI needs
 # ~90 KiB, so these stop it at the CA, in the leaves and in the kubeconfig/flags steps.
 CASES = [

@@ -14,7 +14,7 @@ from kpki_openssl.prove import registry
 from tests.conftest import need_program, run_cli
 from tests.test_prove import prove_json
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.long]
 
 SETS = ("--set", "nodes=n1", "--set", "key_type=ecdsa")  # ECDSA: keys in milliseconds
 

@@ -23,6 +23,8 @@ from tests.conftest import IN_CI, REPO, need_program, need_root, run_cli
 from tests.oracle import openssl_verify
 from tests.safety_recipes import TINY, assert_complete_pki, tiny_recipe
 
+pytestmark = pytest.mark.long  # kills, a full tmpfs, two writers: the long lane
+
 # a second CA: its files must be copied before anything about either CA is written, not when
 # its own step starts
 TWO_CAS = TINY.replace(

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, need_program, run_cli
 from tests.test_crash_real import kill, log_entries
 
@@ -137,6 +139,7 @@ def kill_rotation_after(
     return proc.returncode
 
 
+@pytest.mark.long
 def test_a_kill_at_every_step_of_each_stage_then_a_rerun_finishes_it(tmp_path: Path) -> None:
     out = _build(tmp_path)
     old_key = (out / "ca.key").read_bytes()

@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import need_program, run_cli
 
 SETS = ("--set", "nodes=n1", "--set", "key_type=ecdsa")
@@ -101,6 +103,7 @@ def _snapshot(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
+@pytest.mark.long
 def test_a_kill_at_every_step_of_each_sa_stage_then_a_rerun_finishes_it(tmp_path: Path) -> None:
     """For each stage and each logged command k of it: a fresh copy of the folder as the stage
     found it, `rotate-ca sa --stage S` SIGKILLed during command k, then a re-run finishes the

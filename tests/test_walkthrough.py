@@ -237,7 +237,12 @@ def walk_to_the_end(term: Tmux, rows: int) -> tuple[list[int], list[str], int]:
 @pytest.mark.real
 @pytest.mark.parametrize(
     "width, rows, extra",
-    [(80, 24, ()), (120, 40, ()), (120, 40, ("--compact",)), (80, 24, ("--no-compact",))],
+    [
+        (80, 24, ()),
+        pytest.param(120, 40, (), marks=pytest.mark.long),
+        pytest.param(120, 40, ("--compact",), marks=pytest.mark.long),
+        pytest.param(80, 24, ("--no-compact",), marks=pytest.mark.long),
+    ],
     ids=["80x24-compact", "120x40-full", "120x40-compact", "80x24-full"],
 )
 def test_every_page_fits_its_terminal(
