@@ -51,6 +51,13 @@ def stage_of(folder: Path, ca: str, stage: str):
     return full, rotation_stage.stage(folder, full, found, stage)
 
 
+def stage_hosts(inventory: dict) -> dict[str, dict]:
+    """Each host's variables, from the role groups (the restart_* groups list hosts only)."""
+    children = inventory["all"]["children"]
+    roles = {g: v for g, v in children.items() if not g.startswith("restart_")}
+    return inventory_hosts({"all": {"children": roles}})
+
+
 def export(folder: Path, where: Path, ca: str, stage: str) -> tuple[dict, list]:
     done = run_cli("export", "--rotate-ca", ca, "--stage", stage, "--format", "ansible",
                    "-o", str(where), "--out", str(folder), *SETS)  # fmt: skip
@@ -80,9 +87,7 @@ def test_each_host_gets_exactly_the_stages_files_and_restarts_in_the_rotations_o
     inventory, playbook = export(folders[at], tmp_path / "ans", ca, stage)
     full, st = stage_of(folders[at], ca, stage)
     changes = deploy_rotation.changes(full, st)
-    hosts = inventory_hosts({"all": {"children": {
-        g: v for g, v in inventory["all"]["children"].items() if not g.startswith("restart_")
-    }}})  # fmt: skip
+    hosts = stage_hosts(inventory)
     expected = {
         c.host: [{"file": f, "path": p, "mode": f"{m:04o}"} for f, p, m in c.files] for c in changes
     }
@@ -130,9 +135,7 @@ def test_keys_go_only_where_hosts_sends_the_old_key_and_no_secret_text_is_export
         if any(f["file"] == old_key for f in h["files"])
     )  # fmt: skip
     assert holders == ["controlplane"]
-    hosts = inventory_hosts({"all": {"children": {
-        g: v for g, v in inventory["all"]["children"].items() if not g.startswith("restart_")
-    }}})  # fmt: skip
+    hosts = stage_hosts(inventory)
     for name, values in hosts.items():
         keys = [f["file"] for f in values["kpki_files"] if f["file"] in SECRETS]
         assert not keys or name in holders, (name, keys)
@@ -169,9 +172,7 @@ def test_remove_deletes_only_what_no_file_of_the_folder_names_after_remove(
     inventory, playbook = export(work, tmp_path / "ans", ca, "remove")
     full, st = stage_of(work, ca, "remove")
     retired = deploy_rotation.retired(full, st)
-    hosts = inventory_hosts({"all": {"children": {
-        g: v for g, v in inventory["all"]["children"].items() if not g.startswith("restart_")
-    }}})  # fmt: skip
+    hosts = stage_hosts(inventory)
     absent = {h: v["kpki_absent"] for h, v in hosts.items() if v["kpki_absent"]}
     assert absent == {h: list(p) for h, p in retired.items()} and absent
     wanted = {
