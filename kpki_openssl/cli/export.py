@@ -1,6 +1,8 @@
-"""`export [-o FILE] [--format bash|markdown] [--node NODE] [--host HOST]`: the plan as a
-standalone bash script, as a Markdown lesson handout, as the script one node runs to make its own
-key and CSR, or as the `install` commands that put one host's files in place."""
+"""`export [-o FILE] [--format bash|markdown|ansible] [--node NODE] [--host HOST]
+[--rotate-ca CA --stage STAGE]`: the plan as a standalone bash script, as a Markdown lesson
+handout, as the script one node runs to make its own key and CSR, as the `install` commands that
+put one host's files in place, or as an Ansible inventory and playbook; with --rotate-ca, the
+same for one stage of a CA's rotation, worked out from the folder as `rotate-ca` does."""
 
 from __future__ import annotations
 
@@ -53,6 +55,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the install -D -m MODE commands that put host HOST's files in place (see 'hosts'); "
         "run from the output folder: bash FILE [ROOT]",
     )
+    parser.add_argument(
+        "--rotate-ca",
+        metavar="CA",
+        help="one stage of CA's rotation (a self-signed CA of the recipe, or sa), as the folder "
+        "stands: with --host HOST that host's install commands (as 'rotate-ca CA --stage STAGE "
+        "--host HOST'); with --format ansible an inventory and playbook installing every host's "
+        "files of the stage and restarting in the rotation's order; alone, the stage as a bash "
+        "script run in the output folder",
+    )
+    parser.add_argument(
+        "--stage",
+        choices=("trust", "switch", "remove"),
+        help="with --rotate-ca: the stage to export",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -62,6 +78,8 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.base.errors import InputError
     from kpki_openssl.plan import shell_text
 
+    if args.rotate_ca is not None or args.stage is not None:
+        return _rotation(args)
     plan = load_plan(args).select(args.steps)
     mode = 0o755
     if args.host is not None:
@@ -79,16 +97,7 @@ def main(args: argparse.Namespace) -> int:
 
         if args.steps:
             raise InputError("--format ansible: installs every host's files; give no STEP")
-        folder = Path(args.output or "ansible")
-        files = ansible.files(plan, str(out_dir(args).resolve()))
-        there = [name for name in files if (folder / name).exists() or (folder / name).is_symlink()]
-        if there and not args.overwrite:  # refused before any of them is written
-            raise InputError(
-                f"-o: {str(folder / there[0])!r} exists; add --overwrite to replace it"
-            )
-        for name, text in files.items():
-            write_output(str(folder / name), text, 0o644, args.overwrite)
-            sys.stdout.write(f"wrote {folder / name}\n")
+        _write_folder(args, ansible.files(plan, str(out_dir(args).resolve())))
         return 0
     elif args.format == "markdown":
         from kpki_openssl.recipe.load import load_recipe
@@ -103,6 +112,79 @@ def main(args: argparse.Namespace) -> int:
         if args.full:
             raise InputError("--full: only with --format markdown (the handout)")
         text = shell_text.script(plan)
+    if args.output:
+        write_output(args.output, text, mode, args.overwrite)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _write_folder(args: argparse.Namespace, files: dict[str, str]) -> None:
+    """An export of several files (-o DIR, default ansible); none is written over an existing
+    file without --overwrite, and the refusal comes before any is written."""
+    from kpki_openssl.base.errors import InputError
+
+    folder = Path(args.output or "ansible")
+    there = [name for name in files if (folder / name).exists() or (folder / name).is_symlink()]
+    if there and not args.overwrite:
+        raise InputError(f"-o: {str(folder / there[0])!r} exists; add --overwrite to replace it")
+    for name, text in files.items():
+        write_output(str(folder / name), text, 0o644, args.overwrite)
+        sys.stdout.write(f"wrote {folder / name}\n")
+
+
+def _rotation(args: argparse.Namespace) -> int:
+    """export --rotate-ca CA --stage STAGE [--host HOST | --format ansible]."""
+    from kpki_openssl.base.errors import InputError, KpkiError
+    from kpki_openssl.checks import rotation_stage
+
+    if args.rotate_ca is None:
+        raise InputError("--stage: only with --rotate-ca CA (the CA whose rotation it is)")
+    if args.stage is None:
+        raise InputError("--rotate-ca: give --stage trust, switch or remove too")
+    refused = (
+        ("--node", args.node is not None, "a node's own keys are no stage's"),
+        ("STEP", bool(args.steps), "a stage's steps are its own"),
+        ("--format markdown", args.format == "markdown", "no handout of a stage"),
+        ("--full", args.full, "that is for the handout"),
+        ("--host", args.host is not None and args.format == "ansible",
+         "--format ansible covers every host"),
+    )  # fmt: skip
+    for flag, given, why in refused:
+        if given:
+            raise InputError(f"{flag}: not with --rotate-ca ({why})")
+    full = load_plan(args)
+    out = out_dir(args)
+    found = rotation_stage.find(out, full, args.rotate_ca)
+    stage = rotation_stage.stage(out, full, found, args.stage)
+    typed = f"--rotate-ca {stage.ca} --stage {stage.stage}"
+    if args.host is not None:
+        from kpki_openssl.deploy import rotation as deploy_rotation
+
+        text = deploy_rotation.install_script(full, stage, args.host)
+        mode = 0o755
+    elif args.format == "ansible":
+        from kpki_openssl.deploy import ansible
+
+        if stage.stage != "remove" and found.state.phase != rotation_stage.DONE[stage.stage]:
+            raise KpkiError(
+                f"export {typed} --format ansible: the folder is at '{found.state.meaning}'; "
+                f"run 'rotate-ca {stage.ca} --stage {stage.stage}' first (the playbook copies "
+                "the files it writes)"
+            )  # remove ends its rotation: the playbook itself waits for it (stage_files)
+        _write_folder(args, ansible.stage_files(full, stage, str(out.resolve())))
+        return 0
+    else:
+        from kpki_openssl.plan import shell_text
+
+        rotation_stage.check_leaves(out, full, found, stage)
+        text = shell_text.script(
+            stage.plan,
+            f"# rotate-ca {stage.ca} --stage {stage.stage}, as the folder stood when exported.\n"
+            "# Run it in the output folder (instead of rotate-ca, not after it): it writes the\n"
+            "# stage's files there; where a key exists already it is kept, never replaced.\n",
+        )
+        mode = 0o755
     if args.output:
         write_output(args.output, text, mode, args.overwrite)
     else:

@@ -95,6 +95,8 @@ def _key_changes(
     beside the old on every host that holds the old."""
     program_of = {c.file: c.program for c in full.components}
     pair_of = {f.pair.key_file: f.new.key_file, f.pair.pub_file: f.new.pub_file}
+    if stage.stage == "remove":  # the recipe's names hold the new pair, swapped here or before
+        writes |= {f.pair.key_file, f.pair.pub_file}
     out = []
     for host in host_layout.layout(full).hosts:
         got: dict[str, tuple[str, str, int]] = {}
@@ -112,6 +114,29 @@ def _key_changes(
             order = tuple(p for p in rotation.RESTART_ORDER if p in restart)
             out.append(HostChange(host.name, tuple(got.values()), order))
     return tuple(out)
+
+
+def retired(full: Plan, stage: rotation.Stage) -> dict[str, tuple[str, ...]]:
+    """At remove, per host: the paths trust and switch put there that no file names once the
+    new CA (or key pair) holds the recipe's names: the bundle, the signer's copy, the new key
+    beside the old. Nothing the host's map (`hosts`) places is ever among them. {} for trust
+    and switch, which retire nothing."""
+    if stage.stage != "remove":
+        return {}
+    names = set(stage.files.names)
+    found: dict[str, dict[str, None]] = {}
+    for earlier in ("trust", "switch"):
+        for change in changes(full, rotation.stage_plan(full, stage.ca, earlier)):
+            for source, path, _mode in change.files:
+                if source in names:
+                    found.setdefault(change.host, {})[path] = None
+    out = {}
+    for host in host_layout.layout(full).hosts:
+        placed = {f.path for f in host.files}
+        paths = tuple(p for p in found.get(host.name, ()) if p not in placed)
+        if paths:
+            out[host.name] = paths
+    return out
 
 
 def restart_lines(found: tuple[HostChange, ...]) -> list[str]:
@@ -158,6 +183,10 @@ def install_script(full: Plan, stage: rotation.Stage, host: str) -> str:
             parts.append(shlex.join(["put", f"{mode:04o}", source, path]) + "\n")
         for program in change.restart:
             parts.append(f"# then, in the cluster's order: systemctl restart {program}\n")
-    if not mine:
+    gone = retired(full, stage).get(host, ())
+    if gone:
+        parts.append("# once the restarts are done, no file names these any more:\n")
+        parts += [f"#   rm -f -- {shlex.quote(path)}\n" for path in gone]
+    if not mine and not gone:
         parts.append(f"# host {host}: this stage changes none of its files\n")
     return "".join(parts)

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -272,29 +273,43 @@ class Fleet:
         for step in passes:
             self._ansible(step)
 
-    def _ansible(self, step: str) -> None:
+    def play(self, folder: Path, check: bool = False, log: str = "") -> Played:
+        """ansible-playbook from the deployer with the inventory and playbook in `folder`
+        (the deployer's own: the full install; or an export such as a rotation stage's), the
+        services' restarts skipped (no service manager runs in a host); its output in `log`
+        under the deployer's folder when named."""
         assert self.network is not None and self.deployer is not None
-        folder = self.scratch / "deployer"
+        deployer = self.scratch / "deployer"
         argv = [
             ansible_playbook(),
             "-i", str(folder / ansible.INVENTORY), str(folder / ansible.PLAYBOOK),
             "-e", "kpki_restart=false",  # the stand-ins are started after the install
             "-v",  # each host's result: the files kpki_install changed
-            *(("--check",) if step == "check" else ()),
+            *(("--check",) if check else ()),
         ]  # fmt: skip
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(folder / "home"),
-            "ANSIBLE_CONFIG": str(folder / "ansible.cfg"),
-            "ANSIBLE_HOME": str(folder / "ansible-home"),
+            "HOME": str(deployer / "home"),
+            "ANSIBLE_CONFIG": str(deployer / "ansible.cfg"),
+            "ANSIBLE_HOME": str(deployer / "ansible-home"),
             "LC_ALL": "C.UTF-8",
         }
         done = self.network.run(self.deployer, argv, env, timeout=processes.MAKE, wd=str(folder))
         text = done.stdout + done.stderr
-        (folder / f"ansible-{step}.log").write_text(text)
-        recap = {m[0]: tuple(int(n) for n in m[1:]) for m in _RECAP.findall(done.stdout)}
-        failures = _failures(done.stdout)
-        changed = _changed(done.stdout)
+        if log:
+            (deployer / log).write_text(text)
+        return Played(
+            tuple(argv),
+            text,
+            {m[0]: tuple(int(n) for n in m[1:]) for m in _RECAP.findall(done.stdout)},
+            _changed(done.stdout),
+            _failures(done.stdout),
+        )
+
+    def _ansible(self, step: str) -> None:
+        played = self.play(self.scratch / "deployer", step == "check", f"ansible-{step}.log")
+        argv, text, recap = played.argv, played.text, played.recap
+        failures, changed = played.failures, played.changed
         what = {
             "check": "ansible-playbook --check: says what it would change, and changes nothing",
             "install": "ansible-playbook installs the host's files over ssh",
@@ -345,6 +360,18 @@ class Fleet:
                 signal.signal(signal.SIGINT, previous)
 
 
+@dataclass(frozen=True)
+class Played:
+    """One ansible-playbook run: its argv and output, and per host its recap (ok, changed,
+    unreachable, failed), the files kpki_install changed (or would) and its failures."""
+
+    argv: tuple[str, ...]
+    text: str
+    recap: dict[str, tuple[int, ...]]
+    changed: dict[str, list[str]]
+    failures: dict[str, list[str]]
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -381,8 +408,8 @@ def _changed(stdout: str) -> dict[str, list[str]]:
             data = json.loads(found.group(2))
         except ValueError:
             continue
-        if isinstance(data, dict) and "changed_files" in data:
-            out[found.group(1)] = [str(f) for f in data["changed_files"]]
+        if isinstance(data, dict) and "changed_files" in data:  # each kpki_install call's
+            out.setdefault(found.group(1), []).extend(str(f) for f in data["changed_files"])
     return out
 
 

@@ -2,8 +2,10 @@
 """kpki_install: an Ansible module, shipped beside the playbook `export --format ansible`
 writes (library/), that puts one host's files in place in one call: each with its bytes,
 owner, group and mode, written atomically, and only when one of those differs. With --check
-it says what it would change and writes nothing. One call a host, not two module runs a file
-(ansible.builtin.copy's stat and copy), so a fleet's install costs seconds, not minutes.
+it says what it would change and writes nothing. `absent` paths are deleted (a rotation's
+remove retires the files its earlier stages put beside the recipe's). One call a host, not two
+module runs a file (ansible.builtin.copy's stat and copy), so a fleet's install costs seconds,
+not minutes.
 
 The contents come as arguments (no_log: a key never reaches a log), read on the controller
 by the playbook's `query('ansible.builtin.file', ...)`.
@@ -26,12 +28,17 @@ options:
     description: "[{path: /abs/path, mode: '0644'}, ...]"
     type: list
     elements: dict
-    required: true
+    default: []
   contents:
     description: Each file's text, in the order of files.
     type: list
     elements: str
-    required: true
+    default: []
+  absent:
+    description: Paths deleted when they are there (a regular file or a link, never a folder).
+    type: list
+    elements: str
+    default: []
   root:
     description: Prefixed to every path (try it in a scratch folder first).
     type: str
@@ -82,8 +89,9 @@ def _write(dest: str, data: bytes, mode: int, uid: int, gid: int) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "files": {"type": "list", "elements": "dict", "required": True},
-            "contents": {"type": "list", "elements": "str", "required": True, "no_log": True},
+            "files": {"type": "list", "elements": "dict", "default": []},
+            "contents": {"type": "list", "elements": "str", "default": [], "no_log": True},
+            "absent": {"type": "list", "elements": "str", "default": []},
             "root": {"type": "str", "default": ""},
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
@@ -108,7 +116,22 @@ def main() -> None:
                 _write(root + path, data, mode, uid, gid)
             except OSError as exc:
                 module.fail_json(msg=f"{path}: {exc.strerror or exc}", changed_files=changed)
-    module.exit_json(changed=bool(changed), changed_files=changed, files=len(files))
+    removed = []
+    for path in module.params["absent"]:
+        dest = root + str(path)
+        if not os.path.lexists(dest):
+            continue
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            module.fail_json(msg=f"{path}: a folder, not a file; left there", changed_files=changed)
+        removed.append(str(path))
+        if not module.check_mode:
+            os.unlink(dest)
+    module.exit_json(
+        changed=bool(changed or removed),
+        changed_files=changed + removed,
+        removed_files=removed,
+        files=len(files),
+    )
 
 
 if __name__ == "__main__":
