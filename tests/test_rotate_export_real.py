@@ -28,7 +28,7 @@ import yaml
 from kpki_openssl.cli import main as cli_main
 from tests.test_fleet_real import HOSTS, SETS, need_fleet, scratch_in, traces
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.long]
 
 
 def cli(*argv: str) -> None:
