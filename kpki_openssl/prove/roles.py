@@ -47,6 +47,11 @@ ETCD_CLIENT = TlsFlags("--etcd-cafile", "--etcd-certfile", "--etcd-keyfile")
 KUBELET_CLIENT = TlsFlags(
     "--kubelet-certificate-authority", "--kubelet-client-certificate", "--kubelet-client-key"
 )
+# the front proxy: the CA the requestheader check trusts, and the client the API server
+# presents to aggregated API servers (its requests carry the user in X-Remote-* headers)
+FRONT_PROXY = TlsFlags(
+    "--requestheader-client-ca-file", "--proxy-client-cert-file", "--proxy-client-key-file"
+)
 
 # flags the source document uses in place of kube-apiserver's own names
 _NEAR_FLAGS = {
@@ -155,6 +160,35 @@ class Roles:
                 for v in component_values(c, "authentication", "x509", "clientCAFile")
             ]
         )
+
+    @cached_property
+    def front_proxy_client(self) -> CertSpec | None:
+        """The API server's front-proxy client certificate: the one --proxy-client-cert-file
+        names, else a client-only certificate from a CA that signs nothing else and is not
+        the client CA nor etcd's."""
+        found = self._flagged(FRONT_PROXY)
+        if found is not None or self.apiserver:
+            return found
+        taken = {
+            self.client_ca.name if self.client_ca else "",
+            self.etcd_client.ca if self.etcd_client else "",
+        }
+        clients = {c.name for c in self._clients()}
+        for cert in self._clients():
+            signed = [c for c in self.plan.certs if c.ca == cert.ca and c.name != cert.ca]
+            if cert.ca not in taken and all(c.name in clients for c in signed):
+                return cert
+        return None
+
+    @cached_property
+    def front_proxy_ca(self) -> CertSpec | None:
+        """The CA the API server's requestheader check trusts (--requestheader-client-ca-file),
+        else the one that signed the front-proxy client."""
+        if FRONT_PROXY.ca in self.apiserver:
+            found = self.named(self.apiserver[FRONT_PROXY.ca])
+            if found is not None:
+                return found
+        return self.signer(self.front_proxy_client)
 
     def curl_files(self) -> tuple[str, str, str] | None:
         """(key, certificate, CA) of the document's curl call, folder-relative."""
