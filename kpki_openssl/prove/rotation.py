@@ -33,7 +33,6 @@ from kpki_openssl.plan import rotation
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import Plan
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.etcd import _log_reason
 from kpki_openssl.prove.folder import Folder, read_flags
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check, words
 from kpki_openssl.prove.rotation_walk import (
@@ -43,6 +42,7 @@ from kpki_openssl.prove.rotation_walk import (
     judge_version,
     keep,
     late,
+    reason_logged,
     run_stage,
     sign_client,
     write_kubeconfig,
@@ -371,8 +371,7 @@ def _etcdctl(
         if code == 0:
             return 0, stdout
         said = words(stderr or stdout)
-    time.sleep(0.2)  # etcd writes its log line as it hangs up
-    return code, said + _log_reason(log, since)
+    return code, said + reason_logged(log, since)
 
 
 # ----- the stages

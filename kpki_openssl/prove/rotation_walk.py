@@ -124,6 +124,18 @@ def log_size(log: Path) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
+def reason_logged(log: Path, since: int, seconds: float = 1.0) -> str:
+    """The reason etcd logged after `since` for the connection it hung up on, waited for a
+    little (it writes the line as it hangs up, which may be after the client has given up);
+    '' when it logged none."""
+    deadline = time.monotonic() + seconds
+    while True:
+        reason = _log_reason(log, since)
+        if reason or time.monotonic() > deadline:
+            return reason
+        time.sleep(0.1)
+
+
 def judge_version(context: Context, check: Check, log: Path, argv: tuple[str, ...]) -> None:
     """Run a client asking an etcd for /version: accepted when etcd answers, refused with the
     client's words and the reason etcd logged (in `log`) as it hung up. A refusal that is not
@@ -133,8 +145,7 @@ def judge_version(context: Context, check: Check, log: Path, argv: tuple[str, ..
     if code == 0 and "etcdserver" in stdout:
         check.judge(True, " ".join(stdout.split()))
         return
-    time.sleep(0.2)  # etcd writes its log line as it hangs up
-    said = words(stderr or stdout) + _log_reason(log, since)
+    said = words(stderr or stdout) + reason_logged(log, since)
     check.judge(False, said)
     if check.passed and "tls:" not in said and "x509:" not in said:
         check.status = FAIL  # refused, but not by the TLS handshake
