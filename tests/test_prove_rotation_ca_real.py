@@ -113,3 +113,22 @@ def test_a_trust_stage_that_leaves_the_apiserver_flags_is_caught(
         c["said"] for c in failed
     ]
     assert all(c["expect"] == "accept" for c in failed)  # the refusals still hold
+
+
+def test_a_folder_whose_ca_is_mid_rotation_gets_a_scratch_pki(tmp_path: Path) -> None:
+    """The folder's `ca` switched: rotation-ca walks a scratch PKI built from the recipe, and
+    rotation-front-proxy walks a copy whose server certificate is from the new `ca` (curl
+    trusts it by the bundle); the folder stays as it was."""
+    out = _build(tmp_path)
+    for stage in ("trust", "switch"):
+        done = run_cli("rotate-ca", "ca", "--out", str(out), "-q", *SETS, "--stage", stage)
+        assert done.returncode == 0, done.stderr
+    before = _digests(out)
+    code, doc = prove_json(out, *SETS, *GROUPS)
+    failed = [c for c in doc["checks"] if c["status"] not in ("pass", "note")]
+    assert code == 0 and not failed, failed
+    assert _digests(out) == before
+    scratch = [c for c in doc["checks"] if c["what"] == "a scratch copy of the folder"]
+    assert [c["group"] for c in scratch] == ["rotation-ca", "rotation-front-proxy"]
+    assert "mid-rotation: a scratch PKI built" in scratch[0]["said"]
+    assert scratch[1]["said"].startswith("copied ")

@@ -75,7 +75,7 @@ class Walk:
     ca: CertSpec
     client: CertSpec
     flags_file: str  # the copy's kube-apiserver flags file, folder-relative
-    server_ca: Path  # what the clients trust the stand-in's certificate with (its signer)
+    server_ca: CertSpec  # the CA that signs the stand-in's certificate
     name: str  # the name the clients dial when their kubeconfig names none
     stand_in: StandIn
     probe: Path
@@ -84,6 +84,15 @@ class Walk:
 
     def late(self) -> bool:
         return time.monotonic() > self.deadline
+
+    def server_trust(self) -> Path:
+        """What curl trusts the stand-in's certificate with: its CA, or the bundle while
+        that CA is itself mid-rotation (the folder's, when the walk copied it so)."""
+        if self.server_ca in rotation.rotatable(self.plan):
+            bundle = self.pki / rotation.files(self.plan, self.server_ca.name).bundle
+            if bundle.is_file():
+                return bundle
+        return self.pki / self.server_ca.cert_file
 
     def flags(self) -> dict[str, str]:
         return read_flags(self.pki / self.flags_file)
@@ -202,7 +211,7 @@ def _prepare(context: Context, leg: Leg, started: float) -> Walk | None:
         )
         return None
     walk = Walk(
-        context, leg, pki, plan, ca, client, flags_file, pki / signer.cert_file,
+        context, leg, pki, plan, ca, client, flags_file, signer,
         (roles.serving.sans.dns or ("kubernetes",))[0], StandIn(context, root),
         root / "probe", started + BOUND,
     )  # fmt: skip
@@ -304,7 +313,7 @@ def _curl(walk: Walk, check: Check, cert: Path, key: Path) -> None:
     name, port = walk.name, walk.stand_in.port
     argv = (
         walk.context.scratch.which("curl") or "curl", "-q", "-sS", "--max-time", "5",
-        "--cacert", str(walk.server_ca), "--cert", str(cert), "--key", str(key),
+        "--cacert", str(walk.server_trust()), "--cert", str(cert), "--key", str(key),
         "--connect-to", f"{name}:{port}:127.0.0.1:{port}", f"https://{name}:{port}/version",
     )  # fmt: skip
     judge_version(walk.context, check, walk.stand_in.log, argv)
