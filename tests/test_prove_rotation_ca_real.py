@@ -64,6 +64,12 @@ def test_the_cluster_and_front_proxy_ca_rotations_walked_live(tmp_path: Path) ->
         assert len(kubeconfigs) == KUBECONFIGS
         assert all(c["expect"] == "accept" and "etcdserver" in c["said"] for c in kubeconfigs)
         assert all("no kube-apiserver runs here" in c["what"] for c in kubeconfigs)
+        kubelet = _one(ca, stage, "kubelet client files as the stage left its flags")
+        assert kubelet["expect"] == "accept" and "etcdserver" in kubelet["said"]
+        assert "no kubelet runs here" in kubelet["what"]
+        clientca = "ca-bundle.crt" if stage != "remove" else "clientCAFile ca.crt"
+        assert clientca in _one(ca, stage, "a kubelet stand-in (etcd) started")["what"]
+    _refused_with_a_reason(_one(ca, "remove", "kubelet client certificate kept from before"))
     assert _one(ca, "trust", "a certificate from the new CA")["expect"] == "accept"
     skipped = _one(ca, "trust", "trusting only the new CA")
     assert skipped["expect"] == "refuse" and "x509:" in skipped["said"]  # kubectl refuses

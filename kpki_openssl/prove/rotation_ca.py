@@ -2,7 +2,8 @@
 kube-apiserver checks client certificates with, walked live on a scratch copy.
 
 - `rotation-ca`: the CA its --client-ca-file names (`ca`). At each stage every kubeconfig the
-  copy holds, exactly as the stage wrote it, is used by kubectl (`get --raw /version`).
+  copy holds, exactly as the stage wrote it, is used by kubectl (`get --raw /version`); and each
+  kubelet's side, both ways (rotation_kubelet.py).
 - `rotation-front-proxy`: the CA its --requestheader-client-ca-file names (`front-proxy-ca`).
   At each stage curl presents the front-proxy client certificate its --proxy-client-cert-file
   and --proxy-client-key-file name, as the stage left them.
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 from kpki_openssl.plan import rotation
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import Plan
-from kpki_openssl.prove import kubectl
+from kpki_openssl.prove import kubectl, rotation_kubelet
 from kpki_openssl.prove.context import APISERVER, Context
 from kpki_openssl.prove.folder import Folder, read_flags
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check
@@ -219,6 +220,8 @@ def _prepare(context: Context, leg: Leg, started: float) -> Walk | None:
     walk.files["old-ca"] = keep(pki / ca.cert_file, walk.probe / "old-ca.crt")
     walk.files["old-client"] = keep(pki / client.cert_file, walk.probe / "old-client.crt")
     walk.files["client-key"] = pki / client.key_file
+    if leg is CA:
+        rotation_kubelet.keep_old_client(walk)
     return walk
 
 
@@ -243,6 +246,7 @@ def _stage(walk: Walk, stage: str) -> bool:
         return False
     if walk.leg is CA:
         _ask_kubeconfigs(walk, stage)
+        rotation_kubelet.ask(walk, stage)
     else:
         _ask_front_proxy(walk, stage)
     if stage == "trust":
