@@ -89,10 +89,12 @@ GROUPS: tuple[Group, ...] = (
         "rotation-ca",
         "opt-in: the cluster CA (kube-apiserver's --client-ca-file) rotated trust -> switch -> "
         "remove on a scratch copy; kubectl with every kubeconfig as each stage wrote it, and "
-        "kept old-CA files refused where they must be",
+        "with the API server's kubelet client against each kubelet's side; kept old-CA files "
+        "refused where they must be",
         "kpki_openssl.prove.rotation_ca",
         server="a real etcd standing in for kube-apiserver's TLS endpoint, started again from "
-        "the copy's kube-apiserver flags after each stage (no kube-apiserver)",
+        "the copy's kube-apiserver flags after each stage, and one for each kubelet's HTTPS "
+        "port from its KubeletConfiguration (no kube-apiserver, no kubelet)",
         opt_in=True,
     ),
     Group(
