@@ -163,22 +163,8 @@ class Roles:
 
     @cached_property
     def front_proxy_client(self) -> CertSpec | None:
-        """The API server's front-proxy client certificate: the one --proxy-client-cert-file
-        names, else a client-only certificate from a CA that signs nothing else and is not
-        the client CA nor etcd's."""
-        found = self._flagged(FRONT_PROXY)
-        if found is not None or self.apiserver:
-            return found
-        taken = {
-            self.client_ca.name if self.client_ca else "",
-            self.etcd_client.ca if self.etcd_client else "",
-        }
-        clients = {c.name for c in self._clients()}
-        for cert in self._clients():
-            signed = [c for c in self.plan.certs if c.ca == cert.ca and c.name != cert.ca]
-            if cert.ca not in taken and all(c.name in clients for c in signed):
-                return cert
-        return None
+        """The API server's front-proxy client certificate (--proxy-client-cert-file)."""
+        return self._flagged(FRONT_PROXY)
 
     @cached_property
     def front_proxy_ca(self) -> CertSpec | None:

@@ -128,6 +128,10 @@ def run_front_proxy(context: Context) -> None:
 
 def _walk(context: Context, leg: Leg) -> None:
     started = time.monotonic()
+    why = _why_not(context, leg)
+    if why:  # the group's one line: no check is run
+        context.not_run[context.group] = why
+        return
     start = context.check("the programs of the rotation walk are installed", "etcd", ACCEPT)
     for name in leg.programs:
         if context.program(start, name) is None:
@@ -171,23 +175,26 @@ def _rotating(leg: Leg, plan: Plan, folder: Path) -> CertSpec | None:
     return ca if ca is not None and ca in rotation.rotatable(plan) else None
 
 
+def _why_not(context: Context, leg: Leg) -> str:
+    """Why the folder gives this walk nothing to start from ('' when it does)."""
+    flags_file = _apiserver_file(context.plan)
+    if not flags_file or not (context.out / flags_file).is_file():
+        return (
+            "the folder has no kube-apiserver flags file: nothing says which files it serves "
+            f"and trusts (its {leg.flag}) at each stage"
+        )
+    if _rotating(leg, context.plan, context.out) is None:
+        return f"{flags_file} {leg.flag} names no self-signed CA of the plan that a rotation takes"
+    return ""
+
+
 def _prepare(context: Context, leg: Leg, started: float) -> Walk | None:
     """The scratch copy (or a scratch PKI when the CA is mid-rotation), its plan, the stand-in
     and the files kept from before the rotation."""
     plan = context.plan
     flags_file = _apiserver_file(plan)
-    if not flags_file or not (context.out / flags_file).is_file():
-        context.not_run[context.group] = (
-            "the folder has no kube-apiserver flags file: nothing says which files it serves "
-            f"and trusts (its {leg.flag}) at each stage"
-        )
-        return None
     ca = _rotating(leg, plan, context.out)
-    if ca is None:
-        context.not_run[context.group] = (
-            f"{flags_file} {leg.flag} names no self-signed CA of the plan that a rotation takes"
-        )
-        return None
+    assert ca is not None  # _why_not said so
     root = context.scratch.root / leg.group
     root.mkdir()
     pki = root / "pki"
