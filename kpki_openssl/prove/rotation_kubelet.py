@@ -18,9 +18,9 @@ from kpki_openssl.base.errors import KpkiError
 from kpki_openssl.prove import kubectl
 from kpki_openssl.prove.folder import Folder
 from kpki_openssl.prove.kubelet import node_name
-from kpki_openssl.prove.results import ACCEPT, FAIL, REFUSE, Check, words
+from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, REFUSE, Check, words
 from kpki_openssl.prove.roles import KUBELET_CLIENT
-from kpki_openssl.prove.rotation_walk import judge_version, keep
+from kpki_openssl.prove.rotation_walk import judge_version, keep, late
 from kpki_openssl.prove.standin import StandIn
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ def ask(walk: Walk, stage: str) -> None:
     )
     shown = f"{ca.name if ca else 'missing'}, {cert.name if cert else 'missing'}"
     for file in configs(walk):
+        if walk.late():
+            walk.context.check(f"{stage}: the kubelet stand-in of {file}", "etcd", ACCEPT,
+                               NOT_RUN, late())  # fmt: skip
+            continue
         stand_in = StandIn(walk.context, walk.stand_in.root, f"{Path(file).stem}-{stage}")
         try:
             name = _start(walk, stage, file, stand_in)
