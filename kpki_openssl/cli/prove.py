@@ -16,7 +16,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "them, and a certificate from another CA to get in; and (hostile-csr) a node's CSR "
         "asking for CA:TRUE, signed the Hard Way and by the recipe's command, against etcd "
         "trusting the cluster CA; and, only with --only rotation, the etcd CA rotated stage "
-        "by stage on a scratch copy with a 3-member etcd restarted member by member. Prints "
+        "by stage on a scratch copy with a 3-member etcd restarted member by member; only with "
+        "--only rotation-ca or rotation-front-proxy, the cluster CA or the front-proxy CA "
+        "rotated on a scratch copy, an etcd standing in for kube-apiserver (none runs) started "
+        "again from its flags after each stage, kubectl with every kubeconfig and curl with the "
+        "front-proxy client. Prints "
         "what each program did, in its own words when it refuses. Exit 0 when every check "
         "passes, 1 otherwise."
     )
@@ -27,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=NAMES,
         metavar="GROUP",
         help=f"run only these groups of checks (repeatable; {', '.join(NAMES)}; "
-        "rotation runs only when named)",
+        f"{', '.join(n for n in NAMES if n not in DEFAULT)} run only when named)",
     )
     parser.add_argument(
         "--fleet",

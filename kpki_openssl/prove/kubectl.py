@@ -15,6 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from kpki_openssl.prove.context import Context
+from kpki_openssl.prove.folder import Folder
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_BUILT, Check, words
 from kpki_openssl.prove.scratch import LOOPBACK
 
@@ -72,9 +73,11 @@ def absent(context: Context, check: Check, label: str) -> None:
         check.tool(FAIL, f"{label} is not in the folder (no step of the plan makes it)")
 
 
-def mapped(context: Context, path: Path, label: str) -> Path:
-    """A copy whose file paths name the folder's files; the file itself when it does not
-    parse as YAML (kubectl then says what is wrong with it) or names no files."""
+def mapped(context: Context, path: Path, label: str, folder: Folder | None = None) -> Path:
+    """A copy whose file paths name the folder's files (`folder`: another folder's, such as a
+    scratch copy's); the file itself when it does not parse as YAML (kubectl then says what is
+    wrong with it) or names no files."""
+    folder = folder or context.folder
     data = _load(path)
     if not isinstance(data, dict):
         return path
@@ -84,7 +87,7 @@ def mapped(context: Context, path: Path, label: str) -> Path:
             body = entry.get(item) if isinstance(entry, dict) else None
             for key in keys if isinstance(body, dict) else ():
                 if isinstance(body.get(key), str):
-                    found = _file(context, path, body[key], f"{label} {key}")
+                    found = _file(folder, path, body[key], f"{label} {key}")
                     if found is not None:
                         body[key] = str(found)
                         changed = True
@@ -125,10 +128,10 @@ def _write(context: Context, label: str, data: dict) -> Path:
     return copy
 
 
-def _file(context: Context, kubeconfig: Path, value: str, where: str) -> Path | None:
+def _file(folder: Folder, kubeconfig: Path, value: str, where: str) -> Path | None:
     """A kubeconfig's file: a relative name resolves from the kubeconfig's folder."""
     if not value.startswith("/"):
         full = (kubeconfig.parent / value).resolve()
         with suppress(ValueError):
-            value = full.relative_to(context.out).as_posix()
-    return context.folder.find(value, where)
+            value = full.relative_to(folder.root).as_posix()
+    return folder.find(value, where)

@@ -80,14 +80,14 @@ def _kubelet(
 
 def names(context: Context, spec: CertSpec | None) -> list[str]:
     """The names the API server may dial a kubelet by, each once."""
-    node = _node_name(spec)
+    node = node_name(spec)
     given = context.plan.values.get("node_ips")
     ips = [given.get(node)] if isinstance(given, dict) else []
     found = [n for n in (node, *(spec.sans.ips if spec else ()), *ips) if n]
     return list(dict.fromkeys(found))
 
 
-def _node_name(spec: CertSpec | None) -> str:
+def node_name(spec: CertSpec | None) -> str:
     """The node a kubelet's serving certificate is for: the item its row was expanded for,
     the name in CN system:node:NAME, or its first DNS name."""
     if spec is None:

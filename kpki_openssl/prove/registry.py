@@ -30,10 +30,11 @@ class Group:
     after_servers: bool = False  # runs once the others are done and their servers stopped
     opt_in: bool = False  # runs only when named with --only (a plain `prove` leaves it out)
     server: str = ""  # what answers its clients, and what that is not (a group may refine it)
+    entry: str = "run"  # the module's function that runs the group (two groups, one module)
 
     def runner(self) -> Callable[[Context], None]:
         """The group's `run(context)`, its module imported now."""
-        return importlib.import_module(self.module).run
+        return getattr(importlib.import_module(self.module), self.entry)
 
 
 GROUPS: tuple[Group, ...] = (
@@ -83,6 +84,29 @@ GROUPS: tuple[Group, ...] = (
         server="a real 3-member etcd on a scratch copy, also the TLS endpoint kubectl and curl "
         "dial (no kube-apiserver)",
         opt_in=True,  # ~15 s of etcd restarts: only `prove --only rotation` runs it
+    ),
+    Group(
+        "rotation-ca",
+        "opt-in: the cluster CA (kube-apiserver's --client-ca-file) rotated trust -> switch -> "
+        "remove on a scratch copy; kubectl with every kubeconfig as each stage wrote it, and "
+        "with the API server's kubelet client against each kubelet's side; kept old-CA files "
+        "refused where they must be",
+        "kpki_openssl.prove.rotation_ca",
+        server="a real etcd standing in for kube-apiserver's TLS endpoint, started again from "
+        "the copy's kube-apiserver flags after each stage, and one for each kubelet's HTTPS "
+        "port from its KubeletConfiguration (no kube-apiserver, no kubelet)",
+        opt_in=True,
+    ),
+    Group(
+        "rotation-front-proxy",
+        "opt-in: the front-proxy CA (kube-apiserver's --requestheader-client-ca-file) rotated "
+        "trust -> switch -> remove on a scratch copy; curl with the front-proxy client files "
+        "as each stage left them, the old one refused after remove",
+        "kpki_openssl.prove.rotation_ca",
+        server="a real etcd trusting the copy's --requestheader-client-ca-file, standing in for "
+        "kube-apiserver's requestheader check (no kube-apiserver, no aggregated API server)",
+        opt_in=True,
+        entry="run_front_proxy",
     ),
 )
 

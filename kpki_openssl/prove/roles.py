@@ -47,6 +47,11 @@ ETCD_CLIENT = TlsFlags("--etcd-cafile", "--etcd-certfile", "--etcd-keyfile")
 KUBELET_CLIENT = TlsFlags(
     "--kubelet-certificate-authority", "--kubelet-client-certificate", "--kubelet-client-key"
 )
+# the front proxy: the CA the requestheader check trusts, and the client the API server
+# presents to aggregated API servers (its requests carry the user in X-Remote-* headers)
+FRONT_PROXY = TlsFlags(
+    "--requestheader-client-ca-file", "--proxy-client-cert-file", "--proxy-client-key-file"
+)
 
 # flags the source document uses in place of kube-apiserver's own names
 _NEAR_FLAGS = {
@@ -155,6 +160,21 @@ class Roles:
                 for v in component_values(c, "authentication", "x509", "clientCAFile")
             ]
         )
+
+    @cached_property
+    def front_proxy_client(self) -> CertSpec | None:
+        """The API server's front-proxy client certificate (--proxy-client-cert-file)."""
+        return self._flagged(FRONT_PROXY)
+
+    @cached_property
+    def front_proxy_ca(self) -> CertSpec | None:
+        """The CA the API server's requestheader check trusts (--requestheader-client-ca-file),
+        else the one that signed the front-proxy client."""
+        if FRONT_PROXY.ca in self.apiserver:
+            found = self.named(self.apiserver[FRONT_PROXY.ca])
+            if found is not None:
+                return found
+        return self.signer(self.front_proxy_client)
 
     def curl_files(self) -> tuple[str, str, str] | None:
         """(key, certificate, CA) of the document's curl call, folder-relative."""

@@ -23,7 +23,6 @@ reported as not run, and a note gives the seconds it took.
 
 from __future__ import annotations
 
-import base64
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -34,15 +33,25 @@ from kpki_openssl.plan import rotation
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import Plan
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.etcd import _log_reason
 from kpki_openssl.prove.folder import Folder, read_flags
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check, words
+from kpki_openssl.prove.rotation_walk import (
+    BOUND,
+    at_rest,
+    build,
+    judge_version,
+    keep,
+    late,
+    reason_logged,
+    run_stage,
+    sign_client,
+    write_kubeconfig,
+)
 from kpki_openssl.prove.scratch import LOOPBACK, free_ports
 
 if TYPE_CHECKING:
     import subprocess
 
-BOUND = 120.0  # seconds the whole walk may take
 MEMBERS = 3
 PEERS = ("etcd1", "etcd2", "etcd3")  # the scratch PKI's members, when one is built
 PROGRAMS = ("etcd", "etcdctl", "kubectl", "curl", "openssl")
@@ -121,7 +130,7 @@ def run(context: Context) -> None:
             return
         for stage in rotation.STAGES:
             if walk.late():
-                context.check(f"stage {stage}", "etcd", ACCEPT, NOT_RUN, _late())
+                context.check(f"stage {stage}", "etcd", ACCEPT, NOT_RUN, late())
                 continue
             if not _stage(walk, stage):
                 return
@@ -133,10 +142,6 @@ def run(context: Context) -> None:
         context.check(
             f"the rotation walk took {took:.1f} s (bound {BOUND:.0f} s)", "etcd", ACCEPT, NOTE
         )
-
-
-def _late() -> str:
-    return f"not run: the walk's bound of {BOUND:.0f} s was reached"
 
 
 # ----- the scratch PKI
@@ -158,8 +163,6 @@ def _etcd_ca(plan: Plan, folder: Path) -> tuple[CertSpec | None, list[str]]:
 
 def _prepare(context: Context, started: float) -> Walk | None:
     """The scratch copy (or a scratch PKI with three members), its plan and the probe files."""
-    from kpki_openssl.checks import rotation_state
-
     root = context.scratch.root / "rotation"
     root.mkdir()
     pki = root / "pki"
@@ -168,17 +171,21 @@ def _prepare(context: Context, started: float) -> Walk | None:
     check = context.check(
         "a scratch copy of the folder with three etcd members", "kpki-openssl", ACCEPT
     )
-    at_rest = ca is not None and rotation_state.status(context.out, plan, ca.name).phase == "idle"
-    if ca is not None and len(members) >= MEMBERS and at_rest:
+    idle = ca is not None and at_rest(context, plan, ca.name)
+    if ca is not None and len(members) >= MEMBERS and idle:
         shutil.copytree(context.out, pki, symlinks=True)
         check.judge(True, f"copied {context.out}; its etcd CA {ca.name} rotates")
     else:
         reason = (
             f"the folder has {len(members)} etcd member(s)"
-            if at_rest or ca is None
+            if idle or ca is None
             else f"the folder's {ca.name} is mid-rotation"
         )
-        built = _build(plan, pki)
+        built = (
+            build(plan, pki, {"etcd_peers": PEERS})
+            if "etcd_peers" in plan.values
+            else f"recipe {plan.recipe} has no etcd_peers variable"
+        )
         if isinstance(built, str):
             check.judge(False, f"{reason}; no scratch PKI: {built}")
             return None
@@ -214,34 +221,10 @@ def _prepare(context: Context, started: float) -> Walk | None:
         started + BOUND,
     )
     walk.probe.mkdir(mode=0o700)
-    walk.files["old-ca"] = _keep(pki / ca.cert_file, walk.probe / "old-ca.crt")
-    walk.files["old-client"] = _keep(pki / client.cert_file, walk.probe / "old-client.crt")
+    walk.files["old-ca"] = keep(pki / ca.cert_file, walk.probe / "old-ca.crt")
+    walk.files["old-client"] = keep(pki / client.cert_file, walk.probe / "old-client.crt")
     walk.files["client-key"] = pki / client.key_file
     return walk
-
-
-def _build(plan: Plan, pki: Path) -> Plan | str:
-    """The folder's recipe and values with three etcd peers, built into `pki` by the Runner;
-    a one-line reason when it cannot be."""
-    from kpki_openssl.base.errors import KpkiError
-    from kpki_openssl.execute.runner import Runner
-    from kpki_openssl.plan.steps import build_plan
-    from kpki_openssl.recipe.load import load_recipe
-
-    try:
-        recipe = load_recipe(plan.recipe)
-        if "etcd_peers" not in plan.values:
-            return f"recipe {plan.recipe} has no etcd_peers variable"
-        full = build_plan(recipe, {**plan.values, "etcd_peers": PEERS})
-        Runner(pki, report=lambda _line: None).run(full)
-    except KpkiError as exc:
-        return str(exc)
-    return full
-
-
-def _keep(source: Path, target: Path) -> Path:
-    shutil.copyfile(source, target)
-    return target
 
 
 # ----- the members
@@ -388,29 +371,10 @@ def _etcdctl(
         if code == 0:
             return 0, stdout
         said = words(stderr or stdout)
-    time.sleep(0.2)  # etcd writes its log line as it hangs up
-    return code, said + _log_reason(log, since)
+    return code, said + reason_logged(log, since)
 
 
 # ----- the stages
-
-
-def _run_stage(walk: Walk, stage: str) -> str:
-    """The stage's steps on the copy, as `rotate-ca CA --stage STAGE` runs them; '' or why not."""
-    from kpki_openssl.base.errors import KpkiError
-    from kpki_openssl.checks import rotation_state
-    from kpki_openssl.execute.rotation import run_stage
-
-    states = rotation_state.all_status(walk.pki, walk.plan)
-    state = states[walk.ca.name]
-    phases = {n: s.text_phase for n, s in states.items() if n != walk.ca.name}
-    aside = state.aside if stage == "remove" and state.phase == "switched" else ""
-    try:
-        steps = rotation.stage_plan(walk.plan, walk.ca.name, stage, phases, aside)
-        run_stage(walk.pki, walk.plan, steps, lambda _line: None, f"prove: rotate-ca {stage}")
-    except KpkiError as exc:
-        return str(exc)
-    return ""
 
 
 def _stage(walk: Walk, stage: str) -> bool:
@@ -420,21 +384,21 @@ def _stage(walk: Walk, stage: str) -> bool:
     check = context.check(
         f"rotate-ca {walk.ca.name} --stage {stage} on the scratch copy", "kpki-openssl", ACCEPT
     )
-    problem = _run_stage(walk, stage)
+    problem = run_stage(walk.pki, walk.plan, walk.ca.name, stage)
     check.judge(not problem, problem or "done")
     if problem:
         return False
     if stage == "trust":
-        walk.files["new-ca"] = _keep(walk.pki / f.new.cert_file, walk.probe / "new-ca.crt")
-        walk.files["bundle"] = _keep(walk.pki / f.bundle, walk.probe / "bundle.crt")
+        walk.files["new-ca"] = keep(walk.pki / f.new.cert_file, walk.probe / "new-ca.crt")
+        walk.files["bundle"] = keep(walk.pki / f.bundle, walk.probe / "bundle.crt")
         walk.files["new-client"] = _new_client(walk, f)
     elif stage == "switch":
-        walk.files["new-client"] = _keep(
+        walk.files["new-client"] = keep(
             walk.pki / walk.client.cert_file, walk.probe / "new-client.crt"
         )
     for member in walk.members:
         if walk.late():
-            context.check(f"{stage}: restart {member.name}", "etcd", ACCEPT, NOT_RUN, _late())
+            context.check(f"{stage}: restart {member.name}", "etcd", ACCEPT, NOT_RUN, late())
             return False
         if not _restart(walk, member, stage):
             return False
@@ -445,25 +409,13 @@ def _stage(walk: Walk, stage: str) -> bool:
 def _new_client(walk: Walk, f: rotation.Files) -> Path:
     """Before switch no leaf is from the new CA: the client's kept CSR signed by the new CA
     in the probe folder (the copy is not touched), to show the servers already trust it."""
-    ext = walk.probe / "client.ext"
-    ext.write_text(
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=clientAuth\n"
-    )
     out = walk.probe / "new-client-probe.crt"
     check = walk.context.check(
         f"a client certificate from {f.new.cert_file} for the trust stage", "openssl", ACCEPT
     )
-    code, _stdout, stderr = walk.context.run(
-        check,
-        (
-            walk.context.scratch.which("openssl") or "openssl", "x509", "-req",
-            "-in", str(walk.pki / walk.client.csr_file),
-            "-CA", str(walk.pki / f.new.cert_file), "-CAkey", str(walk.pki / f.new.key_file),
-            "-set_serial", "1", "-days", "1", "-extfile", str(ext), "-out", str(out),
-        ),
-    )  # fmt: skip
-    check.judge(code == 0, "signed" if code == 0 else words(stderr))
+    pki = walk.pki
+    sign_client(walk.context, check, pki / walk.client.csr_file, pki / f.new.cert_file,
+                pki / f.new.key_file, out)  # fmt: skip
     return out
 
 
@@ -493,26 +445,6 @@ def _ask(walk: Walk, stage: str) -> None:
         check.judge(code == 0, "answered" if code == 0 else said)
 
 
-def _kubeconfig(walk: Walk, name: str, ca: Path, cert: Path, member: Member) -> Path:
-    """A kubeconfig trusting `ca`, presenting `cert`, dialling `member` (all data embedded)."""
-
-    def b64(path: Path) -> str:
-        return base64.b64encode(path.read_bytes()).decode()
-
-    path = walk.probe / f"{name}.kubeconfig"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: etcd\n  cluster:\n    server: {member.url}\n"
-        f"    certificate-authority-data: {b64(ca)}\n"
-        f"users:\n- name: client\n  user:\n    client-certificate-data: {b64(cert)}\n"
-        f"    client-key-data: {b64(walk.files['client-key'])}\n"
-        "contexts:\n- name: etcd\n  context: {cluster: etcd, user: client}\n"
-        "current-context: etcd\n"
-    )
-    path.chmod(0o600)
-    return path
-
-
 def _kubectl(
     walk: Walk, stage: str, which: str, expect: str, ca: Path, cert: Path, member: Member
 ) -> None:
@@ -524,10 +456,12 @@ def _kubectl(
         "kubectl",
         expect,
     )
-    config = _kubeconfig(walk, f"{stage}-{which}", ca, cert, member)
+    config = write_kubeconfig(
+        walk.probe / f"{stage}-{which}.kubeconfig", member.url, ca, cert, walk.files["client-key"]
+    )
     kubectl = walk.context.scratch.which("kubectl") or "kubectl"
     argv = (kubectl, f"--kubeconfig={config}", "--request-timeout=5s", "get", "--raw", "/version")
-    _judge_version(walk, check, member, argv)
+    judge_version(walk.context, check, _log(walk, member), argv)
 
 
 def _client(
@@ -553,17 +487,4 @@ def _client(
         curl, "-q", "-sS", "--max-time", "5", "--cacert", str(ca), "--cert", str(cert),
         "--key", str(key), f"{member.url}/version",
     )  # fmt: skip
-    _judge_version(walk, check, member, argv)
-
-
-def _judge_version(walk: Walk, check: Check, member: Member, argv: tuple[str, ...]) -> None:
-    """Run a client asking `member` for /version: accepted when etcd answers, refused with the
-    client's words and the reason etcd logged as it hung up."""
-    log = _log(walk, member)
-    since = log.stat().st_size if log.exists() else 0
-    code, stdout, stderr = walk.context.run(check, argv)
-    if code == 0 and "etcdserver" in stdout:
-        check.judge(True, " ".join(stdout.split()))
-        return
-    time.sleep(0.2)  # etcd writes its log line as it hangs up
-    check.judge(False, words(stderr or stdout) + _log_reason(log, since))
+    judge_version(walk.context, check, _log(walk, member), argv)

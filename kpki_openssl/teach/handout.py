@@ -183,7 +183,8 @@ EXERCISES = (
         "only the new CA say to a server still on the old certificate?",
         "A program accepts only certificates from a CA it already trusts, so the bundle goes "
         "everywhere first. Skip trust and the client refuses: `x509: certificate signed by "
-        "unknown authority` (`prove --only rotation` shows it with kubectl against etcd). etcd "
+        "unknown authority` (`prove --only rotation` and `--only rotation-ca` show it with "
+        "kubectl against etcd). etcd "
         "reads its trust files only at start, so its members restart one at a time after trust "
         "and after remove.",
     ),

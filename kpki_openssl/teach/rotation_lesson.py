@@ -111,8 +111,11 @@ def text(plan: Plan) -> str:
         _para(
             "What is shown here and what is not: etcd, etcdctl, kubectl (against an etcd member "
             "standing in as the TLS endpoint) and curl are run by prove --only rotation; "
-            "kube-apiserver, kube-controller-manager and kubelet are not on this machine, so "
-            "when they re-read a file is taken from the Kubernetes reference."
+            "prove --only rotation-ca and --only rotation-front-proxy start an etcd standing in "
+            "for kube-apiserver from its flags after each stage and ask kubectl with every "
+            "kubeconfig and curl with the front-proxy client; kube-apiserver, "
+            "kube-controller-manager and kubelet are not on this machine, so when they re-read "
+            "a file is taken from the Kubernetes reference."
         )
     )
     return "".join(out).rstrip() + "\n"

@@ -1,0 +1,151 @@
+"""What the live rotation walks share (prove/rotation.py walks the etcd CA, rotation_ca.py the
+cluster CA and the front-proxy CA): the time bound, the scratch PKI, a stage run on it through
+the tool's own plan and runner, the probe files kept between stages, a kubeconfig written for
+one probe, and a client asking an etcd for /version judged by its words and etcd's log.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kpki_openssl.plan import rotation
+from kpki_openssl.prove.etcd import _log_reason
+from kpki_openssl.prove.results import FAIL, Check, words
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kpki_openssl.plan.steps import Plan
+    from kpki_openssl.prove.context import Context
+
+BOUND = 120.0  # seconds a walk may take
+
+
+def late() -> str:
+    """What a check the bound left out says."""
+    return f"not run: the walk's bound of {BOUND:.0f} s was reached"
+
+
+def at_rest(context: Context, plan: Plan, ca: str) -> bool:
+    """Whether CA `ca` of the folder is not mid-rotation."""
+    from kpki_openssl.checks import rotation_state
+
+    return rotation_state.status(context.out, plan, ca).phase == "idle"
+
+
+def build(plan: Plan, pki: Path, values: Mapping[str, object] | None = None) -> Plan | str:
+    """The folder's recipe and values (with `values` over them), built into `pki` by the
+    Runner; a one-line reason when it cannot be."""
+    from kpki_openssl.base.errors import KpkiError
+    from kpki_openssl.execute.runner import Runner
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.load import load_recipe
+
+    try:
+        full = build_plan(load_recipe(plan.recipe), {**plan.values, **(values or {})})
+        Runner(pki, report=lambda _line: None).run(full)
+    except KpkiError as exc:
+        return str(exc)
+    return full
+
+
+def run_stage(pki: Path, plan: Plan, ca: str, stage: str) -> str:
+    """The stage's steps on the copy, as `rotate-ca CA --stage STAGE` runs them; '' or why not."""
+    from kpki_openssl.base.errors import KpkiError
+    from kpki_openssl.checks import rotation_state
+    from kpki_openssl.execute.rotation import run_stage as run
+
+    states = rotation_state.all_status(pki, plan)
+    state = states[ca]
+    phases = {n: s.text_phase for n, s in states.items() if n != ca}
+    aside = state.aside if stage == "remove" and state.phase == "switched" else ""
+    try:
+        steps = rotation.stage_plan(plan, ca, stage, phases, aside)
+        run(pki, plan, steps, lambda _line: None, f"prove: rotate-ca {stage}")
+    except KpkiError as exc:
+        return str(exc)
+    return ""
+
+
+def keep(source: Path, target: Path) -> Path:
+    """A copy of `source` in the probe folder, as it is now."""
+    shutil.copyfile(source, target)
+    return target
+
+
+def sign_client(
+    context: Context, check: Check, csr: Path, ca_cert: Path, ca_key: Path, out: Path
+) -> bool:
+    """A client certificate for a kept CSR signed by `ca_cert` into the probe folder (the copy
+    is not touched): what no stage makes before switch."""
+    ext = out.with_suffix(".ext")
+    ext.write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=clientAuth\n"
+    )
+    code, _stdout, stderr = context.run(
+        check,
+        (
+            context.scratch.which("openssl") or "openssl", "x509", "-req", "-in", str(csr),
+            "-CA", str(ca_cert), "-CAkey", str(ca_key),
+            "-set_serial", "1", "-days", "1", "-extfile", str(ext), "-out", str(out),
+        ),
+    )  # fmt: skip
+    check.judge(code == 0, "signed" if code == 0 else words(stderr))
+    return code == 0
+
+
+def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path) -> Path:
+    """A kubeconfig trusting `ca`, presenting `cert` and `key`, dialling `server` (all data
+    embedded, so it stays as it is while the copy's files change)."""
+
+    def b64(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: probe\n  cluster:\n    server: {server}\n"
+        f"    certificate-authority-data: {b64(ca)}\n"
+        f"users:\n- name: client\n  user:\n    client-certificate-data: {b64(cert)}\n"
+        f"    client-key-data: {b64(key)}\n"
+        "contexts:\n- name: probe\n  context: {cluster: probe, user: client}\n"
+        "current-context: probe\n"
+    )
+    path.chmod(0o600)
+    return path
+
+
+def log_size(log: Path) -> int:
+    """Where a server's log ends now: what it writes next is about the next client."""
+    return log.stat().st_size if log.exists() else 0
+
+
+def reason_logged(log: Path, since: int, seconds: float = 1.0) -> str:
+    """The reason etcd logged after `since` for the connection it hung up on, waited for a
+    little (it writes the line as it hangs up, which may be after the client has given up);
+    '' when it logged none."""
+    deadline = time.monotonic() + seconds
+    while True:
+        reason = _log_reason(log, since)
+        if reason or time.monotonic() > deadline:
+            return reason
+        time.sleep(0.1)
+
+
+def judge_version(context: Context, check: Check, log: Path, argv: tuple[str, ...]) -> None:
+    """Run a client asking an etcd for /version: accepted when etcd answers, refused with the
+    client's words and the reason etcd logged (in `log`) as it hung up. A refusal that is not
+    the TLS handshake's (no `tls:` or `x509:` in either) proves nothing: it fails."""
+    since = log_size(log)
+    code, stdout, stderr = context.run(check, argv, cwd=context.scratch.home)
+    if code == 0 and "etcdserver" in stdout:
+        check.judge(True, " ".join(stdout.split()))
+        return
+    said = words(stderr or stdout) + reason_logged(log, since)
+    check.judge(False, said)
+    if check.passed and "tls:" not in said and "x509:" not in said:
+        check.status = FAIL  # refused, but not by the TLS handshake
