@@ -17,7 +17,7 @@ from tests.conftest import need_program, run_cli
 from tests.test_prove import prove_json
 from tests.test_prove_rotation_real import _digests
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.long]
 
 # ECDSA: keys in milliseconds (curl on OpenSSL 3 at security level 2 refuses RSA 1024 keys)
 SETS = ("--set", "nodes=n1", "--set", "key_type=ecdsa")
