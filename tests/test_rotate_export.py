@@ -1,7 +1,7 @@
 """`export --rotate-ca CA --stage STAGE`: a rotation stage as one host's install commands
 (--host, the text `rotate-ca --host` prints), as an Ansible inventory and playbook, or as a bash
 script; and the one-line refusals. A real folder (openssl, ECDSA: ~1 s a stage) but no fleet:
-test_rotate_export_real.py runs the playbooks on one."""
+test_fleet_real.py runs the playbooks on one."""
 
 from __future__ import annotations
 
