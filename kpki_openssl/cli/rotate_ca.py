@@ -47,53 +47,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from kpki_openssl.base.errors import InputError, KpkiError
-    from kpki_openssl.checks import rotation_state
-    from kpki_openssl.plan import rotation
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.checks import rotation_stage, rotation_state
 
     full = load_plan(args)
-    keypair = rotation.is_keypair(full, args.ca)
-    if not keypair:
-        rotation.files(full, args.ca)  # a CA the recipe does not make: one line, exit 2
+    keypair = rotation_stage.check_name(full, args.ca)  # a CA the recipe lacks: one line, exit 2
     out = out_dir(args)
     for cert in args.cert:
         if not Path(cert).is_file():
             raise InputError(f"--cert: {cert!r} is not a file")
     if keypair and args.cert:
         raise InputError(f"--cert: {args.ca} is a key pair; no certificate chains to it")
-    first = (
-        rotation.key_files(full, args.ca).pair.key_file
-        if keypair
-        else rotation.files(full, args.ca).ca.cert_file
-    )
-    if not (out / first).is_file():
-        raise KpkiError(f"{out}: no {args.ca} here to rotate ('run all --out {out}' builds one)")
-    states = rotation_state.all_status(out, full)
-    state = states[args.ca]
-    phases = {n: s.text_phase for n, s in states.items() if n != args.ca}
+    where = rotation_stage.position(out, full, args.ca)
+    state = where.state
     if args.stage is None:
         _show_status(state, args)
         if args.host is None:
             return 0
     stage_name = args.stage or state.next or "trust"
-    _check_order(state, stage_name, args.ca)
-    aside = _aside(out, state)
-    done = tuple(p for p in _old_files(full, args.ca) if aside and (out / aside / p).is_file())
-    swapped = state.phase in ("remove", "done")  # the new one already holds the old names
-    stage = rotation.stage_plan(full, args.ca, stage_name, phases, aside, done, swapped)
+    stage = rotation_stage.stage(out, full, where, stage_name)
     if args.host is not None:
         from kpki_openssl.deploy import rotation as deploy_rotation
 
         sys.stdout.write(deploy_rotation.install_script(full, stage, args.host))
         return 0
-    if stage_name == "remove" and state.phase not in ("remove", "done") and not keypair:
-        left = rotation_state.still_old(out, full, args.ca, [Path(c) for c in args.cert])
-        if left:
-            raise KpkiError(
-                f"rotate-ca {args.ca} --stage remove: {left[0]} still chains to the old CA"
-                + (f" (and {len(left) - 1} more)" if len(left) > 1 else "")
-                + f"; run --stage switch first (or re-issue it from {stage.files.new.cert_file})"
-            )
+    rotation_stage.refuse_old_leaves(out, full, where, stage, [Path(c) for c in args.cert])
     if args.dry_run:
         from kpki_openssl.plan import shell_text
 
@@ -118,43 +96,6 @@ def main(args: argparse.Namespace) -> int:
 
 def _notes(stage) -> str:
     return "".join(f"# note: {note}\n" for note in stage.notes)
-
-
-def _aside(out: Path, state) -> str:
-    """Where remove copies the old CA's files, or '' when they are there already."""
-    from kpki_openssl.plan import rotation
-
-    if not state.aside or state.phase == "remove":
-        return ""
-    return state.aside if state.aside.startswith(rotation.REPLACED_DIR) else ""
-
-
-def _old_files(full, ca: str) -> tuple[str, ...]:
-    from kpki_openssl.plan import rotation
-
-    if rotation.is_keypair(full, ca):
-        pair = rotation.key_files(full, ca).pair
-        return (pair.key_file, pair.pub_file)
-    spec = rotation.files(full, ca).ca
-    return tuple(p for p in (spec.cnf_file, spec.key_file, spec.csr_file, spec.cert_file) if p)
-
-
-def _check_order(state, stage: str, ca: str) -> None:
-    """A stage runs only after the one before it has finished."""
-    from kpki_openssl.base.errors import KpkiError
-
-    before = {"switch": ("trusted", "switch", "switched"), "remove": ("switched", "remove", "done")}
-    if stage in before and state.phase not in before[stage]:
-        pending = f" ({', '.join(state.pending[:3])} not yet done)" if state.pending else ""
-        raise KpkiError(
-            f"rotate-ca {ca} --stage {stage}: the folder is at '{state.meaning}'{pending}; "
-            f"run --stage {state.next or 'trust'} first"
-        )
-    if stage == "trust" and state.phase not in ("idle", "trust", "trusted", "done"):
-        raise KpkiError(
-            f"rotate-ca {ca} --stage trust: the folder is at '{state.meaning}'; "
-            f"run --stage {state.next} to finish this rotation first"
-        )
 
 
 def _show_status(state, args: argparse.Namespace) -> None:
