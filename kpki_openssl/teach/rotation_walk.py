@@ -23,7 +23,7 @@ from kpki_openssl.deploy import rotation as deploy_rotation
 from kpki_openssl.execute import rotation as execute_rotation
 from kpki_openssl.plan import rotation
 from kpki_openssl.plan.shell_text import argv_text
-from kpki_openssl.plan.steps import Plan
+from kpki_openssl.plan.steps import Plan, Step
 from kpki_openssl.teach import rotation_lesson, screen
 from kpki_openssl.teach.screen import Ask, Stop
 from kpki_openssl.teach.walkthrough import EXPLAIN, QUIT, WalkResult, Walkthrough, counts
@@ -252,7 +252,13 @@ class RotationWalk(Walkthrough):
         self.prose(f"{why} Run the walkthrough again to go on from where the folder stands: "
                    f"{resume}", "")  # fmt: skip
 
-    # -- the Walkthrough's own texts, for a stage
+    # -- the Walkthrough's own parts, for a stage
+
+    def _run(self, plan: Plan, step: Step, result: WalkResult) -> bool | None:
+        try:
+            return super()._run(plan, step, result)
+        finally:
+            self.runner.invocation = ""  # the log names the command once a stage
 
     def _intro(self, plan: Plan) -> str:
         return ""  # the stage page has said it
