@@ -47,8 +47,8 @@ def stage_of(folder: Path, ca: str, stage: str):
 
     recipe = load_recipe("kubernetes")
     full = build_plan(recipe, resolve_variables(recipe, SETS[1::2]))
-    found = rotation_stage.find(folder, full, ca)
-    return full, rotation_stage.stage(folder, full, found, stage)
+    where = rotation_stage.position(folder, full, ca)
+    return full, rotation_stage.stage(folder, full, where, stage)
 
 
 def stage_hosts(inventory: dict) -> dict[str, dict]:

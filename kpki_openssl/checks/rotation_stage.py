@@ -1,9 +1,16 @@
-"""One rotation stage of one CA (or key pair) as the folder stands: the one function `rotate-ca`
-and `export --rotate-ca` both build a stage with. Reads the folder (rotation_state.py), writes
-nothing; a stage out of order is refused in one line."""
+"""Where one CA's (or key pair's) rotation stands in a folder, and the plan of a stage to run
+there: the one place `rotate-ca`, `export --rotate-ca` and `walkthrough --rotate-ca` work it out
+(read-only).
+
+The folder alone decides (checks/rotation_state.py): a stage runs only after the one before it
+has finished; remove copies the old CA's files aside once, never twice, and a remove resumed
+after a kill (the new CA already under the old names) never copies the new files in place
+again; remove is refused while a certificate still chains to the old CA.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,72 +24,69 @@ DONE = {"trust": "trusted", "switch": "switched", "remove": "done"}
 
 
 @dataclass(frozen=True)
-class Found:
-    """Where CA `ca`'s rotation stands in the folder, and the phases of the other rotations
-    (what their stages keep the shared files at)."""
+class Position:
+    """One rotation as the folder shows it, with the other rotations' text phases."""
 
     ca: str
     state: rotation_state.Status
-    phases: dict[str, str]
+    phases: dict[str, str]  # every other CA's text phase (their files keep their state)
+    keypair: bool
 
 
-def find(out: Path, full: Plan, ca: str) -> Found:
-    """CA `ca`'s rotation in `out`; a name the recipe does not make is refused (exit 2), a
-    folder without it (exit 1)."""
+def check_name(full: Plan, ca: str) -> bool:
+    """Whether `ca` is a key pair; a name that is neither a CA nor a key pair of the recipe is
+    refused (one line naming the known ones, exit 2)."""
     keypair = rotation.is_keypair(full, ca)
+    if not keypair:
+        rotation.files(full, ca)
+    return keypair
+
+
+def position(out: Path, full: Plan, ca: str) -> Position:
+    """Where `ca`'s rotation stands in `out`; refused when the folder does not hold it."""
+    keypair = check_name(full, ca)
     first = (
         rotation.key_files(full, ca).pair.key_file
         if keypair
-        else rotation.files(full, ca).ca.cert_file  # not a CA of the recipe: one line, exit 2
+        else rotation.files(full, ca).ca.cert_file
     )
     if not (out / first).is_file():
         raise KpkiError(f"{out}: no {ca} here to rotate ('run all --out {out}' builds one)")
     states = rotation_state.all_status(out, full)
     phases = {n: s.text_phase for n, s in states.items() if n != ca}
-    return Found(ca, states[ca], phases)
+    return Position(ca, states[ca], phases, keypair)
 
 
-def stage(out: Path, full: Plan, found: Found, name: str | None = None) -> rotation.Stage:
-    """The stage `name` (None: the next one) as the folder stands: where remove keeps the old
-    files, which of them are there already, whether the new ones hold the old names yet."""
-    state, ca = found.state, found.ca
-    name = name or state.next or "trust"
-    check_order(state, name, ca)
-    aside = _aside(state)
-    done = tuple(p for p in _old_files(full, ca) if aside and (out / aside / p).is_file())
-    swapped = state.phase in ("remove", "done")  # the new one already holds the old names
-    return rotation.stage_plan(full, ca, name, found.phases, aside, done, swapped)
+def stage(
+    out: Path, full: Plan, where: Position, name: str, command: str = "rotate-ca"
+) -> rotation.Stage:
+    """The plan of stage `name` as the folder stands; refused (the message begins with
+    `command`) when the stage before it has not finished."""
+    check_order(where.state, name, where.ca, command)
+    aside = _aside(where.state)
+    done = tuple(p for p in _old_files(full, where.ca) if aside and (out / aside / p).is_file())
+    swapped = where.state.phase in ("remove", "done")  # the new one already holds the old names
+    return rotation.stage_plan(full, where.ca, name, where.phases, aside, done, swapped)
 
 
-def check_leaves(out: Path, full: Plan, found: Found, stage: rotation.Stage, certs=()) -> None:
-    """Remove is refused while a certificate (in the folder, or one of `certs`) still chains to
-    the old CA; once the new CA holds the old names there is nothing left to ask."""
-    if stage.stage != "remove" or found.state.phase in ("remove", "done"):
+def refuse_old_leaves(
+    out: Path,
+    full: Plan,
+    where: Position,
+    stage: rotation.Stage,
+    given: Iterable[Path] = (),
+    command: str = "rotate-ca",
+) -> None:
+    """remove is refused while a certificate in the folder (or given) still chains to the old
+    CA."""
+    if stage.stage != "remove" or where.state.phase in ("remove", "done") or where.keypair:
         return
-    if rotation.is_keypair(full, found.ca):
-        return
-    left = rotation_state.still_old(out, full, found.ca, [Path(c) for c in certs])
+    left = rotation_state.still_old(out, full, where.ca, given)
     if left:
         raise KpkiError(
-            f"rotate-ca {found.ca} --stage remove: {left[0]} still chains to the old CA"
+            f"{command} {where.ca} --stage remove: {left[0]} still chains to the old CA"
             + (f" (and {len(left) - 1} more)" if len(left) > 1 else "")
             + f"; run --stage switch first (or re-issue it from {stage.files.new.cert_file})"
-        )
-
-
-def check_order(state: rotation_state.Status, stage: str, ca: str) -> None:
-    """A stage runs only after the one before it has finished."""
-    before = {"switch": ("trusted", "switch", "switched"), "remove": ("switched", "remove", "done")}
-    if stage in before and state.phase not in before[stage]:
-        pending = f" ({', '.join(state.pending[:3])} not yet done)" if state.pending else ""
-        raise KpkiError(
-            f"rotate-ca {ca} --stage {stage}: the folder is at '{state.meaning}'{pending}; "
-            f"run --stage {state.next or 'trust'} first"
-        )
-    if stage == "trust" and state.phase not in ("idle", "trust", "trusted", "done"):
-        raise KpkiError(
-            f"rotate-ca {ca} --stage trust: the folder is at '{state.meaning}'; "
-            f"run --stage {state.next} to finish this rotation first"
         )
 
 
@@ -99,3 +103,21 @@ def _old_files(full: Plan, ca: str) -> tuple[str, ...]:
         return (pair.key_file, pair.pub_file)
     spec = rotation.files(full, ca).ca
     return tuple(p for p in (spec.cnf_file, spec.key_file, spec.csr_file, spec.cert_file) if p)
+
+
+def check_order(
+    state: rotation_state.Status, stage: str, ca: str, command: str = "rotate-ca"
+) -> None:
+    """A stage runs only after the one before it has finished."""
+    before = {"switch": ("trusted", "switch", "switched"), "remove": ("switched", "remove", "done")}
+    if stage in before and state.phase not in before[stage]:
+        pending = f" ({', '.join(state.pending[:3])} not yet done)" if state.pending else ""
+        raise KpkiError(
+            f"{command} {ca} --stage {stage}: the folder is at '{state.meaning}'{pending}; "
+            f"run --stage {state.next or 'trust'} first"
+        )
+    if stage == "trust" and state.phase not in ("idle", "trust", "trusted", "done"):
+        raise KpkiError(
+            f"{command} {ca} --stage trust: the folder is at '{state.meaning}'; "
+            f"run --stage {state.next} to finish this rotation first"
+        )

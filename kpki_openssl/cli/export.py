@@ -155,8 +155,8 @@ def _rotation(args: argparse.Namespace) -> int:
             raise InputError(f"{flag}: not with --rotate-ca ({why})")
     full = load_plan(args)
     out = out_dir(args)
-    found = rotation_stage.find(out, full, args.rotate_ca)
-    stage = rotation_stage.stage(out, full, found, args.stage)
+    where = rotation_stage.position(out, full, args.rotate_ca)
+    stage = rotation_stage.stage(out, full, where, args.stage, command="export --rotate-ca")
     typed = f"--rotate-ca {stage.ca} --stage {stage.stage}"
     if args.host is not None:
         from kpki_openssl.deploy import rotation as deploy_rotation
@@ -166,9 +166,9 @@ def _rotation(args: argparse.Namespace) -> int:
     elif args.format == "ansible":
         from kpki_openssl.deploy import ansible
 
-        if stage.stage != "remove" and found.state.phase != rotation_stage.DONE[stage.stage]:
+        if stage.stage != "remove" and where.state.phase != rotation_stage.DONE[stage.stage]:
             raise KpkiError(
-                f"export {typed} --format ansible: the folder is at '{found.state.meaning}'; "
+                f"export {typed} --format ansible: the folder is at '{where.state.meaning}'; "
                 f"run 'rotate-ca {stage.ca} --stage {stage.stage}' first (the playbook copies "
                 "the files it writes)"
             )  # remove ends its rotation: the playbook itself waits for it (stage_files)
@@ -177,7 +177,7 @@ def _rotation(args: argparse.Namespace) -> int:
     else:
         from kpki_openssl.plan import shell_text
 
-        rotation_stage.check_leaves(out, full, found, stage)
+        rotation_stage.refuse_old_leaves(out, full, where, stage, command="export --rotate-ca")
         text = shell_text.script(
             stage.plan,
             f"# rotate-ca {stage.ca} --stage {stage.stage}, as the folder stood when exported.\n"

@@ -49,32 +49,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from kpki_openssl.base.errors import InputError
     from kpki_openssl.checks import rotation_stage, rotation_state
-    from kpki_openssl.plan import rotation
 
     full = load_plan(args)
-    keypair = rotation.is_keypair(full, args.ca)
-    if not keypair:
-        rotation.files(full, args.ca)  # a CA the recipe does not make: one line, exit 2
+    keypair = rotation_stage.check_name(full, args.ca)  # a CA the recipe lacks: one line, exit 2
     out = out_dir(args)
     for cert in args.cert:
         if not Path(cert).is_file():
             raise InputError(f"--cert: {cert!r} is not a file")
     if keypair and args.cert:
         raise InputError(f"--cert: {args.ca} is a key pair; no certificate chains to it")
-    found = rotation_stage.find(out, full, args.ca)
-    state = found.state
+    where = rotation_stage.position(out, full, args.ca)
+    state = where.state
     if args.stage is None:
         _show_status(state, args)
         if args.host is None:
             return 0
-    stage = rotation_stage.stage(out, full, found, args.stage)
-    stage_name = stage.stage
+    stage_name = args.stage or state.next or "trust"
+    stage = rotation_stage.stage(out, full, where, stage_name)
     if args.host is not None:
         from kpki_openssl.deploy import rotation as deploy_rotation
 
         sys.stdout.write(deploy_rotation.install_script(full, stage, args.host))
         return 0
-    rotation_stage.check_leaves(out, full, found, stage, args.cert)
+    rotation_stage.refuse_old_leaves(out, full, where, stage, [Path(c) for c in args.cert])
     if args.dry_run:
         from kpki_openssl.plan import shell_text
 

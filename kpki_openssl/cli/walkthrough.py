@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(p proves the folder with etcd, kubectl and curl; e explains the step in full). Steps "
         "already complete in the folder are passed over, so a walkthrough quit halfway can be "
         "resumed, or finished with 'kpki-openssl run all'. It never waits when stdin is not a "
-        "terminal."
+        "terminal. With --rotate-ca CA it walks a rotation of CA instead, in an existing folder."
     )
     parser.add_argument(
         "steps", nargs="*", metavar="STEP", help="steps to walk through (default: all)"
@@ -54,6 +54,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="rows made per node shown once and several steps on a screen (default: on a "
         f"terminal shorter than {SHORT_TERMINAL} rows)",
     )
+    parser.add_argument(
+        "--rotate-ca",
+        metavar="CA",
+        help="walk the rotation of CA (a self-signed CA of the recipe, or sa) in an existing "
+        "folder from where it stands: a page for each stage (trust, switch, remove: what it "
+        "writes, who trusts what and why, the files per host and the restart order), its steps, "
+        "and a pause for the restarts before the next stage",
+    )
+    parser.add_argument(
+        "--stage",
+        choices=("trust", "switch", "remove"),
+        help="with --rotate-ca: walk this stage only",
+    )
     add_recipe_options(parser)
     add_out_option(parser)
     parser.set_defaults(func=main)
@@ -67,6 +80,8 @@ def main(args: argparse.Namespace) -> int:
     from kpki_openssl.teach.walkthrough import Walkthrough, terminal_ask
 
     full = load_plan(args)
+    if args.rotate_ca is not None or args.stage is not None:
+        return _rotate(args, full)
     if args.lesson:
         from kpki_openssl.teach.kinds import lesson_steps
 
@@ -100,4 +115,34 @@ def main(args: argparse.Namespace) -> int:
         finish=finish_command(args, "run", ["all"]),
     )
     result = walk.walk(plan)
+    return 1 if result.failed else 0
+
+
+def _rotate(args: argparse.Namespace, full) -> int:
+    """`--rotate-ca CA [--stage S]`: the rotation, stage by stage, from where the folder stands."""
+    import sys
+
+    from kpki_openssl.base import console
+    from kpki_openssl.base.errors import InputError
+    from kpki_openssl.teach.rotation_walk import RotationWalk
+    from kpki_openssl.teach.walkthrough import terminal_ask
+
+    if args.rotate_ca is None:
+        raise InputError("--stage: it names a stage of --rotate-ca CA; give --rotate-ca with it")
+    if args.steps:
+        raise InputError(f"--rotate-ca: the stages name the steps; give no STEP ({args.steps[0]})")
+    if args.lesson:
+        raise InputError("--rotate-ca: a rotation is not a lesson; give no --lesson with it")
+    ask = None if args.yes else terminal_ask(sys.stdin, sys.stdout)
+    walk = RotationWalk(
+        out_dir(args),
+        sys.stdout,
+        ask,
+        full,
+        args.rotate_ca,
+        lambda command, words: finish_command(args, command, words),
+        rows=console.height(sys.stdout) if ask is not None else None,
+        keep_going=args.keep_going,
+    )
+    result = walk.rotate(args.stage)
     return 1 if result.failed else 0

@@ -25,15 +25,27 @@ def run_stage(
 ) -> RunResult:
     """Every step of the stage is made (again): a re-run after a kill finishes it. The new CA's
     key is never made twice: the Runner keeps a built CA."""
-    runner = Runner(out, report=report, options=RunOptions(force=True), invocation=invocation)
-    result = runner.run(stage.plan)
-    if stage.stage == "remove":
-        if isinstance(stage.files, rotation.KeyFiles):
-            _settle_key_record(out, full, stage.files)
-        else:
-            _settle_records(out, full, stage.files)
-        _clean(out, stage.ca, stage.files, report)
+    result = stage_runner(out, report, invocation).run(stage.plan)
+    finish_stage(out, full, stage, report)
     return result
+
+
+def stage_runner(out: Path, report: Report, invocation: str = "") -> Runner:
+    """The Runner a stage's steps run through (one plan, or a step at a time): every step made
+    again, a built CA's key kept."""
+    return Runner(out, report=report, options=RunOptions(force=True), invocation=invocation)
+
+
+def finish_stage(out: Path, full: Plan, stage: rotation.Stage, report: Report) -> None:
+    """After every step of the stage has run: after remove, the build records brought up to
+    date and the rotation's own files removed; nothing after trust or switch."""
+    if stage.stage != "remove":
+        return
+    if isinstance(stage.files, rotation.KeyFiles):
+        _settle_key_record(out, full, stage.files)
+    else:
+        _settle_records(out, full, stage.files)
+    _clean(out, stage.ca, stage.files, report)
 
 
 def _settle_key_record(out: Path, full: Plan, files: rotation.KeyFiles) -> None:

@@ -175,6 +175,17 @@ def explain_argv(argv: Sequence[str]) -> tuple[Note, ...]:
             Note(argv[2], f"the CSR as it was sent: {argv[2]} (only read)"),
             Note(argv[3], f"its place in the folder: {argv[3]}"),
         )
+    if len(argv) == 3 and argv[0] == "cp":  # a rotation's copy: aside, or into place
+        return (
+            Note("cp", "copy a file byte for byte"),
+            Note(argv[1], "the file copied"),
+            Note(argv[2], "the copy (a file there is replaced)"),
+        )
+    if len(argv) > 1 and argv[0] == "cat":  # a rotation's bundle: the certificates in order
+        return (
+            Note("cat", "print the files one after the other (> puts them in one file)"),
+            *(Note(path, "the files to join, in this order") for path in argv[1:]),
+        )
     if len(argv) < 2 or argv[0] != "openssl":
         return (Note(" ".join(argv), ""),)
     sub = argv[1]

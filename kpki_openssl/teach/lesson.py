@@ -59,7 +59,7 @@ class StepLesson:
 def step_lesson(step: Step, plan: Plan | None = None) -> StepLesson:
     """The step as lesson data: built from the plan alone."""
     commands = tuple(a for a in step.actions if isinstance(a, Command))
-    row = step.spec
+    row = getattr(step, "spec", None)  # a rotation's file step (a bundle, a copy) has none
     document = tuple(getattr(row, "document", ()))
     departures = tuple(getattr(row, "departures", ()))
     return StepLesson(

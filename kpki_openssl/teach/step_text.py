@@ -77,7 +77,7 @@ class StepText:
         return lines
 
     def _departures(self, step: Step, compact: bool = False) -> list[str]:
-        departures = tuple(getattr(step.spec, "departures", ()))
+        departures = tuple(getattr(getattr(step, "spec", None), "departures", ()))
         seen = [d for d in departures if (d.what, d.why) in self.seen.departures]
         fresh = [d for d in departures if (d.what, d.why) not in self.seen.departures]
         self.seen.departures.update((d.what, d.why) for d in fresh)
@@ -292,7 +292,7 @@ class StepText:
         """What differs in each further step of a group of one shape: its subject, or its
         kubeconfig's user and certificate; and its own departures not shown yet."""
         lines: list[str] = []
-        whats = {d.what for d in getattr(group[0].spec, "departures", ())}
+        whats = {d.what for d in getattr(getattr(group[0], "spec", None), "departures", ())}
         departs: dict[str, list] = {}  # a departure's name -> (step, departure) in the group
         for step in group[1:]:
             if isinstance(step, CertStep):
@@ -302,7 +302,7 @@ class StepText:
             else:
                 own = ", ".join(step.writes)
             lines += screen.prose(f"{step.name}: {own}", self.width, "      ", "    ")
-            for dep in getattr(step.spec, "departures", ()):
+            for dep in getattr(getattr(step, "spec", None), "departures", ()):
                 if dep.what not in whats and (dep.what, dep.why) not in self.seen.departures:
                     departs.setdefault(dep.what, []).append((step, dep))
                 self.seen.departures.add((dep.what, dep.why))

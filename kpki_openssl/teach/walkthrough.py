@@ -205,18 +205,9 @@ class Walkthrough(StepText):
         result = WalkResult()
         self._total = len(plan.steps)
         self._position = {s.name: i for i, s in enumerate(plan.steps, 1)}
-        how = (
-            "each key acts at once: Enter runs a step, s skips it, e explains it, q quits; "
-            "after a result Enter goes on, p proves the folder with the real programs"
-            if self.ask
-            else "running every step"
-        )
-        mode = "compact, " if self.compact else ""
-        self.prose(
-            f"Walkthrough of recipe {plan.recipe}: {self._total} steps into {self.out} "
-            f"({mode}{how}).",
-            "",
-        )
+        intro = self._intro(plan)
+        if intro:
+            self.prose(intro, "")
         try:
             if self.compact:
                 self._walk_compact(plan, result)
@@ -231,6 +222,22 @@ class Walkthrough(StepText):
         finally:
             result.screens = self.pager.pages
         return result
+
+    def _intro(self, plan: Plan) -> str:
+        """The line before the first step: what is walked, and how the keys work."""
+        mode = "compact, " if self.compact else ""
+        return (
+            f"Walkthrough of recipe {plan.recipe}: {self._total} steps into {self.out} "
+            f"({mode}{self.keys_text()})."
+        )
+
+    def keys_text(self) -> str:
+        return (
+            "each key acts at once: Enter runs a step, s skips it, e explains it, q quits; "
+            "after a result Enter goes on, p proves the folder with the real programs"
+            if self.ask
+            else "running every step"
+        )
 
     @staticmethod
     def _untouched(step: Step, result: WalkResult) -> bool:
@@ -602,12 +609,17 @@ class Walkthrough(StepText):
         )
 
     def _summary(self, result: WalkResult) -> str:
-        parts = [f"{len(result.ran)} steps run", f"{len(result.done_before)} already done"]
-        if result.skipped:
-            parts.append(f"{len(result.skipped)} skipped ({', '.join(result.skipped)})")
-        if result.failed:
-            parts.append(f"{len(result.failed)} FAILED ({', '.join(result.failed)})")
-        return f"Walkthrough finished: {', '.join(parts)}; commands logged in {self.out / LOG_NAME}"
+        return f"Walkthrough finished: {counts(result)}; commands logged in {self.out / LOG_NAME}"
+
+
+def counts(result: WalkResult) -> str:
+    """What a walk did, in words: steps run, already done, skipped, failed."""
+    parts = [f"{len(result.ran)} steps run", f"{len(result.done_before)} already done"]
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} skipped ({', '.join(result.skipped)})")
+    if result.failed:
+        parts.append(f"{len(result.failed)} FAILED ({', '.join(result.failed)})")
+    return ", ".join(parts)
 
 
 def terminal_ask(stdin: TextIO, stream: TextIO) -> Ask | None:
