@@ -232,6 +232,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
         (("ca", "--stage", "remove"), 1, "run --stage trust first"),
         (("ca", "admin"), 2, "--rotate-ca"),
         (("ca", "--lesson"), 2, "--lesson"),
+        (("ca", "--compact"), 2, "--compact"),
+        (("ca", "--no-compact"), 2, "--compact"),
+        (("ca", "--no-check"), 2, "--no-check"),
     ]  # fmt: skip
     for args, code, words in cases:
         done = _walk(out, *args)

@@ -133,6 +133,10 @@ def _rotate(args: argparse.Namespace, full) -> int:
         raise InputError(f"--rotate-ca: the stages name the steps; give no STEP ({args.steps[0]})")
     if args.lesson:
         raise InputError("--rotate-ca: a rotation is not a lesson; give no --lesson with it")
+    if args.compact is not None:
+        raise InputError("--rotate-ca: its pages are always full; give no --compact/--no-compact")
+    if not args.check:
+        raise InputError("--rotate-ca: it shows no findings after a step; give no --no-check")
     ask = None if args.yes else terminal_ask(sys.stdin, sys.stdout)
     walk = RotationWalk(
         out_dir(args),
