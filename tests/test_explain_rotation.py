@@ -29,3 +29,24 @@ def test_the_handout_has_a_rotation_exercise_with_its_answer() -> None:
     assert "rotate-ca" in questions.split("## 7. Exercises")[1]
     assert "certificate signed by unknown authority" in answers
     assert "one at a time" in answers
+
+
+def test_the_new_cas_step_names_its_own_files_not_the_old_cas() -> None:
+    """The new CA's step reads its texts with its own file names: its Why names ca-new.key
+    and the bundle; its departures name ca-new.cnf; another CA's files keep their names."""
+    from kpki_openssl.plan import rotation
+    from kpki_openssl.plan.steps import build_plan
+    from kpki_openssl.recipe.load import load_recipe
+    from kpki_openssl.recipe.variables import resolve_variables
+
+    recipe = load_recipe("kubernetes")
+    plan = build_plan(recipe, resolve_variables(recipe))
+    for name in ("ca", "etcd-ca", "front-proxy-ca"):
+        f = rotation.files(plan, name)
+        assert f.new.key_file in f.new.explain and f.bundle in f.new.explain
+        assert f"({f.ca.key_file}) signs" not in f.new.explain
+        texts = " ".join(d.ours for d in f.new.departures)
+        assert f.new.cnf_file in texts and f" {f.ca.cnf_file} " not in texts
+    f = rotation.files(plan, "ca")
+    renamed = rotation._renamed("etcd-ca.key and ca.key, then ca.crt.", f.ca, f.new)
+    assert renamed == "etcd-ca.key and ca-new.key, then ca-new.crt."

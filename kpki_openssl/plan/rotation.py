@@ -17,6 +17,7 @@ File names, for a CA whose files are `ca.crt` and `ca.key`:
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -162,10 +163,40 @@ def files(plan: Plan, name: str) -> Files:
         )
     ca = cas[name]
     cnf_name = _sibling(ca.cnf_name, "-new") if ca.cnf == "file" and ca.cnf_name else ""
+    bundle = f"{ca.base}-bundle.crt"
     new = replace(
         ca, name=f"{ca.name}-new", base=f"{ca.base}-new", cnf_name=cnf_name, title=f"new {ca.title}"
     )
-    return Files(ca, new, f"{ca.base}-bundle.crt", f"{ca.base}-signer.crt")
+    new = replace(
+        new,
+        explain=(
+            f"The new CA of this rotation, made by the same three commands as {ca.name}: a new "
+            f"key ({new.key_file}) and a self-signed certificate ({new.cert_file}) with the same "
+            f"subject, extensions and validity. trust puts it beside {ca.cert_file} in {bundle} "
+            "wherever a certificate is checked; switch signs every leaf with it; remove gives "
+            f"it {ca.name}'s file names."
+        ),
+        departures=tuple(
+            replace(d, **{k: _renamed(getattr(d, k), ca, new) for k in DEPARTURE_TEXTS})
+            for d in ca.departures
+        ),
+    )
+    return Files(ca, new, bundle, f"{ca.base}-signer.crt")
+
+
+DEPARTURE_TEXTS = ("what", "document", "ours", "why")
+
+
+def _renamed(text: str, old: CertSpec, new: CertSpec) -> str:
+    """A teaching text of the old CA with the old CA's file names as the new one's (ca.key
+    becomes ca-new.key; etcd-ca.key stays as it is)."""
+    pairs = zip(
+        (old.key_file, old.csr_file, old.cert_file, old.cnf_file),
+        (new.key_file, new.csr_file, new.cert_file, new.cnf_file),
+    )
+    for before, after in pairs:
+        text = re.sub(rf"(?<![\w.-]){re.escape(before)}(?![\w-])", after, text)
+    return text
 
 
 def _sibling(path: str, tail: str) -> str:

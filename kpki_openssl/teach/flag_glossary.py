@@ -72,7 +72,9 @@ _FLAGS: dict[str, dict[str, Flag]] = {
             "take the certificate's extensions from {}; without it x509 -req drops them all"
         ),
         "-extensions": Flag("use the section [{}] of the -extfile"),
-        "-out": Flag("write the signed certificate to {}"),
+        "-out": Flag(
+            "write the certificate to {} (with -req the one it signs; without, the one it read)"
+        ),
         "-noout": Flag("do not print the certificate in PEM", False),
         "-subject": Flag("print the subject", False),
         "-issuer": Flag("print the issuer", False),
