@@ -34,17 +34,20 @@ from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import Plan
 from kpki_openssl.prove.context import Context
 from kpki_openssl.prove.folder import Folder, read_flags
-from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check, words
+from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, REFUSE, Check, words
 from kpki_openssl.prove.rotation_walk import (
     BOUND,
     at_rest,
     build,
+    each_stage,
+    installed,
     judge_version,
     keep,
     late,
     reason_logged,
     run_stage,
     sign_client,
+    took,
     write_kubeconfig,
 )
 from kpki_openssl.prove.scratch import LOOPBACK, free_ports
@@ -116,32 +119,19 @@ class Walk:
 def run(context: Context) -> None:
     """Walk the etcd CA's rotation on a scratch copy; every check is added to `context`."""
     started = time.monotonic()
-    start = context.check("the programs of the rotation walk are installed", "etcd", ACCEPT)
-    for name in PROGRAMS:
-        if context.program(start, name) is None:
-            start.program = name
-            return
-    start.judge(True, ", ".join(PROGRAMS))
+    if not installed(context, PROGRAMS):
+        return
     walk = _prepare(context, started)
     if walk is None:
         return
     try:
-        if not _start_members(walk):
-            return
-        for stage in rotation.STAGES:
-            if walk.late():
-                context.check(f"stage {stage}", "etcd", ACCEPT, NOT_RUN, late())
-                continue
-            if not _stage(walk, stage):
-                return
+        if _start_members(walk):
+            each_stage(context, walk.late, lambda stage: _stage(walk, stage))
     finally:
         for member in walk.members:  # one at a time: a member left alone stops at once
             if member.proc is not None:
                 context.scratch.stop(member.proc)
-        took = time.monotonic() - started
-        context.check(
-            f"the rotation walk took {took:.1f} s (bound {BOUND:.0f} s)", "etcd", ACCEPT, NOTE
-        )
+        took(context, started)
 
 
 # ----- the scratch PKI

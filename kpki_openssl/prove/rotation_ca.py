@@ -36,17 +36,19 @@ from kpki_openssl.plan.steps import Plan
 from kpki_openssl.prove import kubectl, rotation_kubelet
 from kpki_openssl.prove.context import APISERVER, Context
 from kpki_openssl.prove.folder import Folder, read_flags
-from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check
+from kpki_openssl.prove.results import ACCEPT, FAIL, REFUSE, Check
 from kpki_openssl.prove.roles import FRONT_PROXY, SERVING, Roles
 from kpki_openssl.prove.rotation_walk import (
     BOUND,
     at_rest,
     build,
+    each_stage,
+    installed,
     judge_version,
     keep,
-    late,
     run_stage,
     sign_client,
+    took,
     write_kubeconfig,
 )
 from kpki_openssl.prove.standin import StandIn
@@ -132,28 +134,16 @@ def _walk(context: Context, leg: Leg) -> None:
     if why:  # the group's one line: no check is run
         context.not_run[context.group] = why
         return
-    start = context.check("the programs of the rotation walk are installed", "etcd", ACCEPT)
-    for name in leg.programs:
-        if context.program(start, name) is None:
-            start.program = name
-            return
-    start.judge(True, ", ".join(leg.programs))
+    if not installed(context, leg.programs):
+        return
     walk = _prepare(context, leg, started)
     if walk is None:
         return
     try:
-        for stage in rotation.STAGES:
-            if walk.late():
-                context.check(f"stage {stage}", "etcd", ACCEPT, NOT_RUN, late())
-                continue
-            if not _stage(walk, stage):
-                return
+        each_stage(context, walk.late, lambda stage: _stage(walk, stage))
     finally:
         walk.stand_in.stop()
-        took = time.monotonic() - started
-        context.check(
-            f"the rotation walk took {took:.1f} s (bound {BOUND:.0f} s)", "etcd", ACCEPT, NOTE
-        )
+        took(context, started)
 
 
 # ----- the scratch PKI

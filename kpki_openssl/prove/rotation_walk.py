@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from kpki_openssl.plan import rotation
 from kpki_openssl.prove.etcd import _log_reason
-from kpki_openssl.prove.results import FAIL, Check, words
+from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, Check, words
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from kpki_openssl.plan.steps import Plan
     from kpki_openssl.prove.context import Context
@@ -28,6 +28,38 @@ BOUND = 120.0  # seconds a walk may take
 def late() -> str:
     """What a check the bound left out says."""
     return f"not run: the walk's bound of {BOUND:.0f} s was reached"
+
+
+def installed(context: Context, programs: Sequence[str]) -> bool:
+    """One check that every program of the walk is on PATH (it names the first missing one)."""
+    start = context.check("the programs of the rotation walk are installed", "etcd", ACCEPT)
+    for name in programs:
+        if context.program(start, name) is None:
+            start.program = name
+            return False
+    start.judge(True, ", ".join(programs))
+    return True
+
+
+def each_stage(
+    context: Context, past_bound: Callable[[], bool], stage: Callable[[str], bool]
+) -> None:
+    """trust, switch and remove in turn, until one fails; a stage the bound leaves out is
+    reported as not run."""
+    for name in rotation.STAGES:
+        if past_bound():
+            context.check(f"stage {name}", "etcd", ACCEPT, NOT_RUN, late())
+            continue
+        if not stage(name):
+            return
+
+
+def took(context: Context, started: float) -> None:
+    """The walk's last note: the seconds it took, against its bound."""
+    seconds = time.monotonic() - started
+    context.check(
+        f"the rotation walk took {seconds:.1f} s (bound {BOUND:.0f} s)", "etcd", ACCEPT, NOTE
+    )
 
 
 def at_rest(context: Context, plan: Plan, ca: str) -> bool:
@@ -124,10 +156,10 @@ def log_size(log: Path) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
-def reason_logged(log: Path, since: int, seconds: float = 1.0) -> str:
-    """The reason etcd logged after `since` for the connection it hung up on, waited for a
-    little (it writes the line as it hangs up, which may be after the client has given up);
-    '' when it logged none."""
+def reason_logged(log: Path, since: int, seconds: float = 3.0) -> str:
+    """The reason etcd logged after `since` for the connection it hung up on, waited for up to
+    `seconds` (it writes the line as it hangs up, which may be after the client has given up,
+    and later still on a busy machine); '' when it logged none."""
     deadline = time.monotonic() + seconds
     while True:
         reason = _log_reason(log, since)
