@@ -84,6 +84,10 @@ def test_trust_switch_remove_with_real_openssl(tmp_path: Path) -> None:
     kept = list((out / ".kpki" / "replaced").glob("ca-*/ca.key"))
     assert len(kept) == 1 and kept[0].read_bytes() == old_key
     assert kept[0].stat().st_mode & 0o777 == 0o600
+    assert kept[0].parent.stat().st_mode & 0o777 == 0o700
+    log = (out / "commands.sh").read_text()  # replayable by hand: the folder is made first
+    made = f"mkdir -p -m 0700 .kpki/replaced/{kept[0].parent.name}\n"
+    assert made in log and log.index(made) < log.index("cp ca.key .kpki/replaced/")
     assert (out / "ca.key").read_bytes() == keys["ca-new.key"]
     assert not (out / "ca-bundle.crt").exists() and not (out / "ca-new.key").exists()
     assert all(_verifies(out / "ca.crt", p) for p in leaves)

@@ -198,23 +198,13 @@ def test_remove_deletes_only_what_no_file_of_the_folder_names_after_remove(
     assert not paths & {p for ps in absent.values() for p in ps}
 
 
-def test_the_bash_form_is_the_stage_run_in_the_folder(folders, tmp_path: Path) -> None:
-    """The trust stage as a script, run with bash in a copy of the idle folder, leaves it
-    where `rotate-ca ca --stage trust` leaves it."""
-    from kpki_openssl.base import processes
-
-    need_program("bash")
-    work = tmp_path / "pki"
-    shutil.copytree(folders["idle"], work, symlinks=True)
-    done = run_cli("export", "--rotate-ca", "ca", "--stage", "trust", "-o", "trust.sh",
-                   "--out", str(work), *SETS)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    script = tmp_path / "trust.sh"
-    assert script.read_text().startswith("#!/usr/bin/env bash\nset -euo pipefail\n")
-    ran = processes.run(["bash", str(script)], cwd=str(work), timeout=processes.MAKE)
-    assert ran.ok, ran.stderr
-    status = run_cli("rotate-ca", "ca", "--out", str(work), *SETS)
-    assert status.returncode == 0 and "(trusted)" in status.stdout.splitlines()[0]
+def test_a_stage_alone_is_not_exported_as_a_script(folders, tmp_path: Path) -> None:
+    """Without --host or --format ansible: one line pointing at rotate-ca (which also brings
+    the folder's build records up to date), nothing written."""
+    done = run_cli("export", "--rotate-ca", "ca", "--stage", "trust", "-o", str(tmp_path / "t.sh"),
+                   "--out", str(folders["idle"]), *SETS)  # fmt: skip
+    assert done.returncode == 2 and "rotate-ca ca --stage trust" in one_line(done)
+    assert not (tmp_path / "t.sh").exists()
 
 
 def one_line(done) -> str:

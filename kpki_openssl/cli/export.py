@@ -61,8 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="one stage of CA's rotation (a self-signed CA of the recipe, or sa), as the folder "
         "stands: with --host HOST that host's install commands (as 'rotate-ca CA --stage STAGE "
         "--host HOST'); with --format ansible an inventory and playbook installing every host's "
-        "files of the stage and restarting in the rotation's order; alone, the stage as a bash "
-        "script run in the output folder",
+        "files of the stage and restarting in the rotation's order (the stage itself runs with "
+        "rotate-ca)",
     )
     parser.add_argument(
         "--stage",
@@ -134,7 +134,7 @@ def _write_folder(args: argparse.Namespace, files: dict[str, str]) -> None:
 
 
 def _rotation(args: argparse.Namespace) -> int:
-    """export --rotate-ca CA --stage STAGE [--host HOST | --format ansible]."""
+    """export --rotate-ca CA --stage STAGE (--host HOST | --format ansible)."""
     from kpki_openssl.base.errors import InputError, KpkiError
     from kpki_openssl.checks import rotation_stage
 
@@ -153,17 +153,17 @@ def _rotation(args: argparse.Namespace) -> int:
     for flag, given, why in refused:
         if given:
             raise InputError(f"{flag}: not with --rotate-ca ({why})")
+    if args.host is None and args.format != "ansible":  # rotate-ca also keeps the records
+        raise InputError(
+            "--rotate-ca: give --host HOST or --format ansible (the stage itself runs with "
+            f"'rotate-ca {args.rotate_ca} --stage {args.stage}'; its --dry-run prints the commands)"
+        )
     full = load_plan(args)
     out = out_dir(args)
     where = rotation_stage.position(out, full, args.rotate_ca)
     stage = rotation_stage.stage(out, full, where, args.stage, command="export --rotate-ca")
     typed = f"--rotate-ca {stage.ca} --stage {stage.stage}"
-    if args.host is not None:
-        from kpki_openssl.deploy import rotation as deploy_rotation
-
-        text = deploy_rotation.install_script(full, stage, args.host)
-        mode = 0o755
-    elif args.format == "ansible":
+    if args.format == "ansible":
         from kpki_openssl.deploy import ansible
 
         if stage.stage != "remove" and where.state.phase != rotation_stage.DONE[stage.stage]:
@@ -174,19 +174,11 @@ def _rotation(args: argparse.Namespace) -> int:
             )  # remove ends its rotation: the playbook itself waits for it (stage_files)
         _write_folder(args, ansible.stage_files(full, stage, str(out.resolve())))
         return 0
-    else:
-        from kpki_openssl.plan import shell_text
+    from kpki_openssl.deploy import rotation as deploy_rotation
 
-        rotation_stage.refuse_old_leaves(out, full, where, stage, command="export --rotate-ca")
-        text = shell_text.script(
-            stage.plan,
-            f"# rotate-ca {stage.ca} --stage {stage.stage}, as the folder stood when exported.\n"
-            "# Run it in the output folder (instead of rotate-ca, not after it): it writes the\n"
-            "# stage's files there; where a key exists already it is kept, never replaced.\n",
-        )
-        mode = 0o755
+    text = deploy_rotation.install_script(full, stage, args.host)
     if args.output:
-        write_output(args.output, text, mode, args.overwrite)
+        write_output(args.output, text, 0o755, args.overwrite)
     else:
         sys.stdout.write(text)
     return 0

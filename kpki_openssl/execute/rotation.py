@@ -92,13 +92,9 @@ def _settle_records(out: Path, full: Plan, files: rotation.Files) -> None:
 
 
 def _clean(out: Path, name: str, files: rotation.Files | rotation.KeyFiles, report: Report) -> None:
-    """The rotation's files, now copies or leftovers, removed (logged first)."""
-    # the new certificate (or public key) last: until it goes, the folder reads as swapped and a
-    # remove resumed after a kill finishes this, never copies files that are gone
-    last = getattr(getattr(files, "new", None), "cert_file", "") or getattr(
-        getattr(files, "new", None), "pub_file", ""
-    )
-    gone = sorted((p for p in files.names if os.path.lexists(out / p)), key=lambda p: p == last)
+    """The rotation's files, now copies or leftovers, removed (logged first), in the order
+    rotation.own_files gives."""
+    gone = [p for p in rotation.own_files(files) if os.path.lexists(out / p)]
     if not gone:
         return
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -136,6 +136,14 @@ class KeyFiles:
         return (self.new.key_file, self.new.pub_file)
 
 
+def own_files(files: Files | KeyFiles) -> tuple[str, ...]:
+    """The rotation's own files in the order remove deletes them: the new certificate (or
+    public key) last, so that until it goes the folder reads as swapped, and a remove resumed
+    after a kill finishes the deleting and never copies files that are gone."""
+    last = files.new.cert_file if isinstance(files, Files) else files.new.pub_file
+    return tuple(sorted(files.names, key=lambda p: p == last))
+
+
 def is_keypair(plan: Plan, name: str) -> bool:
     """Whether `name` is a bare key pair of the recipe (rotated like a CA, without leaves)."""
     return any(k.name == name for k in plan.keypairs)
@@ -457,11 +465,7 @@ def _key_stage_plan(
         pair, new = kf.pair, kf.new
         if aside:
             kept = [p for p in (pair.key_file, pair.pub_file) if p not in aside_done]
-            copies = tuple(
-                Command(("cp", p, f"{aside}/{p}"), reads=(p,), writes=(f"{aside}/{p}",),
-                        secret=p == pair.key_file)
-                for p in kept
-            )  # fmt: skip
+            copies = aside_copies(aside, kept, pair.key_file)
             if copies:
                 steps.append(FileStep(f"{name}-old-aside", f"{name}: the old key pair kept aside",
                                       "The old key pair, byte for byte, before the new one "
@@ -538,18 +542,22 @@ def _copy_cert_step(f: Files, source: str, which: str) -> FileStep:
     )
 
 
+def aside_copies(aside: str, paths: list[str], key: str) -> tuple[Command, ...]:
+    """The old files copied byte for byte into the folder `aside` (made first, mode 0700, as a
+    person replaying commands.sh needs it); () when every one is there already."""
+    if not paths:
+        return ()
+    made = Command(("mkdir", "-p", "-m", "0700", aside))
+    return (made, *(
+        Command(("cp", p, f"{aside}/{p}"), reads=(p,), writes=(f"{aside}/{p}",), secret=p == key)
+        for p in paths
+    ))  # fmt: skip
+
+
 def _aside_step(f: Files, aside: str, done: tuple[str, ...] = ()) -> FileStep:
     ca = f.ca
     kept = [p for p in (ca.cnf_file, ca.key_file, ca.csr_file, ca.cert_file) if p and p not in done]
-    actions = tuple(
-        Command(
-            ("cp", path, f"{aside}/{path}"),
-            reads=(path,),
-            writes=(f"{aside}/{path}",),
-            secret=path == ca.key_file,
-        )
-        for path in kept
-    )
+    actions = aside_copies(aside, kept, ca.key_file)
     return FileStep(
         name=f"{ca.name}-old-aside",
         title=f"{ca.name}: the old CA's files kept aside",

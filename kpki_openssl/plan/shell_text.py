@@ -177,16 +177,14 @@ def plan_parts(
         yield step_text(step, explain, (comments or {}).get(step.name, ""), keep_keys)
 
 
-SCRIPT_INTRO = (
-    "# Run it in an empty folder: it writes keys, CSRs and certificates there. Where a key\n"
-    "# exists already it is kept, never replaced (the line before its command checks).\n"
-)
-
-
-def script(plan: Plan, intro: str = SCRIPT_INTRO) -> str:
-    """A standalone bash script that builds the same PKI in the current directory (`intro`:
-    the comment saying where to run it)."""
-    return SCRIPT_PROLOGUE + intro + plan_text(plan, keep_keys=True)
+def script(plan: Plan) -> str:
+    """A standalone bash script that builds the same PKI in the current directory."""
+    return (
+        SCRIPT_PROLOGUE
+        + "# Run it in an empty folder: it writes keys, CSRs and certificates there. Where a key\n"
+        + "# exists already it is kept, never replaced (the line before its command checks).\n"
+        + plan_text(plan, keep_keys=True)
+    )
 
 
 def log_entry(action: Action, step: str, when: str, status: int | None, seconds: float) -> str:
