@@ -149,7 +149,7 @@ def test_a_kill_at_every_step_of_each_stage_then_a_rerun_finishes_it(tmp_path: P
     old_key = (out / "ca.key").read_bytes()
     for stage in ("trust", "switch", "remove"):
         count = sum(
-            line.startswith(("openssl ", "kubectl ", "cat ", "cp ", "cat >"))
+            line.startswith(("openssl ", "kubectl ", "cat ", "cp ", "mkdir "))
             for line in _rotate(out, "--stage", stage, "--dry-run").stdout.splitlines()
         )
         entries = max(count, 1)
