@@ -80,6 +80,11 @@ def test_trust_switch_remove_with_real_openssl(tmp_path: Path) -> None:
         in (out / "kube-controller-manager.flags").read_text()
     )
 
+    dry = _rotate(out, "--stage", "remove", "--dry-run").stdout.splitlines()
+    removed = [ln for ln in dry if ln.startswith("rm -f -- ")]  # what run_stage does last
+    assert (
+        len(removed) == 1 and removed[0].endswith(" ca-new.crt") and "ca-bundle.crt" in removed[0]
+    )
     assert _rotate(out, "--stage", "remove").returncode == 0
     kept = list((out / ".kpki" / "replaced").glob("ca-*/ca.key"))
     assert len(kept) == 1 and kept[0].read_bytes() == old_key

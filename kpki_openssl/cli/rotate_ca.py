@@ -76,6 +76,11 @@ def main(args: argparse.Namespace) -> int:
         from kpki_openssl.plan import shell_text
 
         text = "# dry run: nothing is written\n" + shell_text.plan_text(stage.plan)
+        if stage.stage == "remove":  # done by run_stage after the steps, logged the same way
+            from kpki_openssl.plan import rotation
+
+            own = shell_text.argv_text(("rm", "-f", "--", *rotation.own_files(stage.files)))
+            text += f"# then the rotation's own files, now copies or leftovers:\n{own}\n"
         sys.stdout.write(text + _notes(stage) + _hosts_text(full, stage))
         return 0
     from kpki_openssl.base import console
