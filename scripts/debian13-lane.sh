@@ -27,7 +27,7 @@ BIN="$CACHE/bin"
 # the document as written, prove (etcd, kubectl, curl, s_server), verify, the walkthrough, and
 # lint and the handout, which say what this openssl writes; and a CA rotation: rotate-ca with
 # openssl verify, the walkthrough of a rotation, and the live walks (a 3-member etcd 3.5, etcd
-# standing in for kube-apiserver and the kubelets). These take ~110 s on 2 busy cores.
+# standing in for kube-apiserver and the kubelets). These take ~90 s on 2 busy cores.
 LANE_TESTS=(
     tests/test_claims_real.py
     tests/test_as_written_lesson.py
