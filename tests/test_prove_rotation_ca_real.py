@@ -94,8 +94,9 @@ def test_a_trust_stage_that_leaves_the_apiserver_flags_is_caught(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A planted fault: trust makes the new CA and the bundle but leaves kube-apiserver's
-    flags naming the old CA alone. The stand-in then refuses the new CA's certificates: the
-    probe at trust and every kubeconfig at switch fail, each with etcd's reason."""
+    flags naming the old CA alone. The stand-in then refuses the new CA's certificate at trust,
+    with etcd's reason; and switch is refused as `rotate-ca` refuses it, naming the flags file
+    trust left undone, so no stage runs on a half-made trust."""
     out = _build(tmp_path)
     stage_plan = rotation.stage_plan
 
@@ -111,13 +112,13 @@ def test_a_trust_stage_that_leaves_the_apiserver_flags_is_caught(
     code, doc = prove_json(out, *SETS, "--only", "rotation-ca")
     assert code == 1
     failed = [c for c in doc["checks"] if c["status"] == "fail"]
-    whats = [c["what"] for c in failed]
-    assert any(w.startswith("trust: ") and "a certificate from the new CA" in w for w in whats)
-    switch = [w for w in whats if w.startswith("switch: kubectl --kubeconfig")]
-    assert len(switch) == KUBECONFIGS, whats
-    assert all("etcd's log:" in c["said"] and "x509:" in c["said"] for c in failed), [
-        c["said"] for c in failed
-    ]
+    probe = [c for c in failed if c["what"].startswith("trust: ")]
+    assert len(probe) == 1 and "a certificate from the new CA" in probe[0]["what"]
+    assert "etcd's log:" in probe[0]["said"] and "x509:" in probe[0]["said"]
+    refused = [c for c in failed if c["what"].startswith("rotate-ca ca --stage switch")]
+    assert len(refused) == 1 and "kube-apiserver.flags" in refused[0]["said"]
+    assert len(failed) == 2, [c["what"] for c in failed]
+    assert not any(c["what"].startswith(("switch: ", "remove: ")) for c in doc["checks"])
     assert all(c["expect"] == "accept" for c in failed)  # the refusals still hold
 
 

@@ -370,14 +370,9 @@ def _etcdctl(
 def _stage(walk: Walk, stage: str) -> bool:
     """One stage: its steps, every member restarted in turn, then the programs asked."""
     context = walk.context
-    f = rotation.files(walk.plan, walk.ca.name)
-    check = context.check(
-        f"rotate-ca {walk.ca.name} --stage {stage} on the scratch copy", "kpki-openssl", ACCEPT
-    )
-    problem = run_stage(walk.pki, walk.plan, walk.ca.name, stage)
-    check.judge(not problem, problem or "done")
-    if problem:
+    if not run_stage(context, walk.pki, walk.plan, walk.ca.name, stage):
         return False
+    f = rotation.files(walk.plan, walk.ca.name)
     if stage == "trust":
         walk.files["new-ca"] = keep(walk.pki / f.new.cert_file, walk.probe / "new-ca.crt")
         walk.files["bundle"] = keep(walk.pki / f.bundle, walk.probe / "bundle.crt")

@@ -85,22 +85,25 @@ def build(plan: Plan, pki: Path, values: Mapping[str, object] | None = None) -> 
     return full
 
 
-def run_stage(pki: Path, plan: Plan, ca: str, stage: str) -> str:
-    """The stage's steps on the copy, as `rotate-ca CA --stage STAGE` runs them; '' or why not."""
+def run_stage(context: Context, pki: Path, plan: Plan, ca: str, stage: str) -> bool:
+    """The stage's steps on the copy, worked out and run as `rotate-ca CA --stage STAGE` does
+    (checks.rotation_stage, execute.rotation); one check says it ran, or why not."""
     from kpki_openssl.base.errors import KpkiError
-    from kpki_openssl.checks import rotation_state
+    from kpki_openssl.checks import rotation_stage
     from kpki_openssl.execute.rotation import run_stage as run
 
-    states = rotation_state.all_status(pki, plan)
-    state = states[ca]
-    phases = {n: s.text_phase for n, s in states.items() if n != ca}
-    aside = state.aside if stage == "remove" and state.phase == "switched" else ""
+    check = context.check(
+        f"rotate-ca {ca} --stage {stage} on the scratch copy", "kpki-openssl", ACCEPT
+    )
     try:
-        steps = rotation.stage_plan(plan, ca, stage, phases, aside)
-        run(pki, plan, steps, lambda _line: None, f"prove: rotate-ca {stage}")
+        where = rotation_stage.position(pki, plan, ca)
+        steps = rotation_stage.stage(pki, plan, where, stage)
+        run(pki, plan, steps, lambda _line: None, f"prove: rotate-ca {ca} --stage {stage}")
     except KpkiError as exc:
-        return str(exc)
-    return ""
+        check.judge(False, str(exc))
+        return False
+    check.judge(True, "done")
+    return True
 
 
 def keep(source: Path, target: Path) -> Path:
