@@ -315,6 +315,17 @@ def read_at_most(fd: int, limit: int) -> bytes | None:
 # ----- whole writes -----
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte of `data` to `fd` (os.write can write short on a full disk); OSError ENOSPC
+    when it writes nothing."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
 def append_whole(path: Path, data: bytes, header: bytes = b"") -> None:
     """Append `data` to the log at `path` with nothing half-written: the bytes go in whole, or
     the file is cut back to its old size and the failure named (os.write can write short on a
@@ -324,12 +335,7 @@ def append_whole(path: Path, data: bytes, header: bytes = b"") -> None:
         size = os.fstat(fd).st_size
         blob = (header if size == 0 else b"") + data
         try:
-            view = memoryview(blob)
-            while view:
-                written = os.write(fd, view)
-                if written <= 0:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                view = view[written:]
+            write_all(fd, blob)
         except OSError as exc:
             with suppress(OSError):
                 os.ftruncate(fd, size)
@@ -359,9 +365,7 @@ def write_file(path: Path, content: str | bytes, mode: int, parent_exists: bool 
         raise failure(path, "write", exc) from None
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
@@ -391,12 +395,7 @@ def write_new(path: Path, content: str | bytes, mode: int) -> None:
             os.unlink(path)
             fd = os.open(path, flags, mode)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                if written <= 0:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                view = view[written:]
+            write_all(fd, data)
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
@@ -414,12 +413,7 @@ def overwrite(path: Path, content: str | bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | _NOFOLLOW | _CLOEXEC)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                if written <= 0:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                view = view[written:]
+            write_all(fd, data)
         finally:
             os.close(fd)
     except OSError as exc:
