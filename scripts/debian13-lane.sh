@@ -88,15 +88,5 @@ case "$(openssl version)" in
 esac
 ready=$EPOCHREALTIME
 
-# Options alone (-x, --durations=5) still run the lane's tests; a path runs what it names.
-chosen=0
-for arg in "$@"; do
-    case "$arg" in -*) ;; *) chosen=1 ;; esac
-done
-[ "$chosen" = 1 ] || set -- "$@" "${LANE_TESTS[@]}"
-status=0
-"$PYTHON" -m pytest -q -n 2 --dist loadfile -p no:cacheprovider "$@" || status=$?
-done_at=$EPOCHREALTIME
-awk -v s="$started" -v r="$ready" -v d="$done_at" \
-    'BEGIN { printf "debian13 lane: root and wrappers %.1f s, tests %.1f s\n", r - s, d - r }'
-exit "$status"
+. scripts/lane-tests.sh
+run_lane "debian13 lane: root and wrappers %.1f s, tests %.1f s" "$PYTHON" "$@"

@@ -32,14 +32,5 @@ echo "floors lane: $("$VENV/bin/python" -m pip freeze --exclude-editable | grep 
     tr '\n' ' ')"
 ready=$EPOCHREALTIME
 
-chosen=0
-for arg in "$@"; do
-    case "$arg" in -*) ;; *) chosen=1 ;; esac
-done
-[ "$chosen" = 1 ] || set -- "$@" "${LANE_TESTS[@]}"
-status=0
-"$VENV/bin/python" -m pytest -q -n 2 --dist loadfile -p no:cacheprovider "$@" || status=$?
-done_at=$EPOCHREALTIME
-awk -v s="$started" -v r="$ready" -v d="$done_at" \
-    'BEGIN { printf "floors lane: venv %.1f s, tests %.1f s\n", r - s, d - r }'
-exit "$status"
+. scripts/lane-tests.sh
+run_lane "floors lane: venv %.1f s, tests %.1f s" "$VENV/bin/python" "$@"
