@@ -325,11 +325,29 @@ def test_the_groups_are_listed_once_and_each_module_has_its_run(capsys) -> None:
 def test_etcds_reason_is_quoted_whole_from_either_log_format(
     tmp_path: Path, line: str, reason: str
 ) -> None:
-    from kpki_openssl.prove.etcd import _log_reason as _etcd_log_reason
+    from kpki_openssl.prove.etcd import log_reason
 
     log = tmp_path / "etcd.log"
     log.write_text(f"something else\n{line}\n")
-    assert _etcd_log_reason(log, 0) == f"; etcd's log: {reason}"
+    assert log_reason(log, 0) == f"; etcd's log: {reason}"
+
+
+def test_a_bare_hang_up_after_the_handshake_does_not_hide_etcds_reason(tmp_path: Path) -> None:
+    """etcdctl retries and gives up on its retry: etcd logs the handshake's reason, then "EOF"
+    for the abandoned connection (seen in CI on the hostile-csr check)."""
+    from kpki_openssl.prove.etcd import log_reason, reason_logged
+
+    log = tmp_path / "etcd.log"
+    told = (
+        'rejected connection from "127.0.0.1:40000" (error "tls: failed to verify client '
+        'certificate: x509: certificate signed by unknown authority", ServerName "")'
+    )
+    bare = 'rejected connection from "127.0.0.1:40002" (error "EOF", ServerName "")'
+    log.write_text(f"{told}\n{bare}\n")
+    assert "x509: certificate signed by unknown authority" in log_reason(log, 0)
+    assert "EOF" not in reason_logged(log, 0, seconds=0)
+    log.write_text(f"{bare}\n")  # nothing better logged: the bare reason, not nothing
+    assert log_reason(log, 0) == "; etcd's log: EOF"
 
 
 @pytest.fixture

@@ -186,34 +186,54 @@ def _etcdctl(
     ok = code == 0 and stdout.strip() == "OK"
     said = "OK" if ok else words(stderr or stdout)
     if not ok:
-        time.sleep(0.2)  # etcd writes its log line as it hangs up
-        said += _log_reason(log, before)
+        said += reason_logged(log, before)
     check.judge(ok, said)
     return check
 
 
-def _log_reason(log: Path, since: int) -> str:
-    """What etcd wrote about the connection it hung up on (etcdctl itself only times out)."""
+def log_reason(log: Path, since: int) -> str:
+    """What etcd wrote after `since` about a connection it hung up on (etcdctl itself only
+    times out): the last reason that names TLS or x509, else the last reason at all (a client
+    that gives up on a retried connection leaves a bare "EOF" after the handshake's words)."""
     try:
         with open(log, "rb") as f:
             f.seek(since)
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
-    lines = [
-        ln for ln in text.splitlines() if "rejected connection" in ln or "bad certificate" in ln
+    reasons = [
+        _reason(ln)
+        for ln in text.splitlines()
+        if "rejected connection" in ln or "bad certificate" in ln
     ]
-    if not lines:
+    if not reasons:
         return ""
+    told = [r for r in reasons if "tls:" in r or "x509" in r]
+    return f"; etcd's log: {(told or reasons)[-1]}"
+
+
+def reason_logged(log: Path, since: int, seconds: float = 3.0) -> str:
+    """log_reason, waited for up to `seconds` until it names TLS or x509: etcd writes the line
+    as it hangs up, which may be after the client has given up, and later on a busy machine;
+    what it has logged by then (maybe '') when it never does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        reason = log_reason(log, since)
+        if "tls:" in reason or "x509" in reason or time.monotonic() > deadline:
+            return reason
+        time.sleep(0.1)
+
+
+def _reason(line: str) -> str:
+    """The error quoted in one of etcd's log lines, unescaped, or the whole line."""
     # etcd 3.4: (error "remote error: ..."); etcd 3.5 logs JSON, "error":"... \"x509: ...\" ..."
-    found = re.search(r'error[":]*\s*"((?:[^"\\]|\\.)*)"', lines[-1])
+    found = re.search(r'error[":]*\s*"((?:[^"\\]|\\.)*)"', line)
     if found is None:
-        return f"; etcd's log: {lines[-1].strip()}"
+        return line.strip()
     try:
-        reason = json.loads(f'"{found.group(1)}"')
+        return json.loads(f'"{found.group(1)}"')
     except ValueError:
-        reason = found.group(1)
-    return f"; etcd's log: {reason}"
+        return found.group(1)
 
 
 def _why_none(context: Context) -> str:

@@ -26,6 +26,7 @@ from kpki_openssl.checks import csr_policy
 from kpki_openssl.plan import certificates_api, openssl_argv
 from kpki_openssl.plan.steps import CertStep, Plan
 from kpki_openssl.prove.context import Context
+from kpki_openssl.prove.etcd import reason_logged
 from kpki_openssl.prove.results import ACCEPT, FAIL, MISSING, NOTE, PASS, REFUSE, TOOL, Check
 from kpki_openssl.prove.scratch import free_ports, port_open
 
@@ -197,14 +198,8 @@ def _etcdctl_env() -> dict[str, str]:
 
 def _refusal(log: Path, since: int, stderr: str) -> str:
     """Why etcd hung up (its log: etcdctl itself only says the deadline passed)."""
-    with open(log, "rb") as handle:
-        handle.seek(since)
-        text = handle.read().decode("utf-8", errors="replace")
-    rejected = [ln for ln in text.splitlines() if "rejected connection" in ln]
-    if rejected:
-        line = rejected[-1]
-        return "etcd: " + line[line.find("rejected connection") :][:300]
-    return _last_line(stderr) or "refused"
+    reason = reason_logged(log, since)
+    return reason.removeprefix("; ") if reason else _last_line(stderr) or "refused"
 
 
 def _last_line(text: str) -> str:

@@ -33,6 +33,7 @@ from kpki_openssl.plan import rotation
 from kpki_openssl.plan.certlist import CertSpec
 from kpki_openssl.plan.steps import Plan
 from kpki_openssl.prove.context import Context
+from kpki_openssl.prove.etcd import reason_logged
 from kpki_openssl.prove.folder import Folder, read_flags
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, REFUSE, Check, words
 from kpki_openssl.prove.rotation_walk import (
@@ -44,7 +45,6 @@ from kpki_openssl.prove.rotation_walk import (
     judge_version,
     keep,
     late,
-    reason_logged,
     run_stage,
     sign_client,
     took,

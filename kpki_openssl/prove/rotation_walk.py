@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kpki_openssl.plan import rotation
-from kpki_openssl.prove.etcd import _log_reason
+from kpki_openssl.prove.etcd import reason_logged
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, Check, words
 
 if TYPE_CHECKING:
@@ -157,18 +157,6 @@ def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path) -
 def log_size(log: Path) -> int:
     """Where a server's log ends now: what it writes next is about the next client."""
     return log.stat().st_size if log.exists() else 0
-
-
-def reason_logged(log: Path, since: int, seconds: float = 3.0) -> str:
-    """The reason etcd logged after `since` for the connection it hung up on, waited for up to
-    `seconds` (it writes the line as it hangs up, which may be after the client has given up,
-    and later still on a busy machine); '' when it logged none."""
-    deadline = time.monotonic() + seconds
-    while True:
-        reason = _log_reason(log, since)
-        if reason or time.monotonic() > deadline:
-            return reason
-        time.sleep(0.1)
 
 
 def judge_version(context: Context, check: Check, log: Path, argv: tuple[str, ...]) -> None:
