@@ -26,7 +26,7 @@ from kpki_openssl.checks import csr_policy
 from kpki_openssl.plan import certificates_api, openssl_argv
 from kpki_openssl.plan.steps import CertStep, Plan
 from kpki_openssl.prove.context import Context
-from kpki_openssl.prove.etcd import reason_logged
+from kpki_openssl.prove.etcd import by_handshake, etcdctl_timeouts, reason_logged
 from kpki_openssl.prove.results import ACCEPT, FAIL, MISSING, NOTE, PASS, REFUSE, TOOL, Check
 from kpki_openssl.prove.scratch import free_ports, port_open
 
@@ -172,8 +172,8 @@ def _etcd_checks(name: str, ca_crt: Path, work: Path) -> list[Check]:
             ("hard-way", ACCEPT, "the Hard Way's CA"),
             ("ours", REFUSE, "the recipe's command (-extfile, CA:FALSE)"),
         ):
-            ctl = ("etcdctl", f"--endpoints={client_url}", "--dial-timeout=3s",
-                   "--command-timeout=5s", f"--cacert={work / 'server-ca.crt'}",
+            ctl = ("etcdctl", f"--endpoints={client_url}", *etcdctl_timeouts(expect),
+                   f"--cacert={work / 'server-ca.crt'}",
                    f"--cert={work / f'chain-{issuer}.crt'}", f"--key={work / 'masters.key'}",
                    "put", "/registry/hostile-csr", "system:masters")  # fmt: skip
             since = (work / "etcd.log").stat().st_size
@@ -184,6 +184,8 @@ def _etcd_checks(name: str, ca_crt: Path, work: Path) -> list[Check]:
                     f"from {name}'s CSR")  # fmt: skip
             said = "OK: written" if accepted else _refusal(work / "etcd.log", since, done.stderr)
             status = PASS if accepted == (expect == ACCEPT) else FAIL
+            if status == PASS and not accepted and not by_handshake(said):
+                status = FAIL  # refused, but not by the TLS handshake
             out.append(Check(GROUP, what, "etcdctl", expect, status, said, ctl))
         return out
     finally:

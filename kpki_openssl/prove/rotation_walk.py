@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kpki_openssl.plan import rotation
-from kpki_openssl.prove.etcd import reason_logged
+from kpki_openssl.prove.etcd import by_handshake, reason_logged
 from kpki_openssl.prove.results import ACCEPT, FAIL, NOT_RUN, NOTE, Check, words
 
 if TYPE_CHECKING:
@@ -170,5 +170,5 @@ def judge_version(context: Context, check: Check, log: Path, argv: tuple[str, ..
         return
     said = words(stderr or stdout) + reason_logged(log, since)
     check.judge(False, said)
-    if check.passed and "tls:" not in said and "x509:" not in said:
+    if check.passed and not by_handshake(said):
         check.status = FAIL  # refused, but not by the TLS handshake
