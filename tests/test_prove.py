@@ -350,6 +350,17 @@ def test_a_bare_hang_up_after_the_handshake_does_not_hide_etcds_reason(tmp_path:
     assert log_reason(log, 0) == "; etcd's log: EOF"
 
 
+def test_a_timeout_alone_is_not_a_refusal() -> None:
+    """Where etcd must refuse, etcdctl's bound is 1 s: a put cut short by it says only that
+    the deadline passed, which must not count as etcd refusing the certificate."""
+    from kpki_openssl.prove.etcd import by_handshake, etcdctl_timeouts
+    from kpki_openssl.prove.results import ACCEPT, REFUSE
+
+    assert not by_handshake("etcdctl: Error: context deadline exceeded")
+    assert by_handshake("Error: context deadline exceeded; etcd's log: remote error: tls: bad")
+    assert etcdctl_timeouts(REFUSE) != etcdctl_timeouts(ACCEPT)
+
+
 @pytest.fixture
 def ca_and_admin(tmp_path: Path) -> Path:
     """A folder halfway through a walkthrough: only the `ca` and `admin` steps built."""
