@@ -57,12 +57,7 @@ def _settle_key_record(out: Path, full: Plan, files: rotation.KeyFiles) -> None:
         new = dict(fields)
         if record.KEY_DIGEST in new:
             new[record.KEY_DIGEST] = record.digest((out / files.pair.key_file).read_bytes())
-        made = new.get(record.MADE)
-        if isinstance(made, dict):
-            new[record.MADE] = {
-                p: record.digest((out / p).read_bytes()) if (out / p).is_file() else d
-                for p, d in made.items()
-            }
+        _remade(out, new)
         if new != fields:
             record_store.save(meta, name, new, _write_meta)
 
@@ -81,14 +76,20 @@ def _settle_records(out: Path, full: Plan, files: rotation.Files) -> None:
             new[record.KEY_DIGEST] = key_digest
         else:
             new[record.SIGNER_KEY_DIGEST] = key_digest
-        made = new.get(record.MADE)
-        if isinstance(made, dict):
-            new[record.MADE] = {
-                p: record.digest((out / p).read_bytes()) if (out / p).is_file() else d
-                for p, d in made.items()
-            }
+        _remade(out, new)
         if new != fields:
             record_store.save(meta, name, new, _write_meta)
+
+
+def _remade(out: Path, fields: dict) -> None:
+    """A record's digests of the files its step made, taken again from the folder (a file
+    no longer there keeps the digest it had)."""
+    made = fields.get(record.MADE)
+    if isinstance(made, dict):
+        fields[record.MADE] = {
+            p: record.digest((out / p).read_bytes()) if (out / p).is_file() else d
+            for p, d in made.items()
+        }
 
 
 def _clean(out: Path, name: str, files: rotation.Files | rotation.KeyFiles, report: Report) -> None:

@@ -45,9 +45,9 @@ from kpki_openssl.prove.rotation_walk import (
     judge_version,
     keep,
     late,
-    run_stage,
     sign_client,
     took,
+    walk_stage,
     write_kubeconfig,
 )
 from kpki_openssl.prove.scratch import LOOPBACK, free_ports
@@ -370,12 +370,10 @@ def _etcdctl(
 def _stage(walk: Walk, stage: str) -> bool:
     """One stage: its steps, every member restarted in turn, then the programs asked."""
     context = walk.context
-    if not run_stage(context, walk.pki, walk.plan, walk.ca.name, stage):
+    f = walk_stage(context, walk.pki, walk.plan, walk.ca.name, stage, walk.files, walk.probe)
+    if f is None:
         return False
-    f = rotation.files(walk.plan, walk.ca.name)
     if stage == "trust":
-        walk.files["new-ca"] = keep(walk.pki / f.new.cert_file, walk.probe / "new-ca.crt")
-        walk.files["bundle"] = keep(walk.pki / f.bundle, walk.probe / "bundle.crt")
         walk.files["new-client"] = _new_client(walk, f)
     elif stage == "switch":
         walk.files["new-client"] = keep(

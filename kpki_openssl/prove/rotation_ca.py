@@ -46,9 +46,9 @@ from kpki_openssl.prove.rotation_walk import (
     installed,
     judge_version,
     keep,
-    run_stage,
     sign_client,
     took,
+    walk_stage,
     write_kubeconfig,
 )
 from kpki_openssl.prove.standin import StandIn
@@ -228,12 +228,9 @@ def _prepare(context: Context, leg: Leg, started: float) -> Walk | None:
 def _stage(walk: Walk, stage: str) -> bool:
     """One stage: its steps, the stand-in started again with its files, the clients asked."""
     context = walk.context
-    if not run_stage(context, walk.pki, walk.plan, walk.ca.name, stage):
+    f = walk_stage(context, walk.pki, walk.plan, walk.ca.name, stage, walk.files, walk.probe)
+    if f is None:
         return False
-    f = rotation.files(walk.plan, walk.ca.name)
-    if stage == "trust":
-        walk.files["new-ca"] = keep(walk.pki / f.new.cert_file, walk.probe / "new-ca.crt")
-        walk.files["bundle"] = keep(walk.pki / f.bundle, walk.probe / "bundle.crt")
     if not _restart(walk, stage):
         return False
     if walk.leg is CA:

@@ -106,6 +106,21 @@ def run_stage(context: Context, pki: Path, plan: Plan, ca: str, stage: str) -> b
     return True
 
 
+def walk_stage(
+    context: Context, pki: Path, plan: Plan, ca: str, stage: str, kept: dict[str, Path], probe: Path
+) -> rotation.Files | None:
+    """run_stage; after trust, the new CA and the bundle kept in `probe` (as `kept`'s "new-ca"
+    and "bundle") for the probes of the later stages. The rotation's files, or None when the
+    stage did not run."""
+    if not run_stage(context, pki, plan, ca, stage):
+        return None
+    f = rotation.files(plan, ca)
+    if stage == "trust":
+        kept["new-ca"] = keep(pki / f.new.cert_file, probe / "new-ca.crt")
+        kept["bundle"] = keep(pki / f.bundle, probe / "bundle.crt")
+    return f
+
+
 def keep(source: Path, target: Path) -> Path:
     """A copy of `source` in the probe folder, as it is now."""
     shutil.copyfile(source, target)
