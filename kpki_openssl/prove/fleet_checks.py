@@ -29,6 +29,7 @@ from kpki_openssl.base import processes, safeyaml
 from kpki_openssl.base.errors import KpkiError
 from kpki_openssl.deploy.hosts import SIGNERS
 from kpki_openssl.prove.fleet_report import ACCEPT, FAIL, NOT_RUN, NOTE, REFUSE, Check, words
+from kpki_openssl.prove.folder import parse_flags
 
 if TYPE_CHECKING:
     from kpki_openssl.prove.fleet import Fleet
@@ -73,16 +74,9 @@ def _url(address: str, port: int) -> str:
 def _flags(path: Path) -> dict[str, str]:
     """--flag=value lines of a host's flags file; {} when it is not there."""
     try:
-        text = path.read_text(errors="replace")
+        return parse_flags(path.read_text(errors="replace"))
     except OSError:
         return {}
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("--"):
-            name, _eq, value = line.partition("=")
-            out[name] = value or "true"
-    return out
 
 
 def _component(fleet: Fleet, host: str, program: str, yaml: bool = False) -> str:
